@@ -1,0 +1,8 @@
+//! The pure logic of onevault_tracking: everything that can be decided without a database.
+//!
+//! Nothing here links against PostgreSQL, so it is unit-tested, property-tested and
+//! fuzzed with plain `cargo test`; the extension crate is a thin pgrx layer over it.
+
+pub mod hashing;
+pub mod ip;
+pub mod payload;

@@ -1,0 +1,417 @@
+-- =====================================================================================
+-- onevault_core_replica.sql
+--
+-- A REPLICA of the subset of the One Vault platform core that onevault_tracking plugs
+-- into (schemas util, auth, audit, metadata; see docs/onevault-core.md, which is
+-- authoritative for every name, signature, column and behaviour reproduced here).
+--
+-- Purpose: standalone installs, tests and the demo, so the extension can be developed
+-- without the real platform. It is NOT part of the extension and the extension must
+-- never create or redefine these objects itself.
+--
+-- Load (as a superuser):
+--     psql -v ON_ERROR_STOP=1 -f sql/onevault_core_replica.sql
+--
+-- Properties:
+--   * One transaction; re-running it on a database that already has it succeeds and
+--     changes nothing (IF NOT EXISTS everywhere; seed rows are only added when missing).
+--   * Never load it into a real One Vault database unless you actually want its objects.
+--     It is written so that doing so by accident does not fail and does not alter the
+--     platform: tables/schemas/indexes are only created when missing, and a function is
+--     only (re)defined when it is absent or was defined by this replica (recognised by
+--     the 'onevault_core_replica:' marker in its COMMENT). Platform functions are left
+--     untouched (a NOTICE says so).
+--   * Creates NO tenant rows: tests create their own.
+--   * Requires pgcrypto (digest()); it is created if absent, in whatever schema
+--     CREATE EXTENSION picks, and util.hash_binary is bound to that schema explicitly.
+-- =====================================================================================
+
+BEGIN;
+
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
+CREATE SCHEMA IF NOT EXISTS util;
+CREATE SCHEMA IF NOT EXISTS auth;
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE SCHEMA IF NOT EXISTS metadata;
+
+-- -------------------------------------------------------------------------------------
+-- Loader helper (session-temporary, dropped before COMMIT).
+-- Defines a function via p_ddl (a CREATE OR REPLACE FUNCTION statement) unless a
+-- function with that signature already exists and was not created by this replica.
+-- -------------------------------------------------------------------------------------
+CREATE OR REPLACE PROCEDURE pg_temp.onevault_replica_define_function(p_signature text, p_ddl text)
+LANGUAGE plpgsql
+AS $helper$
+DECLARE
+    v_marker  constant text := 'onevault_core_replica:';
+    v_proc    regprocedure := pg_catalog.to_regprocedure(p_signature);
+BEGIN
+    IF v_proc IS NOT NULL
+       AND coalesce(pg_catalog.obj_description(v_proc, 'pg_proc'), '') NOT LIKE v_marker || '%' THEN
+        RAISE NOTICE 'onevault_core_replica: % already exists and was not created by the replica; left untouched',
+                     p_signature;
+        RETURN;
+    END IF;
+
+    EXECUTE p_ddl;
+
+    v_proc := pg_catalog.to_regprocedure(p_signature);
+    IF v_proc IS NULL THEN
+        RAISE EXCEPTION 'onevault_core_replica: DDL did not define %', p_signature;
+    END IF;
+    EXECUTE pg_catalog.format(
+        'COMMENT ON FUNCTION %s IS %L', v_proc,
+        v_marker || ' stand-in for the One Vault platform function of the same name '
+                 || '(standalone installs and tests only; not part of onevault_tracking). '
+                 || 'See sql/onevault_core_replica.sql and docs/onevault-core.md.');
+END
+$helper$;
+
+-- -------------------------------------------------------------------------------------
+-- util.hash_binary(input text) -> SHA-256 of the UTF-8 bytes (32 raw bytes).
+-- pgcrypto may live in any schema, so digest() is qualified with the schema found in
+-- pg_extension (no SET search_path: that would prevent inlining of this SQL function).
+-- -------------------------------------------------------------------------------------
+DO $do$
+DECLARE
+    v_pgcrypto_schema name;
+BEGIN
+    SELECT n.nspname
+      INTO STRICT v_pgcrypto_schema
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pgcrypto';
+
+    CALL pg_temp.onevault_replica_define_function(
+        'util.hash_binary(text)',
+        pg_catalog.format($ddl$
+CREATE OR REPLACE FUNCTION util.hash_binary(input text)
+RETURNS bytea
+LANGUAGE sql
+IMMUTABLE
+AS $fn$
+    SELECT %I.digest(input, 'sha256')
+$fn$
+$ddl$, v_pgcrypto_schema));
+END
+$do$;
+
+-- util.hash_concat(VARIADIC text[]) = hash_binary(array_to_string(args, ' | '))
+-- (array_to_string silently skips NULL elements).
+CALL pg_temp.onevault_replica_define_function(
+    'util.hash_concat(text[])',
+    $ddl$
+CREATE OR REPLACE FUNCTION util.hash_concat(VARIADIC text[])
+RETURNS bytea
+LANGUAGE sql
+IMMUTABLE
+AS $fn$
+    SELECT util.hash_binary(pg_catalog.array_to_string($1, ' | '))
+$fn$
+$ddl$);
+
+-- util.current_load_date(): the transaction start time (same value within a transaction).
+CALL pg_temp.onevault_replica_define_function(
+    'util.current_load_date()',
+    $ddl$
+CREATE OR REPLACE FUNCTION util.current_load_date()
+RETURNS timestamptz
+LANGUAGE sql
+STABLE
+AS $fn$
+    SELECT CURRENT_TIMESTAMP
+$fn$
+$ddl$);
+
+-- -------------------------------------------------------------------------------------
+-- metadata.record_source (needed before util.get_record_source, whose body reads it)
+-- -------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS metadata.record_source (
+    record_source_hk    bytea        PRIMARY KEY,
+    record_source_code  varchar(50)  NOT NULL UNIQUE
+                                     CHECK (record_source_code ~ '^[a-z_]+$'),
+    record_source_name  varchar(255),
+    description         text,
+    is_active           boolean      DEFAULT true,
+    load_date           timestamptz  DEFAULT util.current_load_date()
+);
+
+-- util.get_record_source(): 'web_application' when an active row with that code exists,
+-- else 'system'.
+CALL pg_temp.onevault_replica_define_function(
+    'util.get_record_source()',
+    $ddl$
+CREATE OR REPLACE FUNCTION util.get_record_source()
+RETURNS varchar
+LANGUAGE sql
+STABLE
+AS $fn$
+    SELECT CASE
+               WHEN EXISTS (SELECT 1
+                              FROM metadata.record_source rs
+                             WHERE rs.record_source_code = 'web_application'
+                               AND rs.is_active)
+               THEN 'web_application'
+               ELSE 'system'
+           END::varchar
+$fn$
+$ddl$);
+
+-- -------------------------------------------------------------------------------------
+-- auth
+-- -------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS auth.tenant_h (
+    tenant_hk      bytea         PRIMARY KEY,
+    tenant_bk      varchar(255)  NOT NULL,          -- deliberately NOT unique
+    load_date      timestamptz   DEFAULT util.current_load_date(),
+    record_source  varchar(100)  NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS auth.user_h (
+    user_hk        bytea         PRIMARY KEY,
+    user_bk        varchar(255)  NOT NULL,
+    tenant_hk      bytea         NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    load_date      timestamptz   DEFAULT util.current_load_date(),
+    record_source  varchar(100)  NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS auth.user_auth_s (
+    user_hk                bytea         NOT NULL REFERENCES auth.user_h (user_hk),
+    load_date              timestamptz   NOT NULL DEFAULT util.current_load_date(),
+    load_end_date          timestamptz,
+    hash_diff              bytea         NOT NULL,
+    username               varchar(100)  NOT NULL,
+    password_hash          bytea,
+    password_salt          bytea,
+    last_login_date        timestamptz,
+    password_last_changed  timestamptz,
+    failed_login_attempts  integer       DEFAULT 0,
+    account_locked         boolean       DEFAULT false,
+    account_locked_until   timestamptz,
+    must_change_password   boolean       DEFAULT false,
+    record_source          varchar(100)  NOT NULL,
+    PRIMARY KEY (user_hk, load_date)
+);
+
+CREATE TABLE IF NOT EXISTS auth.security_tracking_h (
+    security_tracking_hk  bytea         PRIMARY KEY,
+    security_tracking_bk  varchar(255)  NOT NULL,
+    tenant_hk             bytea         NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    load_date             timestamptz   DEFAULT util.current_load_date(),
+    record_source         varchar(100)  NOT NULL DEFAULT util.get_record_source(),
+    UNIQUE (security_tracking_bk, tenant_hk)
+);
+
+-- The rate-limit state lives here. There are NO columns user_agent or
+-- suspicious_activity_score (the upstream attempt wrote to those and failed every call).
+CREATE TABLE IF NOT EXISTS auth.ip_tracking_s (
+    security_tracking_hk         bytea         NOT NULL
+                                               REFERENCES auth.security_tracking_h (security_tracking_hk),
+    load_date                    timestamptz   NOT NULL DEFAULT util.current_load_date(),
+    load_end_date                timestamptz,
+    hash_diff                    bytea         NOT NULL,
+    ip_address                   inet          NOT NULL,
+    request_count                integer       NOT NULL DEFAULT 1,
+    first_request_time           timestamptz   NOT NULL,
+    last_request_time            timestamptz   NOT NULL,
+    is_blocked                   boolean       NOT NULL DEFAULT false,
+    block_reason                 text,
+    suspicious_activity_flag     boolean       NOT NULL DEFAULT false,
+    suspicious_activity_details  jsonb,
+    geographic_location          varchar(100),
+    record_source                varchar(100)  NOT NULL DEFAULT util.get_record_source(),
+    PRIMARY KEY (security_tracking_hk, load_date),
+    CONSTRAINT ip_tracking_s_block_reason_check
+        CHECK ((is_blocked AND block_reason IS NOT NULL) OR (NOT is_blocked AND block_reason IS NULL)),
+    CONSTRAINT ip_tracking_s_request_time_check
+        CHECK (last_request_time >= first_request_time),
+    CONSTRAINT ip_tracking_s_request_count_check
+        CHECK (request_count > 0),
+    CONSTRAINT ip_tracking_s_load_end_date_check
+        CHECK (load_end_date IS NULL OR load_end_date > load_date)
+);
+
+-- Index (ip_address, last_request_time DESC) WHERE load_end_date IS NULL.
+-- Only created when the table has no index leading with ip_address yet, so loading this
+-- file into the real platform never builds a duplicate index on its live table.
+DO $do$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_attribute a
+            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = 'auth.ip_tracking_s'::regclass
+           AND a.attname = 'ip_address')
+    THEN
+        CREATE INDEX IF NOT EXISTS idx_ip_tracking_s_ip_last_request_current
+            ON auth.ip_tracking_s (ip_address, last_request_time DESC)
+            WHERE load_end_date IS NULL;
+    END IF;
+END
+$do$;
+
+-- -------------------------------------------------------------------------------------
+-- audit
+-- -------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS audit.audit_event_h (
+    audit_event_hk  bytea         PRIMARY KEY,
+    audit_event_bk  varchar(255)  NOT NULL,
+    tenant_hk       bytea         REFERENCES auth.tenant_h (tenant_hk),   -- nullable
+    load_date       timestamptz   DEFAULT util.current_load_date(),
+    record_source   varchar(100)  NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS audit.audit_detail_s (
+    audit_event_hk  bytea         NOT NULL REFERENCES audit.audit_event_h (audit_event_hk),
+    load_date       timestamptz   NOT NULL DEFAULT util.current_load_date(),
+    load_end_date   timestamptz,
+    hash_diff       bytea         NOT NULL,
+    table_name      varchar(100),
+    operation       varchar(100),
+    changed_by      varchar(255),
+    old_data        jsonb,
+    new_data        jsonb,
+    record_source   varchar(100)  NOT NULL,
+    PRIMARY KEY (audit_event_hk, load_date)
+);
+
+-- -------------------------------------------------------------------------------------
+-- util.log_audit_event: reproduces the platform behaviour, including its traps:
+--   * the key depends only on (event_type, resource_type, resource_id, transaction
+--     start time), so a second call with the same three values in one transaction hits
+--     the audit_detail_s primary key and returns success=false / error_code 23505;
+--   * tenant attribution: actor's user tenant, else details->>'tenant_id' (hex), else
+--     the OLDEST tenant;
+--   * over-long event/resource type (>100) or actor (>255) make the insert fail;
+--   * it never raises: any error returns success=false and (exception block =
+--     subtransaction) leaves no partial rows.
+-- -------------------------------------------------------------------------------------
+CALL pg_temp.onevault_replica_define_function(
+    'util.log_audit_event(text,text,text,text,jsonb)',
+    $ddl$
+CREATE OR REPLACE FUNCTION util.log_audit_event(
+    p_event_type     text,
+    p_resource_type  text,
+    p_resource_id    text,
+    p_actor          text,
+    p_event_details  jsonb DEFAULT '{}'
+)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v_audit_event_bk  text;
+    v_audit_event_hk  bytea;
+    v_tenant_hk       bytea;
+    v_load_date       timestamptz;
+    v_record_source   varchar;
+BEGIN
+    v_load_date      := util.current_load_date();
+    v_audit_event_bk := p_event_type || '_' || p_resource_type || '_'
+                        || coalesce(p_resource_id, 'UNKNOWN') || '_'
+                        || extract(epoch FROM v_load_date);
+    v_audit_event_hk := util.hash_binary(v_audit_event_bk);
+    v_record_source  := util.get_record_source();
+
+    -- (1) tenant of the user whose current credentials carry username = p_actor
+    SELECT uh.tenant_hk
+      INTO v_tenant_hk
+      FROM auth.user_h uh
+      JOIN auth.user_auth_s uas ON uas.user_hk = uh.user_hk
+     WHERE uas.username = p_actor
+       AND uas.load_end_date IS NULL
+     ORDER BY uas.load_date DESC, uh.user_hk
+     LIMIT 1;
+
+    -- (2) tenant_id (hex of tenant_hk) passed in the details; not valid hex = not given
+    IF v_tenant_hk IS NULL AND p_event_details ->> 'tenant_id' IS NOT NULL THEN
+        BEGIN
+            v_tenant_hk := decode(p_event_details ->> 'tenant_id', 'hex');
+        EXCEPTION WHEN OTHERS THEN
+            v_tenant_hk := NULL;
+        END;
+    END IF;
+
+    -- (3) fallback: the OLDEST tenant
+    IF v_tenant_hk IS NULL THEN
+        SELECT th.tenant_hk
+          INTO v_tenant_hk
+          FROM auth.tenant_h th
+         ORDER BY th.load_date ASC, th.tenant_hk
+         LIMIT 1;
+    END IF;
+
+    INSERT INTO audit.audit_event_h (
+        audit_event_hk, audit_event_bk, tenant_hk, load_date, record_source
+    ) VALUES (
+        v_audit_event_hk, v_audit_event_bk, v_tenant_hk, v_load_date, v_record_source
+    )
+    ON CONFLICT (audit_event_hk) DO NOTHING;
+
+    -- Plain INSERT on purpose (platform behaviour): a duplicate key raises 23505.
+    INSERT INTO audit.audit_detail_s (
+        audit_event_hk, load_date, hash_diff,
+        table_name, operation, changed_by,
+        old_data, new_data, record_source
+    ) VALUES (
+        v_audit_event_hk, v_load_date,
+        util.hash_binary(v_audit_event_bk || coalesce(p_event_details::text, '')),
+        p_resource_type, p_event_type, p_actor,
+        NULL, p_event_details, v_record_source
+    );
+
+    RETURN jsonb_build_object(
+        'success',        true,
+        'message',        'Audit event logged successfully',
+        'audit_event_hk', encode(v_audit_event_hk, 'hex'),
+        'audit_event_bk', v_audit_event_bk
+    );
+EXCEPTION WHEN OTHERS THEN
+    RETURN jsonb_build_object(
+        'success',       false,
+        'message',       'Error logging audit event',
+        'error_code',    SQLSTATE,
+        'error_message', SQLERRM,
+        'event_type',    p_event_type,
+        'actor',         p_actor
+    );
+END
+$fn$
+$ddl$);
+
+-- -------------------------------------------------------------------------------------
+-- Seed record sources (only the ones that are missing). Never any tenant rows.
+-- If metadata.record_source has a different shape (i.e. this is the real platform's
+-- table), seeding is skipped with a NOTICE instead of failing.
+-- -------------------------------------------------------------------------------------
+DO $do$
+BEGIN
+    INSERT INTO metadata.record_source (
+        record_source_hk, record_source_code, record_source_name, description, is_active
+    )
+    SELECT util.hash_binary(v.code), v.code, v.name, v.description, true
+      FROM (VALUES
+              ('web_application', 'Web Application',
+               'Default record source reported by util.get_record_source() while active'),
+              ('system', 'System',
+               'Fallback record source for system-generated records')
+           ) AS v (code, name, description)
+     WHERE NOT EXISTS (SELECT 1
+                         FROM metadata.record_source rs
+                        WHERE rs.record_source_code = v.code)
+    ON CONFLICT DO NOTHING;
+EXCEPTION
+    WHEN not_null_violation OR check_violation OR foreign_key_violation
+         OR undefined_column OR datatype_mismatch THEN
+        RAISE NOTICE 'onevault_core_replica: metadata.record_source seed skipped (%: %)',
+                     SQLSTATE, SQLERRM;
+END
+$do$;
+
+DROP PROCEDURE pg_temp.onevault_replica_define_function(text, text);
+
+COMMIT;

@@ -1,0 +1,57 @@
+//! onevault_tracking: privacy-first website analytics inside a One Vault database.
+//!
+//! The decisions live in the pgrx-free `onevault_tracking_core` crate; the modules here are the
+//! thin PostgreSQL layer: settings, errors, SPI, and the SQL functions themselves.
+
+use pgrx::prelude::*;
+
+mod audit;
+mod error;
+mod hashing;
+mod ingest;
+mod settings;
+mod spi;
+
+::pgrx::pg_module_magic!();
+
+// The shared schemas and the check that the One Vault core is present. Every other SQL file
+// and every function outside the extension's own schema names it in `requires`.
+pgrx::extension_sql_file!("../sql/prerequisites.sql", name = "prerequisites");
+pgrx::extension_sql_file!(
+    "../sql/raw_layer.sql",
+    name = "raw_layer",
+    requires = ["prerequisites"]
+);
+pgrx::extension_sql_file!(
+    "../sql/integration.sql",
+    name = "integration",
+    requires = ["prerequisites"]
+);
+pgrx::extension_sql_file!("../sql/finalize.sql", finalize);
+
+// The pgrx test harness runs `CREATE EXTENSION onevault_tracking CASCADE` in a fresh database
+// with no hook to load the platform first, so test builds load the core replica ahead of
+// everything else. Release builds never contain it: on a real platform it would be wrong.
+#[cfg(any(test, feature = "pg_test"))]
+pgrx::extension_sql_file!("../sql/onevault_core_replica.sql", bootstrap);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    mod raw_layer;
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

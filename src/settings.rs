@@ -1,0 +1,76 @@
+//! The extension's settings (GUCs). Every limit on input has one, so operators can tune limits
+//! per role or per session (`ALTER ROLE ... SET onevault_tracking.max_batch_size = 5000`).
+
+use onevault_tracking_core::ip::IpStorage;
+use onevault_tracking_core::payload::{DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PAYLOAD_BYTES};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+
+/// Hard ceiling for the payload limit: far above any real tracking payload, and well below the
+/// 1 GB a jsonb datum may reach.
+const MAX_PAYLOAD_BYTES_CEILING: i32 = 16 * 1024 * 1024;
+/// Hard ceiling for batch sizes: one call should never hold locks for long.
+const MAX_BATCH_SIZE_CEILING: i32 = 100_000;
+
+static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_PAYLOAD_BYTES);
+static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_BATCH_SIZE);
+static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
+    GucSetting::<IpStorageSetting>::new(IpStorageSetting::Anonymized);
+
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+enum IpStorageSetting {
+    #[name = c"anonymized"]
+    Anonymized,
+    #[name = c"full"]
+    Full,
+    #[name = c"none"]
+    None,
+}
+
+pub fn register() {
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.max_payload_bytes",
+        c"Largest accepted event payload, in bytes of JSON text.",
+        c"Larger payloads are refused by raw.ingest_tracking_event (SQLSTATE 54000) and \
+          reported per item by raw.batch_ingest_tracking_events.",
+        &MAX_PAYLOAD_BYTES,
+        256,
+        MAX_PAYLOAD_BYTES_CEILING,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.max_batch_size",
+        c"Most events accepted by one raw.batch_ingest_tracking_events call.",
+        c"A larger batch is refused whole (SQLSTATE 54000); split it on the client.",
+        &MAX_BATCH_SIZE,
+        1,
+        MAX_BATCH_SIZE_CEILING,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"onevault_tracking.client_ip_storage",
+        c"What the tracking tables keep of a client IP: anonymized (default), full or none.",
+        c"anonymized keeps the IPv4 /24 or IPv6 /48 network; the full address is only ever \
+          kept by the rate limiter.",
+        &CLIENT_IP_STORAGE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+}
+
+pub fn max_payload_bytes() -> usize {
+    usize::try_from(MAX_PAYLOAD_BYTES.get()).unwrap_or(0)
+}
+
+pub fn max_batch_size() -> usize {
+    usize::try_from(MAX_BATCH_SIZE.get()).unwrap_or(0)
+}
+
+pub fn client_ip_storage() -> IpStorage {
+    match CLIENT_IP_STORAGE.get() {
+        IpStorageSetting::Anonymized => IpStorage::Anonymized,
+        IpStorageSetting::Full => IpStorage::Full,
+        IpStorageSetting::None => IpStorage::None,
+    }
+}
