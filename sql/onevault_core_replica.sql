@@ -9,24 +9,18 @@
 -- without the real platform. It is NOT part of the extension and the extension must
 -- never create or redefine these objects itself.
 --
--- Load (as a superuser):
---     psql -v ON_ERROR_STOP=1 -f sql/onevault_core_replica.sql
+-- Load (as a superuser), before CREATE EXTENSION onevault_tracking:
+--     psql -1 -v ON_ERROR_STOP=1 -f sql/onevault_core_replica.sql
 --
 -- Properties:
---   * One transaction; re-running it on a database that already has it succeeds and
---     changes nothing (IF NOT EXISTS everywhere; seed rows are only added when missing).
---   * Never load it into a real One Vault database unless you actually want its objects.
---     It is written so that doing so by accident does not fail and does not alter the
---     platform: tables/schemas/indexes are only created when missing, and a function is
---     only (re)defined when it is absent or was defined by this replica (recognised by
---     the 'onevault_core_replica:' marker in its COMMENT). Platform functions are left
---     untouched (a NOTICE says so).
---   * Creates NO tenant rows: tests create their own.
---   * Requires pgcrypto (digest()); it is created if absent, in whatever schema
---     CREATE EXTENSION picks, and util.hash_binary is bound to that schema explicitly.
+--   * Re-running it on a database that already has it succeeds and changes nothing
+--     (IF NOT EXISTS / CREATE OR REPLACE everywhere; seed rows only when missing).
+--   * No transaction control and no psql meta-commands, so test builds of the extension can
+--     embed it (see src/lib.rs); -1 makes the psql load atomic.
+--   * Creates NO tenant rows: tests and the demo create their own.
+--   * Requires pgcrypto (digest()); it is created if absent, and util.hash_binary is bound
+--     to pgcrypto's schema explicitly.
 -- =====================================================================================
-
-BEGIN;
 
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
@@ -34,39 +28,6 @@ CREATE SCHEMA IF NOT EXISTS util;
 CREATE SCHEMA IF NOT EXISTS auth;
 CREATE SCHEMA IF NOT EXISTS audit;
 CREATE SCHEMA IF NOT EXISTS metadata;
-
--- -------------------------------------------------------------------------------------
--- Loader helper (session-temporary, dropped before COMMIT).
--- Defines a function via p_ddl (a CREATE OR REPLACE FUNCTION statement) unless a
--- function with that signature already exists and was not created by this replica.
--- -------------------------------------------------------------------------------------
-CREATE OR REPLACE PROCEDURE pg_temp.onevault_replica_define_function(p_signature text, p_ddl text)
-LANGUAGE plpgsql
-AS $helper$
-DECLARE
-    v_marker  constant text := 'onevault_core_replica:';
-    v_proc    regprocedure := pg_catalog.to_regprocedure(p_signature);
-BEGIN
-    IF v_proc IS NOT NULL
-       AND coalesce(pg_catalog.obj_description(v_proc, 'pg_proc'), '') NOT LIKE v_marker || '%' THEN
-        RAISE NOTICE 'onevault_core_replica: % already exists and was not created by the replica; left untouched',
-                     p_signature;
-        RETURN;
-    END IF;
-
-    EXECUTE p_ddl;
-
-    v_proc := pg_catalog.to_regprocedure(p_signature);
-    IF v_proc IS NULL THEN
-        RAISE EXCEPTION 'onevault_core_replica: DDL did not define %', p_signature;
-    END IF;
-    EXECUTE pg_catalog.format(
-        'COMMENT ON FUNCTION %s IS %L', v_proc,
-        v_marker || ' stand-in for the One Vault platform function of the same name '
-                 || '(standalone installs and tests only; not part of onevault_tracking). '
-                 || 'See sql/onevault_core_replica.sql and docs/onevault-core.md.');
-END
-$helper$;
 
 -- -------------------------------------------------------------------------------------
 -- util.hash_binary(input text) -> SHA-256 of the UTF-8 bytes (32 raw bytes).
@@ -83,9 +44,7 @@ BEGIN
       JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'pgcrypto';
 
-    CALL pg_temp.onevault_replica_define_function(
-        'util.hash_binary(text)',
-        pg_catalog.format($ddl$
+    EXECUTE pg_catalog.format($ddl$
 CREATE OR REPLACE FUNCTION util.hash_binary(input text)
 RETURNS bytea
 LANGUAGE sql
@@ -93,36 +52,28 @@ IMMUTABLE
 AS $fn$
     SELECT %I.digest(input, 'sha256')
 $fn$
-$ddl$, v_pgcrypto_schema));
+$ddl$, v_pgcrypto_schema);
 END
 $do$;
 
 -- util.hash_concat(VARIADIC text[]) = hash_binary(array_to_string(args, ' | '))
 -- (array_to_string silently skips NULL elements).
-CALL pg_temp.onevault_replica_define_function(
-    'util.hash_concat(text[])',
-    $ddl$
 CREATE OR REPLACE FUNCTION util.hash_concat(VARIADIC text[])
 RETURNS bytea
 LANGUAGE sql
 IMMUTABLE
 AS $fn$
     SELECT util.hash_binary(pg_catalog.array_to_string($1, ' | '))
-$fn$
-$ddl$);
+$fn$;
 
 -- util.current_load_date(): the transaction start time (same value within a transaction).
-CALL pg_temp.onevault_replica_define_function(
-    'util.current_load_date()',
-    $ddl$
 CREATE OR REPLACE FUNCTION util.current_load_date()
 RETURNS timestamptz
 LANGUAGE sql
 STABLE
 AS $fn$
     SELECT CURRENT_TIMESTAMP
-$fn$
-$ddl$);
+$fn$;
 
 -- -------------------------------------------------------------------------------------
 -- metadata.record_source (needed before util.get_record_source, whose body reads it)
@@ -139,9 +90,6 @@ CREATE TABLE IF NOT EXISTS metadata.record_source (
 
 -- util.get_record_source(): 'web_application' when an active row with that code exists,
 -- else 'system'.
-CALL pg_temp.onevault_replica_define_function(
-    'util.get_record_source()',
-    $ddl$
 CREATE OR REPLACE FUNCTION util.get_record_source()
 RETURNS varchar
 LANGUAGE sql
@@ -155,8 +103,7 @@ AS $fn$
                THEN 'web_application'
                ELSE 'system'
            END::varchar
-$fn$
-$ddl$);
+$fn$;
 
 -- -------------------------------------------------------------------------------------
 -- auth
@@ -232,25 +179,9 @@ CREATE TABLE IF NOT EXISTS auth.ip_tracking_s (
         CHECK (load_end_date IS NULL OR load_end_date > load_date)
 );
 
--- Index (ip_address, last_request_time DESC) WHERE load_end_date IS NULL.
--- Only created when the table has no index leading with ip_address yet, so loading this
--- file into the real platform never builds a duplicate index on its live table.
-DO $do$
-BEGIN
-    IF NOT EXISTS (
-        SELECT 1
-          FROM pg_catalog.pg_index i
-          JOIN pg_catalog.pg_attribute a
-            ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-         WHERE i.indrelid = 'auth.ip_tracking_s'::regclass
-           AND a.attname = 'ip_address')
-    THEN
-        CREATE INDEX IF NOT EXISTS idx_ip_tracking_s_ip_last_request_current
-            ON auth.ip_tracking_s (ip_address, last_request_time DESC)
-            WHERE load_end_date IS NULL;
-    END IF;
-END
-$do$;
+CREATE INDEX IF NOT EXISTS idx_ip_tracking_s_ip_last_request_current
+    ON auth.ip_tracking_s (ip_address, last_request_time DESC)
+    WHERE load_end_date IS NULL;
 
 -- -------------------------------------------------------------------------------------
 -- audit
@@ -288,9 +219,6 @@ CREATE TABLE IF NOT EXISTS audit.audit_detail_s (
 --   * it never raises: any error returns success=false and (exception block =
 --     subtransaction) leaves no partial rows.
 -- -------------------------------------------------------------------------------------
-CALL pg_temp.onevault_replica_define_function(
-    'util.log_audit_event(text,text,text,text,jsonb)',
-    $ddl$
 CREATE OR REPLACE FUNCTION util.log_audit_event(
     p_event_type     text,
     p_resource_type  text,
@@ -380,38 +308,19 @@ EXCEPTION WHEN OTHERS THEN
         'actor',         p_actor
     );
 END
-$fn$
-$ddl$);
+$fn$;
 
 -- -------------------------------------------------------------------------------------
 -- Seed record sources (only the ones that are missing). Never any tenant rows.
--- If metadata.record_source has a different shape (i.e. this is the real platform's
--- table), seeding is skipped with a NOTICE instead of failing.
 -- -------------------------------------------------------------------------------------
-DO $do$
-BEGIN
-    INSERT INTO metadata.record_source (
-        record_source_hk, record_source_code, record_source_name, description, is_active
-    )
-    SELECT util.hash_binary(v.code), v.code, v.name, v.description, true
-      FROM (VALUES
-              ('web_application', 'Web Application',
-               'Default record source reported by util.get_record_source() while active'),
-              ('system', 'System',
-               'Fallback record source for system-generated records')
-           ) AS v (code, name, description)
-     WHERE NOT EXISTS (SELECT 1
-                         FROM metadata.record_source rs
-                        WHERE rs.record_source_code = v.code)
-    ON CONFLICT DO NOTHING;
-EXCEPTION
-    WHEN not_null_violation OR check_violation OR foreign_key_violation
-         OR undefined_column OR datatype_mismatch THEN
-        RAISE NOTICE 'onevault_core_replica: metadata.record_source seed skipped (%: %)',
-                     SQLSTATE, SQLERRM;
-END
-$do$;
-
-DROP PROCEDURE pg_temp.onevault_replica_define_function(text, text);
-
-COMMIT;
+INSERT INTO metadata.record_source (
+    record_source_hk, record_source_code, record_source_name, description, is_active
+)
+SELECT util.hash_binary(v.code), v.code, v.name, v.description, true
+  FROM (VALUES
+          ('web_application', 'Web Application',
+           'Default record source reported by util.get_record_source() while active'),
+          ('system', 'System',
+           'Fallback record source for system-generated records')
+       ) AS v (code, name, description)
+ON CONFLICT DO NOTHING;

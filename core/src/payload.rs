@@ -10,6 +10,9 @@ use serde_json::Value;
 /// Longest client `event_id` used for de-duplication (a UUID is 36, a ULID 26).
 pub const EVENT_ID_MAX_BYTES: usize = 128;
 
+/// Longest user agent kept; real ones stay under 512 bytes, longer ones are abuse.
+pub const USER_AGENT_MAX_BYTES: usize = 2048;
+
 /// Default for `onevault_tracking.max_payload_bytes`.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: i32 = 64 * 1024;
 /// Default for `onevault_tracking.max_batch_size`.

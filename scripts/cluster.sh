@@ -1,0 +1,41 @@
+# Sourced by the scripts: a private PostgreSQL 15 cluster owned by the postgres user, reachable
+# only through a unix socket in its own directory (no TCP listener at all).
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$PG_BIN/pg_config
+
+# cluster_start DIR PORT: initdb DIR if needed, start it, wait until it answers.
+cluster_start() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  chown postgres:postgres "$dir"
+  if [ ! -s "$dir/data/PG_VERSION" ]; then
+    sudo -u postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+      --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log"; return 1; }
+  fi
+  if ! sudo -u postgres "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    sudo -u postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=''" start >/dev/null \
+      || { tail -20 "$dir/postgres.log"; return 1; }
+  fi
+}
+
+# cluster_stop DIR
+cluster_stop() {
+  sudo -u postgres "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# cluster_psql DIR PORT [psql args...]: psql as the postgres superuser, stopping on errors.
+cluster_psql() {
+  local dir=$1 port=$2
+  shift 2
+  "$PG_BIN/psql" -h "$dir" -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# install_extension [--release]: builds and installs the extension into PostgreSQL 15.
+install_extension() {
+  local profile=()
+  [ "${1:-}" = --release ] && profile=(--release)
+  cargo pgrx install "${profile[@]}" --pg-config "$PG_CONFIG" >/dev/null
+}

@@ -1,0 +1,126 @@
+//! Errors the SQL functions raise: one enum, each variant with its SQLSTATE, message and hint,
+//! so callers can rely on the SQLSTATE and people on the hint.
+
+use onevault_tracking_core::payload::PayloadError;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+#[derive(Debug)]
+pub enum TrackingError {
+    /// A required argument was NULL.
+    NullArgument { name: &'static str },
+    /// The tenant hash key names no row of `auth.tenant_h`.
+    UnknownTenant { tenant_hex: String },
+    /// A hash key argument is not a 32-byte SHA-256 key.
+    InvalidHashKey { name: &'static str, bytes: usize },
+    /// The user agent is longer than any real one.
+    UserAgentTooLong { bytes: usize, limit: usize },
+    /// The payload breaks a raw-layer shape rule.
+    Payload(PayloadError),
+    /// `p_events` of a batch is not a JSON array.
+    BatchNotArray { found: &'static str },
+    /// A batch holds more events than `onevault_tracking.max_batch_size`.
+    BatchTooLarge { size: usize, limit: usize },
+    /// `util.log_audit_event` answered `success: false`; the change is rolled back so that
+    /// nothing lands unaudited.
+    AuditFailed { error_code: String, message: String },
+}
+
+impl TrackingError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            TrackingError::NullArgument { .. } => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            TrackingError::UnknownTenant { .. } => PgSqlErrorCode::ERRCODE_FOREIGN_KEY_VIOLATION,
+            TrackingError::Payload(PayloadError::TooLarge { .. })
+            | TrackingError::BatchTooLarge { .. }
+            | TrackingError::UserAgentTooLong { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            TrackingError::Payload(_)
+            | TrackingError::BatchNotArray { .. }
+            | TrackingError::InvalidHashKey { .. } => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            TrackingError::AuditFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            TrackingError::NullArgument { name } => format!("{name} must not be NULL"),
+            TrackingError::UnknownTenant { tenant_hex } => {
+                format!("tenant \\x{tenant_hex} does not exist in auth.tenant_h")
+            }
+            TrackingError::InvalidHashKey { name, bytes } => {
+                format!("{name} must be a 32-byte hash key, got {bytes} bytes")
+            }
+            TrackingError::UserAgentTooLong { bytes, limit } => {
+                format!("user agent is {bytes} bytes, over the limit of {limit} bytes")
+            }
+            TrackingError::Payload(e) => e.to_string(),
+            TrackingError::BatchNotArray { found } => {
+                format!("p_events must be a JSON array of event objects, got {found}")
+            }
+            TrackingError::BatchTooLarge { size, limit } => {
+                format!("batch of {size} events is over the limit of {limit}")
+            }
+            TrackingError::AuditFailed { error_code, message } => {
+                format!("util.log_audit_event failed ({error_code}): {message}")
+            }
+        }
+    }
+
+    fn hint(&self) -> String {
+        match self {
+            TrackingError::NullArgument { name } if *name == "p_tenant_hk" => {
+                "Pass the tenant_hk of the tenant that owns the site, from auth.tenant_h.".into()
+            }
+            TrackingError::NullArgument { .. } => "Pass a value for every required argument.".into(),
+            TrackingError::UnknownTenant { .. } => {
+                "Tenants are created by the One Vault platform; pass an existing auth.tenant_h.tenant_hk."
+                    .into()
+            }
+            TrackingError::InvalidHashKey { .. } => {
+                "Hash keys are SHA-256 digests (bytea of 32 bytes), e.g. business.api_key_h.api_key_hk."
+                    .into()
+            }
+            TrackingError::UserAgentTooLong { .. } => {
+                "Pass the client's User-Agent header as received; no real browser sends one this long."
+                    .into()
+            }
+            TrackingError::Payload(PayloadError::TooLarge { .. }) => {
+                "Send fewer or shorter properties, or raise onevault_tracking.max_payload_bytes.".into()
+            }
+            TrackingError::Payload(_) => {
+                "An event is a JSON object such as {\"event_type\": \"page_view\", \"page_url\": \"https://example.com/\"}."
+                    .into()
+            }
+            TrackingError::BatchNotArray { .. } => {
+                "Pass a JSON array such as [{\"event_type\": \"page_view\", ...}, ...].".into()
+            }
+            TrackingError::BatchTooLarge { .. } => {
+                "Split the batch, or raise onevault_tracking.max_batch_size.".into()
+            }
+            TrackingError::AuditFailed { .. } => {
+                "Check util.log_audit_event and the audit tables; nothing was stored.".into()
+            }
+        }
+    }
+
+    /// Raises the error as a PostgreSQL ERROR; the current transaction is aborted.
+    pub fn raise(self) -> ! {
+        ErrorReport::new(self.sqlstate(), self.message(), "onevault_tracking")
+            .set_hint(self.hint())
+            .report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+impl From<PayloadError> for TrackingError {
+    fn from(e: PayloadError) -> Self {
+        TrackingError::Payload(e)
+    }
+}
+
+/// Unwraps a required argument or raises [`TrackingError::NullArgument`].
+pub fn required<T>(value: Option<T>, name: &'static str) -> T {
+    value.unwrap_or_else(|| TrackingError::NullArgument { name }.raise())
+}

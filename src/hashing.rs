@@ -1,0 +1,30 @@
+//! SQL access to the hash-key recipe of `onevault_tracking_core::hashing`, so keys can be
+//! computed and checked in SQL (`util.hash_binary(onevault_tracking.business_key(...))` is
+//! always equal to `onevault_tracking.hash_key(...)`).
+
+use crate::error::required;
+use onevault_tracking_core::hashing;
+use pgrx::prelude::*;
+use pgrx::VariadicArray;
+
+/// Native `util.hash_binary`: SHA-256 of the UTF-8 bytes of `input`.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn hash_binary(input: &str) -> Vec<u8> {
+    hashing::hash_binary(input).to_vec()
+}
+
+/// The business key string of the recipe for `p_tenant_hk` and `p_parts` (NULL parts allowed).
+#[pg_extern(immutable, parallel_safe)]
+fn business_key(p_tenant_hk: Option<&[u8]>, p_parts: Option<VariadicArray<'_, &str>>) -> String {
+    let parts = required(p_parts, "p_parts");
+    let parts: Vec<Option<&str>> = parts.iter().collect();
+    hashing::business_key(required(p_tenant_hk, "p_tenant_hk"), &parts)
+}
+
+/// The hash key of the recipe: `util.hash_binary(business_key(p_tenant_hk, VARIADIC p_parts))`.
+#[pg_extern(immutable, parallel_safe)]
+fn hash_key(p_tenant_hk: Option<&[u8]>, p_parts: Option<VariadicArray<'_, &str>>) -> Vec<u8> {
+    let parts = required(p_parts, "p_parts");
+    let parts: Vec<Option<&str>> = parts.iter().collect();
+    hashing::hash_key(required(p_tenant_hk, "p_tenant_hk"), &parts).to_vec()
+}

@@ -1,0 +1,37 @@
+//! Prepared statements kept for the life of the backend.
+//!
+//! Every hot statement is planned once per backend and then reused: the parameter types are
+//! taken from the arguments of the first execution, so a statement is written in one place,
+//! its SQL text. PostgreSQL's plan cache re-plans a kept statement by itself when a table it
+//! uses changes.
+
+use pgrx::pg_sys::PgOid;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+use pgrx::datum::DatumWithOid;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+thread_local! {
+    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Executes `sql` (planned on first use) with `args`.
+pub fn execute<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &'static str,
+    args: &[DatumWithOid<'_>],
+) -> SpiResult<SpiTupleTable<'conn>> {
+    let cached = PLANS.with(|plans| plans.borrow().get(sql).cloned());
+    let plan = match cached {
+        Some(plan) => plan,
+        None => {
+            let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+            let plan = Rc::new(client.prepare_mut(sql, &types)?.keep());
+            PLANS.with(|plans| plans.borrow_mut().insert(sql, Rc::clone(&plan)));
+            plan
+        }
+    };
+    client.update(&*plan, None, args)
+}
