@@ -43,11 +43,21 @@ pub fn log(client: &mut SpiClient<'_>, tenant_hk: &[u8], event: AuditEvent) {
     )
     .and_then(|rows| rows.first().get_one::<JsonB>())
     .unwrap_or_else(|e| {
-        TrackingError::AuditFailed { error_code: "SPI".into(), message: e.to_string() }.raise()
+        TrackingError::AuditFailed {
+            error_code: "SPI".into(),
+            message: e.to_string(),
+        }
+        .raise()
     });
     let answer = answer.map(|JsonB(v)| v).unwrap_or(Value::Null);
     if answer.get("success").and_then(Value::as_bool) != Some(true) {
-        let field = |name: &str| answer.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+        let field = |name: &str| {
+            answer
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
         TrackingError::AuditFailed {
             error_code: field("error_code"),
             message: field("error_message"),

@@ -33,7 +33,9 @@ impl TrackingError {
             TrackingError::UnknownTenant { .. } => PgSqlErrorCode::ERRCODE_FOREIGN_KEY_VIOLATION,
             TrackingError::Payload(PayloadError::TooLarge { .. })
             | TrackingError::BatchTooLarge { .. }
-            | TrackingError::UserAgentTooLong { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            | TrackingError::UserAgentTooLong { .. } => {
+                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED
+            }
             TrackingError::Payload(_)
             | TrackingError::BatchNotArray { .. }
             | TrackingError::InvalidHashKey { .. } => {
@@ -62,7 +64,10 @@ impl TrackingError {
             TrackingError::BatchTooLarge { size, limit } => {
                 format!("batch of {size} events is over the limit of {limit}")
             }
-            TrackingError::AuditFailed { error_code, message } => {
+            TrackingError::AuditFailed {
+                error_code,
+                message,
+            } => {
                 format!("util.log_audit_event failed ({error_code}): {message}")
             }
         }

@@ -40,17 +40,30 @@ impl<'a> Sender<'a> {
     ) -> Self {
         let tenant_hk = required(tenant_hk, "p_tenant_hk");
         if let Some(key) = api_key_hk.filter(|k| k.len() != 32) {
-            TrackingError::InvalidHashKey { name: "p_api_key_hk", bytes: key.len() }.raise();
+            TrackingError::InvalidHashKey {
+                name: "p_api_key_hk",
+                bytes: key.len(),
+            }
+            .raise();
         }
         if let Some(ua) = user_agent.filter(|ua| ua.len() > USER_AGENT_MAX_BYTES) {
-            TrackingError::UserAgentTooLong { bytes: ua.len(), limit: USER_AGENT_MAX_BYTES }.raise();
+            TrackingError::UserAgentTooLong {
+                bytes: ua.len(),
+                limit: USER_AGENT_MAX_BYTES,
+            }
+            .raise();
         }
         let mode = settings::client_ip_storage();
         let client_ip = client_ip
             .and_then(|Inet(text)| parse_inet(&text))
             .and_then(|ip| stored_ip(mode, ip))
             .map(|ip| ip.to_string());
-        Sender { tenant_hk, api_key_hk, client_ip, user_agent }
+        Sender {
+            tenant_hk,
+            api_key_hk,
+            client_ip,
+            user_agent,
+        }
     }
 
     /// Audit details every record of this sender carries (never the IP or user agent).
@@ -72,7 +85,11 @@ fn screen(position: usize, payload: &Value) -> Result<Screened, PayloadError> {
     let json_text = payload.to_string();
     check_payload(payload, json_text.len(), settings::max_payload_bytes())?;
     let event_id = client_event_id(payload).map(str::to_owned);
-    Ok(Screened { position, json_text, event_id })
+    Ok(Screened {
+        position,
+        json_text,
+        event_id,
+    })
 }
 
 /// Where a screened payload ended up.
@@ -97,7 +114,10 @@ fn land(
     .and_then(|rows| rows.first().get_one::<bool>())
     .expect("tenant lookup");
     if tenant_known != Some(true) {
-        TrackingError::UnknownTenant { tenant_hex: to_hex(sender.tenant_hk) }.raise();
+        TrackingError::UnknownTenant {
+            tenant_hex: to_hex(sender.tenant_hk),
+        }
+        .raise();
     }
     if items.is_empty() {
         return Vec::new();
@@ -161,9 +181,16 @@ fn land(
     items
         .iter()
         .map(|item| match inserted.get(&item.position) {
-            Some(&raw_event_id) => Landed { position: item.position, raw_event_id, duplicate: false },
+            Some(&raw_event_id) => Landed {
+                position: item.position,
+                raw_event_id,
+                duplicate: false,
+            },
             None => {
-                let event_id = item.event_id.as_deref().expect("only keyed events conflict");
+                let event_id = item
+                    .event_id
+                    .as_deref()
+                    .expect("only keyed events conflict");
                 Landed {
                     position: item.position,
                     raw_event_id: stored[event_id],
@@ -228,11 +255,18 @@ fn batch_ingest_tracking_events(
     let sender = Sender::new(p_tenant_hk, p_api_key_hk, p_client_ip, p_user_agent);
     let JsonB(events) = required(p_events, "p_events");
     let Value::Array(events) = events else {
-        TrackingError::BatchNotArray { found: json_type_name(&events) }.raise()
+        TrackingError::BatchNotArray {
+            found: json_type_name(&events),
+        }
+        .raise()
     };
     let limit = settings::max_batch_size();
     if events.len() > limit {
-        TrackingError::BatchTooLarge { size: events.len(), limit }.raise();
+        TrackingError::BatchTooLarge {
+            size: events.len(),
+            limit,
+        }
+        .raise();
     }
 
     let (accepted, rejected): (Vec<_>, Vec<_>) = events
@@ -241,20 +275,27 @@ fn batch_ingest_tracking_events(
         .map(|(position, payload)| screen(position, payload).map_err(|e| (position, e)))
         .partition(Result::is_ok);
     let accepted: Vec<Screened> = accepted.into_iter().filter_map(Result::ok).collect();
-    let rejected: Vec<(usize, PayloadError)> = rejected.into_iter().filter_map(Result::err).collect();
+    let rejected: Vec<(usize, PayloadError)> =
+        rejected.into_iter().filter_map(Result::err).collect();
     let batch_id = new_batch_id();
 
     Spi::connect_mut(|client| {
         let landed = land(client, &sender, Some(batch_id), &accepted);
-        let new_ids: Vec<i64> =
-            landed.iter().filter(|l| !l.duplicate).map(|l| l.raw_event_id).collect();
+        let new_ids: Vec<i64> = landed
+            .iter()
+            .filter(|l| !l.duplicate)
+            .map(|l| l.raw_event_id)
+            .collect();
         let duplicates = landed.len() - new_ids.len();
 
         let mut results: Vec<(usize, Value)> = landed
             .iter()
             .map(|l| {
                 let status = if l.duplicate { "duplicate" } else { "accepted" };
-                (l.position, json!({"index": l.position, "status": status, "raw_event_id": l.raw_event_id}))
+                (
+                    l.position,
+                    json!({"index": l.position, "status": status, "raw_event_id": l.raw_event_id}),
+                )
             })
             .chain(rejected.iter().map(|(position, e)| {
                 let answer = json!({"index": position, "status": "rejected",
@@ -270,8 +311,14 @@ fn batch_ingest_tracking_events(
         summary.insert("accepted".into(), new_ids.len().into());
         summary.insert("duplicates".into(), duplicates.into());
         summary.insert("rejected".into(), rejected.len().into());
-        summary.insert("first_raw_event_id".into(), new_ids.iter().min().copied().into());
-        summary.insert("last_raw_event_id".into(), new_ids.iter().max().copied().into());
+        summary.insert(
+            "first_raw_event_id".into(),
+            new_ids.iter().min().copied().into(),
+        );
+        summary.insert(
+            "last_raw_event_id".into(),
+            new_ids.iter().max().copied().into(),
+        );
 
         if !events.is_empty() {
             let mut details = sender.audit_details();
@@ -289,7 +336,10 @@ fn batch_ingest_tracking_events(
         }
 
         summary.insert("success".into(), true.into());
-        summary.insert("results".into(), results.into_iter().map(|(_, r)| r).collect());
+        summary.insert(
+            "results".into(),
+            results.into_iter().map(|(_, r)| r).collect(),
+        );
         JsonB(Value::Object(summary))
     })
 }

@@ -41,10 +41,7 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    mod raw_layer;
-}
+mod tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

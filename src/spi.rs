@@ -5,9 +5,9 @@
 //! its SQL text. PostgreSQL's plan cache re-plans a kept statement by itself when a table it
 //! uses changes.
 
+use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::PgOid;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
-use pgrx::datum::DatumWithOid;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

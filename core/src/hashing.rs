@@ -42,7 +42,9 @@ pub fn business_key(tenant_hk: &[u8], parts: &[Option<&str>]) -> String {
 /// The hash key of a business key, computed without materialising the string.
 pub fn hash_key(tenant_hk: &[u8], parts: &[Option<&str>]) -> HashKey {
     let mut hasher = Sha256::new();
-    encode(tenant_hk, parts, &mut |piece: &str| hasher.update(piece.as_bytes()));
+    encode(tenant_hk, parts, &mut |piece: &str| {
+        hasher.update(piece.as_bytes())
+    });
     hasher.finalize().into()
 }
 
@@ -70,7 +72,11 @@ fn encode(tenant_hk: &[u8], parts: &[Option<&str>], sink: &mut dyn FnMut(&str)) 
                 let mut rest = *text;
                 while let Some(at) = rest.find(['\\', KEY_DELIMITER]) {
                     sink(&rest[..at]);
-                    sink(if rest.as_bytes()[at] == b'\\' { "\\\\" } else { "\\|" });
+                    sink(if rest.as_bytes()[at] == b'\\' {
+                        "\\\\"
+                    } else {
+                        "\\|"
+                    });
                     rest = &rest[at + 1..];
                 }
                 sink(rest);

@@ -72,13 +72,19 @@ mod tests {
 
     #[test]
     fn ipv6_keeps_the_slash_48() {
-        assert_eq!(anonymize(ip("2001:db8:85a3:8d3:1319:8a2e:370:7348")), ip("2001:db8:85a3::"));
+        assert_eq!(
+            anonymize(ip("2001:db8:85a3:8d3:1319:8a2e:370:7348")),
+            ip("2001:db8:85a3::")
+        );
         assert_eq!(anonymize(ip("::1")), ip("::"));
     }
 
     #[test]
     fn ipv4_mapped_ipv6_is_truncated_as_ipv4() {
-        assert_eq!(anonymize(ip("::ffff:203.0.113.77")), ip("::ffff:203.0.113.0"));
+        assert_eq!(
+            anonymize(ip("::ffff:203.0.113.77")),
+            ip("::ffff:203.0.113.0")
+        );
     }
 
     #[test]

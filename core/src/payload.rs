@@ -44,7 +44,10 @@ impl std::fmt::Display for PayloadError {
             }
             PayloadError::Empty => write!(f, "event payload is an empty JSON object"),
             PayloadError::TooLarge { bytes, limit } => {
-                write!(f, "event payload is {bytes} bytes, over the limit of {limit} bytes")
+                write!(
+                    f,
+                    "event payload is {bytes} bytes, over the limit of {limit} bytes"
+                )
             }
         }
     }
@@ -140,7 +143,10 @@ mod tests {
         assert_eq!(check(&v, n), Ok(()));
         assert_eq!(
             check(&v, n - 1),
-            Err(PayloadError::TooLarge { bytes: n, limit: n - 1 })
+            Err(PayloadError::TooLarge {
+                bytes: n,
+                limit: n - 1
+            })
         );
     }
 
@@ -150,9 +156,18 @@ mod tests {
             client_event_id(&json!({"event_id": "0b6f1c2e-9a4d-4a57-9c1e-2f8d7b6a5c41"})),
             Some("0b6f1c2e-9a4d-4a57-9c1e-2f8d7b6a5c41")
         );
-        assert_eq!(client_event_id(&json!({"event_id": "a.b_c:d-1"})), Some("a.b_c:d-1"));
-        for bad in [json!(""), json!(42), json!(null), json!("has space"), json!("é"),
-                    json!("x".repeat(EVENT_ID_MAX_BYTES + 1))] {
+        assert_eq!(
+            client_event_id(&json!({"event_id": "a.b_c:d-1"})),
+            Some("a.b_c:d-1")
+        );
+        for bad in [
+            json!(""),
+            json!(42),
+            json!(null),
+            json!("has space"),
+            json!("é"),
+            json!("x".repeat(EVENT_ID_MAX_BYTES + 1)),
+        ] {
             assert_eq!(client_event_id(&json!({ "event_id": bad })), None, "{bad}");
         }
         assert_eq!(client_event_id(&json!({"event_type": "page_view"})), None);

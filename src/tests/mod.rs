@@ -1,0 +1,3 @@
+//! `#[pg_test]`s, run by `cargo pgrx test` inside a real PostgreSQL.
+
+mod raw_layer;
