@@ -5,7 +5,7 @@ set -euo pipefail
 
 PGRX_VERSION=0.18.1
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libclang-dev clang sudo pkg-config)
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
