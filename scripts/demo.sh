@@ -87,7 +87,8 @@ if [ -t 1 ]; then
 else
   BOLD='' DIM='' GREEN='' RED='' RESET=''
 fi
-heading() { printf '\n%s== %s ==%s\n' "$BOLD" "$*" "$RESET"; }
+STEP='start'
+heading() { STEP=$*; printf '\n%s== %s ==%s\n' "$BOLD" "$*" "$RESET"; }
 explain() { printf '%s%s%s\n' "$DIM" "$*" "$RESET"; }
 now_ns() { date +%s%N; }
 # ms_between START_NS END_NS
@@ -95,7 +96,9 @@ ms_between() { echo $((($2 - $1) / 1000000)); }
 # per_second COUNT MILLISECONDS
 per_second() { if (($2 > 0)); then echo $(($1 * 1000 / $2)); else echo "-"; fi; }
 
-trap 'echo "${RED}demo.sh: failed at line $LINENO${RESET}" >&2' ERR
+# errtrace: the trap also reports failures inside the cluster.sh helpers.
+set -o errtrace
+trap 'echo "${RED}demo.sh: failed in step \"$STEP\" (${BASH_SOURCE[0]##*/} line $LINENO); see the error above${RESET}" >&2' ERR
 
 # ---------------------------------------------------------------------------------------------
 # --stop
@@ -133,7 +136,7 @@ printf '%sonevault_tracking demo%s  (seed %s, cluster %s, port %s)\n' \
 
 # ---------------------------------------------------------------------------------------------
 heading "1/7 Prerequisites"
-explain "PostgreSQL 15 and its headers, pgTAP, clang, cargo-pgrx 0.18.1 (each installed only if missing)."
+explain "PostgreSQL 15 and its headers, clang, sudo and cargo-pgrx 0.18.1 (each installed only if missing)."
 if ! command -v cargo >/dev/null; then
   echo "demo.sh: cargo not found; install Rust first (https://rustup.rs), then run me again." >&2
   exit 1
@@ -144,8 +147,28 @@ echo "ok"
 # ---------------------------------------------------------------------------------------------
 heading "2/7 Build and install the extension"
 explain "cargo pgrx install --release: the first build takes a few minutes (fat LTO); later ones are quick."
+build_log=$(mktemp "${TMPDIR:-/tmp}/onevault_tracking_build.XXXXXX")
 build_start=$(now_ns)
-(cd "$REPO" && install_extension --release)
+(cd "$REPO" && install_extension --release) 2>"$build_log" &
+build_pid=$!
+last_report=0
+while kill -0 "$build_pid" 2>/dev/null; do
+  sleep 1
+  secs=$(($(ms_between "$build_start" "$(now_ns)") / 1000))
+  if [ -t 1 ]; then
+    printf '\r  building... %4d s  %-60.60s' "$secs" "$(grep -a 'Compiling\|Finished\|Installing\|Writing\|Blocking' "$build_log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g; s/^ *//')"
+  elif ((secs - last_report >= 30)); then
+    echo "  building... $secs s"
+    last_report=$secs
+  fi
+done
+[ -t 1 ] && printf '\r%-80s\r' ''
+if ! wait "$build_pid"; then
+  echo "${RED}The build failed; its output ($build_log):${RESET}" >&2
+  tail -40 "$build_log" >&2
+  exit 1
+fi
+rm -f -- "$build_log"
 echo "installed into $("$PG_CONFIG" --sharedir)/extension ($(($(ms_between "$build_start" "$(now_ns)") / 1000)) s)"
 
 # ---------------------------------------------------------------------------------------------
@@ -156,14 +179,17 @@ echo "running: data in $DEMO_DIR/data, socket $DEMO_DIR/.s.PGSQL.$DEMO_PORT (no 
 # ---------------------------------------------------------------------------------------------
 heading "4/7 Database $DB: One Vault core replica + onevault_tracking"
 explain "Dropped and created again, so every run starts from the same clean state."
-cluster_psql "$DEMO_DIR" "$DEMO_PORT" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+cluster_psql "$DEMO_DIR" "$DEMO_PORT" -d postgres -c "SET client_min_messages = warning" \
+  -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" -d postgres -c "CREATE DATABASE $DB"
 demo_psql -1 -f "$REPO/sql/onevault_core_replica.sql"
 demo_psql -c "CREATE EXTENSION onevault_tracking"
 demo_psql -c "SELECT extname AS extension, extversion AS version FROM pg_extension ORDER BY extname"
 explain "What the extension needs from the platform, and whether util.log_audit_event really works"
 explain "(the probe writes an audit record and rolls it back):"
-demo_psql -c "SELECT * FROM onevault_tracking.integration_status()"
+demo_psql -c "SELECT component, kind, status,
+                      CASE WHEN length(detail) > 70 THEN left(detail, 67) || '...' ELSE detail END AS detail
+                 FROM onevault_tracking.integration_status()"
 
 # ---------------------------------------------------------------------------------------------
 heading "5/7 Tenants and sample events"
@@ -231,7 +257,7 @@ INSERT INTO demo.pages VALUES
  (9, 3, '/about', 'About us | Example'),
  (10, 2, '/careers', 'Careers | Example');
 
--- The same seed gives the same visitors and events (timestamps follow the current hour).
+-- The same seed gives the same visitors and events (timestamps end at the current minute).
 SELECT setseed((:seed % 2147483647)::float8 / 2147483647) \g /dev/null
 
 -- Visitors. Addresses come from documentation and private ranges (and the crawlers' own);
@@ -267,8 +293,9 @@ SELECT d.v AS visitor, dev.kind, dev.user_agent,
     ON loc.locale = demo.pick((SELECT array_agg(weight ORDER BY locale) FROM demo.locales), d.r_locale);
 
 -- Every event a client sends, numbered n in sending order: 1..single_events go one per call,
--- the rest through the batches. About 3% of the single sends are a browser retrying the
--- previous event (same payload, same event_id) after a network timeout.
+-- the rest through the batches. Visitors come in waves (about 8 active per 40 events, one
+-- event every 1.5 s) and a session is a visitor's half hour. About 3% of the single sends are
+-- a browser retrying the previous event (same payload, same event_id) after a network timeout.
 CREATE TABLE demo.events AS
 WITH draws AS MATERIALIZED (
     SELECT n, random() AS r_visitor, random() AS r_kind, random() AS r_page, random() AS r_url,
@@ -279,13 +306,14 @@ WITH draws AS MATERIALIZED (
     SELECT d.n, v.visitor, v.client_ip, v.user_agent, v.kind, v.screen_width, v.language,
            v.timezone, p.path, p.title, d.r_name, d.r_url, d.r_utm, d.r_ref, d.r_prop, d.r_jitter,
            d.n <= :single_events AND d.n % 2 = 0 AND d.r_retry < 0.06 AS retry,
-           date_trunc('hour', now()) - interval '12 hours'
-               + d.n * interval '10 seconds' + d.r_jitter * interval '8 seconds' AS sent_at,
+           date_trunc('minute', now()) - (:single_events + 1740 - d.n) * interval '1.5 seconds'
+               - d.r_jitter * interval '1 second' AS sent_at,
            v.kind = 'bot' OR d.r_kind >= 0.2 AS page_view,
            demo.pick(ARRAY[25, 15, 20, 15, 15, 10], d.r_name) AS custom_kind
       FROM draws AS d
       JOIN demo.visitors AS v
-        ON v.visitor = CASE WHEN d.n <= 3 THEN d.n ELSE 1 + floor(d.r_visitor * 300)::int END
+        ON v.visitor = CASE WHEN d.n <= 3 THEN d.n
+                            ELSE 1 + (((d.n - 1) / 40 * 8 + floor(d.r_visitor * 8)::int) * 37) % 300 END
       JOIN demo.pages AS p
         ON p.page = demo.pick((SELECT array_agg(weight ORDER BY page) FROM demo.pages), d.r_page)
 ), payloads AS (
@@ -521,14 +549,16 @@ SELECT r.batch_no AS batch, (item ->> 'index')::int AS index, item ->> 'error_co
 
 \echo
 \echo 'Client addresses: what was sent and what was stored (IPv4 keeps its /24, IPv6 its /48)'
-SELECT DISTINCT ON (family(e.client_ip), host(e.client_ip) LIKE '::ffff:%', e.n <= 3)
+SELECT DISTINCT ON (family(e.client_ip), host(e.client_ip) LIKE '::ffff:%', e.n <= 3 OR e.client_ip = ANY (showcase))
        CASE WHEN host(e.client_ip) LIKE '::ffff:%' THEN 'IPv4-mapped IPv6'
             ELSE 'IPv' || family(e.client_ip) END AS kind,
        host(e.client_ip) AS sent, host(r.client_ip) AS stored
   FROM demo.events AS e
-  JOIN raw.site_tracking_events_r AS r ON r.client_event_id = e.payload ->> 'event_id'
+  JOIN raw.site_tracking_events_r AS r ON r.client_event_id = e.payload ->> 'event_id',
+       (SELECT array_agg(client_ip) AS showcase FROM demo.events WHERE n <= 3) AS s
  WHERE e.channel = 'single' AND NOT e.retry
- ORDER BY family(e.client_ip), host(e.client_ip) LIKE '::ffff:%', e.n <= 3 DESC, e.n;
+ ORDER BY family(e.client_ip), host(e.client_ip) LIKE '::ffff:%',
+          e.n <= 3 OR e.client_ip = ANY (showcase) DESC, e.n;
 
 \echo
 \echo 'Audit records per tenant (util.log_audit_event): one per stored single event, one per batch'
@@ -563,14 +593,14 @@ WITH facts AS (
                             WHEN host(client_ip) LIKE '::ffff:%' THEN 120 ELSE 48 END)))) AS full_ips,
            (SELECT count(*) FROM raw.site_tracking_events_r WHERE tenant_hk <> util.hash_binary(:'demo_tenant')) AS raw_elsewhere
 )
-SELECT * FROM (VALUES
+SELECT c.* FROM facts CROSS JOIN LATERAL (VALUES
     ('each single event stored once, retries not', single_new, single_stored),
     ('1000 + 500 + 240 batch events stored', 1740, batch_stored),
     ('audit records on Demo Corp = stored single events + batches', single_stored + batches, audit_demo),
     ('audit records on any other tenant', 0, audit_elsewhere),
     ('raw rows on any other tenant', 0, raw_elsewhere),
     ('stored addresses with host bits (not anonymised)', 0, full_ips)
-) AS c (check_name, expected, actual), facts;
+) AS c (check_name, expected, actual);
 \echo
 \echo 'Checks'
 SELECT check_name AS "check", expected, actual,
