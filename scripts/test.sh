@@ -2,7 +2,7 @@
 # Runs every test and check, from a fresh Debian machine (as root) or a warm one:
 #   formatting, clippy (warnings denied), the pure core's unit and property tests,
 #   the #[pg_test]s inside a real PostgreSQL, and the pg_regress SQL contract tests.
-# Ends with one line "onevault_tracking tests: N passed, N failed".
+# Ends with one line "onevault_tracking: N passed, N failed".
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -44,5 +44,5 @@ regress_failed=$(grep -cE '^(not ok|test .*FAILED)' "$LOGS/regress.log" || true)
 passed=$((passed + regress_total - regress_failed)) failed=$((failed + regress_failed))
 rm -rf "$LOGS"
 echo
-echo "onevault_tracking tests: $passed passed, $failed failed"
+echo "onevault_tracking: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
