@@ -9,13 +9,19 @@ CREATE TABLE raw.site_tracking_events_r (
     -- otherwise; the full address never reaches this table by default.
     client_ip           inet,
     user_agent          text         CHECK (octet_length(user_agent) <= 2048),
+    -- Keyed hashes of (site, full IP, user agent) under today's and yesterday's salt, computed
+    -- while the full IP is in hand (see core/src/visitor.rs); staging picks the visitor from them.
+    visitor_hash        bytea        CHECK (octet_length(visitor_hash) = 32),
+    visitor_hash_previous bytea      CHECK (octet_length(visitor_hash_previous) = 32),
     raw_payload         jsonb        NOT NULL CHECK (pg_catalog.jsonb_typeof(raw_payload) = 'object'),
     -- The payload's "event_id" when it is a usable idempotency key (see core/src/payload.rs).
     client_event_id     text         CHECK (octet_length(client_event_id) BETWEEN 1 AND 128),
     batch_id            uuid,
     batch_position      integer      CHECK (batch_position >= 0),
+    -- PENDING: waiting; PROCESSED: staged (valid, or quarantined in staging as INVALID);
+    -- ERROR: processing failed unexpectedly and will be retried; FAILED: retries exhausted.
     processing_status   text         NOT NULL DEFAULT 'PENDING'
-                                     CHECK (processing_status IN ('PENDING', 'PROCESSED', 'QUARANTINED', 'FAILED')),
+                                     CHECK (processing_status IN ('PENDING', 'PROCESSED', 'ERROR', 'FAILED')),
     error_message       text,
     retry_count         integer      NOT NULL DEFAULT 0 CHECK (retry_count >= 0),
     processed_at        timestamptz,
@@ -29,10 +35,10 @@ CREATE TABLE raw.site_tracking_events_r (
 COMMENT ON TABLE raw.site_tracking_events_r IS
     'onevault_tracking raw landing zone: one row per accepted tracking event, payload as received.';
 
--- The processing queue: small, because processed rows leave it.
+-- The processing queue (new and retryable rows): small, because processed rows leave it.
 CREATE INDEX site_tracking_events_r_pending_idx
     ON raw.site_tracking_events_r (raw_event_id)
-    WHERE processing_status = 'PENDING';
+    WHERE processing_status IN ('PENDING', 'ERROR');
 
 -- Per-tenant time ranges: statistics, retention, exports.
 CREATE INDEX site_tracking_events_r_tenant_received_idx
@@ -53,8 +59,9 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'batch_ingest_tracking_events_wrapper';
 
 -- Monitoring: counts per status, error rate and the age of the oldest pending event, per
--- tenant, over the last p_hours_back hours (pending events are counted whatever their age:
--- an old pending event is exactly what monitoring must see).
+-- tenant, over the last p_hours_back hours (unprocessed events are counted whatever their age:
+-- an old pending event is exactly what monitoring must see). Quarantined = processed into
+-- staging as INVALID; error rate = (quarantined + failed) / total.
 CREATE FUNCTION raw.get_ingestion_stats(p_tenant_hk bytea DEFAULT NULL, p_hours_back integer DEFAULT 24)
 RETURNS TABLE (
     tenant_hk           bytea,
@@ -62,6 +69,7 @@ RETURNS TABLE (
     pending_events      bigint,
     processed_events    bigint,
     quarantined_events  bigint,
+    retrying_events     bigint,
     failed_events       bigint,
     error_rate          numeric,
     oldest_pending_at   timestamptz,
@@ -84,18 +92,20 @@ BEGIN
            count(*),
            count(*) FILTER (WHERE e.processing_status = 'PENDING'),
            count(*) FILTER (WHERE e.processing_status = 'PROCESSED'),
-           count(*) FILTER (WHERE e.processing_status = 'QUARANTINED'),
+           count(*) FILTER (WHERE s.validation_status = 'INVALID'),
+           count(*) FILTER (WHERE e.processing_status = 'ERROR'),
            count(*) FILTER (WHERE e.processing_status = 'FAILED'),
-           round(count(*) FILTER (WHERE e.processing_status IN ('QUARANTINED', 'FAILED'))::numeric
+           round(count(*) FILTER (WHERE s.validation_status = 'INVALID' OR e.processing_status = 'FAILED')::numeric
                  / count(*), 4),
-           min(e.received_at) FILTER (WHERE e.processing_status = 'PENDING'),
-           clock_timestamp() - min(e.received_at) FILTER (WHERE e.processing_status = 'PENDING'),
+           min(e.received_at) FILTER (WHERE e.processing_status IN ('PENDING', 'ERROR')),
+           clock_timestamp() - min(e.received_at) FILTER (WHERE e.processing_status IN ('PENDING', 'ERROR')),
            min(e.received_at),
            max(e.received_at)
       FROM raw.site_tracking_events_r AS e
+      LEFT JOIN staging.site_tracking_events_s AS s ON s.raw_event_id = e.raw_event_id
      WHERE (p_tenant_hk IS NULL OR e.tenant_hk = p_tenant_hk)
        AND (e.received_at >= clock_timestamp() - make_interval(hours => p_hours_back)
-            OR e.processing_status = 'PENDING')
+            OR e.processing_status IN ('PENDING', 'ERROR'))
      GROUP BY e.tenant_hk
      ORDER BY e.tenant_hk;
 END

@@ -21,6 +21,10 @@ pub enum TrackingError {
     BatchNotArray { found: &'static str },
     /// A batch holds more events than `onevault_tracking.max_batch_size`.
     BatchTooLarge { size: usize, limit: usize },
+    /// No raw event has this id.
+    UnknownRawEvent { raw_event_id: i64 },
+    /// A processing batch size outside 1..=limit.
+    InvalidBatchSize { size: i32, limit: i32 },
     /// `util.log_audit_event` answered `success: false`; the change is rolled back so that
     /// nothing lands unaudited.
     AuditFailed { error_code: String, message: String },
@@ -39,6 +43,10 @@ impl TrackingError {
             TrackingError::Payload(_)
             | TrackingError::BatchNotArray { .. }
             | TrackingError::InvalidHashKey { .. } => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            TrackingError::UnknownRawEvent { .. } => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            TrackingError::InvalidBatchSize { .. } => {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
             TrackingError::AuditFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
@@ -63,6 +71,12 @@ impl TrackingError {
             }
             TrackingError::BatchTooLarge { size, limit } => {
                 format!("batch of {size} events is over the limit of {limit}")
+            }
+            TrackingError::UnknownRawEvent { raw_event_id } => {
+                format!("raw event {raw_event_id} does not exist in raw.site_tracking_events_r")
+            }
+            TrackingError::InvalidBatchSize { size, limit } => {
+                format!("p_batch_size must be between 1 and {limit}, got {size}")
             }
             TrackingError::AuditFailed {
                 error_code,
@@ -103,6 +117,12 @@ impl TrackingError {
             }
             TrackingError::BatchTooLarge { .. } => {
                 "Split the batch, or raise onevault_tracking.max_batch_size.".into()
+            }
+            TrackingError::UnknownRawEvent { .. } => {
+                "Pass a raw_event_id returned by raw.ingest_tracking_event.".into()
+            }
+            TrackingError::InvalidBatchSize { .. } => {
+                "Call staging.process_pending_events repeatedly for larger backlogs.".into()
             }
             TrackingError::AuditFailed { .. } => {
                 "Check util.log_audit_event and the audit tables; nothing was stored.".into()

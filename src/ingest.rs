@@ -7,18 +7,23 @@
 
 use crate::audit::{self, AuditEvent};
 use crate::error::{required, TrackingError};
+use crate::random::strong_random;
+use crate::salts;
 use crate::settings;
 use crate::spi;
 use onevault_tracking_core::hashing::to_hex;
 use onevault_tracking_core::ip::{parse_inet, stored_ip};
 use onevault_tracking_core::payload::{
-    check_payload, client_event_id, json_type_name, PayloadError, USER_AGENT_MAX_BYTES,
+    check_payload, client_event_id, json_type_name, page_url_host, PayloadError,
+    USER_AGENT_MAX_BYTES,
 };
+use onevault_tracking_core::visitor::visitor_hashes;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{Inet, JsonB, Uuid};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 const RAW_TABLE: &str = "raw.site_tracking_events_r";
 
@@ -26,8 +31,10 @@ const RAW_TABLE: &str = "raw.site_tracking_events_r";
 struct Sender<'a> {
     tenant_hk: &'a [u8],
     api_key_hk: Option<&'a [u8]>,
+    /// The full address: used for the visitor hash, never stored here.
+    client_ip: Option<IpAddr>,
     /// What `onevault_tracking.client_ip_storage` lets the table keep, as inet text.
-    client_ip: Option<String>,
+    stored_ip: Option<String>,
     user_agent: Option<&'a str>,
 }
 
@@ -53,15 +60,15 @@ impl<'a> Sender<'a> {
             }
             .raise();
         }
-        let mode = settings::client_ip_storage();
-        let client_ip = client_ip
-            .and_then(|Inet(text)| parse_inet(&text))
-            .and_then(|ip| stored_ip(mode, ip))
+        let client_ip = client_ip.and_then(|Inet(text)| parse_inet(&text));
+        let stored_ip = client_ip
+            .and_then(|ip| stored_ip(settings::client_ip_storage(), ip))
             .map(|ip| ip.to_string());
         Sender {
             tenant_hk,
             api_key_hk,
             client_ip,
+            stored_ip,
             user_agent,
         }
     }
@@ -79,16 +86,19 @@ struct Screened {
     position: usize,
     json_text: String,
     event_id: Option<String>,
+    site_host: String,
 }
 
 fn screen(position: usize, payload: &Value) -> Result<Screened, PayloadError> {
     let json_text = payload.to_string();
     check_payload(payload, json_text.len(), settings::max_payload_bytes())?;
     let event_id = client_event_id(payload).map(str::to_owned);
+    let site_host = page_url_host(payload);
     Ok(Screened {
         position,
         json_text,
         event_id,
+        site_host,
     })
 }
 
@@ -122,27 +132,60 @@ fn land(
     if items.is_empty() {
         return Vec::new();
     }
+    let salts = sender.client_ip.map(|_| salts::daily_salts(client));
+    let hashes: Vec<_> = items
+        .iter()
+        .map(|item| {
+            salts.as_ref().and_then(|salts| {
+                visitor_hashes(salts, &item.site_host, sender.client_ip, sender.user_agent)
+            })
+        })
+        .collect();
 
     let inserted: HashMap<usize, i64> = spi::execute(
         client,
         "INSERT INTO raw.site_tracking_events_r
              (tenant_hk, api_key_hk, client_ip, user_agent, raw_payload, client_event_id,
-              batch_id, batch_position, record_source)
+              batch_id, batch_position, visitor_hash, visitor_hash_previous, record_source)
          SELECT $1, $2, $3::inet, $4, item.json_text::jsonb, item.event_id,
-                $5, CASE WHEN $5 IS NULL THEN NULL ELSE item.position END, source.code
-           FROM unnest($6::text[], $7::text[], $8::integer[]) AS item (json_text, event_id, position),
+                $5, CASE WHEN $5 IS NULL THEN NULL ELSE item.position END,
+                item.visitor_hash, item.visitor_hash_previous, source.code
+           FROM unnest($6::text[], $7::text[], $8::integer[], $9::bytea[], $10::bytea[])
+                AS item (json_text, event_id, position, visitor_hash, visitor_hash_previous),
                 (SELECT util.get_record_source() AS code) AS source
          ON CONFLICT (tenant_hk, client_event_id) DO NOTHING
          RETURNING raw_event_id, coalesce(batch_position, 0)",
         &[
             sender.tenant_hk.into(),
             sender.api_key_hk.into(),
-            sender.client_ip.clone().into(),
+            sender.stored_ip.clone().into(),
             sender.user_agent.into(),
             batch_id.into(),
-            items.iter().map(|i| i.json_text.as_str()).collect::<Vec<_>>().into(),
-            items.iter().map(|i| i.event_id.as_deref()).collect::<Vec<_>>().into(),
-            items.iter().map(|i| i.position as i32).collect::<Vec<_>>().into(),
+            items
+                .iter()
+                .map(|i| i.json_text.as_str())
+                .collect::<Vec<_>>()
+                .into(),
+            items
+                .iter()
+                .map(|i| i.event_id.as_deref())
+                .collect::<Vec<_>>()
+                .into(),
+            items
+                .iter()
+                .map(|i| i.position as i32)
+                .collect::<Vec<_>>()
+                .into(),
+            hashes
+                .iter()
+                .map(|h| h.map(|h| h.current.to_vec()))
+                .collect::<Vec<_>>()
+                .into(),
+            hashes
+                .iter()
+                .map(|h| h.and_then(|h| h.previous).map(|p| p.to_vec()))
+                .collect::<Vec<_>>()
+                .into(),
         ],
     )
     .expect("raw insert")
@@ -344,14 +387,9 @@ fn batch_ingest_tracking_events(
     })
 }
 
-/// A random (version 4) UUID from PostgreSQL's strong random source.
+/// A random (version 4) UUID.
 fn new_batch_id() -> Uuid {
-    let mut bytes = [0u8; 16];
-    // SAFETY: the buffer is valid for its length.
-    let filled = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
-    if !filled {
-        error!("could not generate a random batch id");
-    }
+    let mut bytes = strong_random::<16>();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     Uuid::from_bytes(bytes)

@@ -3,14 +3,21 @@
 //! The decisions live in the pgrx-free `onevault_tracking_core` crate; the modules here are the
 //! thin PostgreSQL layer: settings, errors, SPI, and the SQL functions themselves.
 
+#![recursion_limit = "256"]
+
 use pgrx::prelude::*;
 
 mod audit;
+mod enrich;
 mod error;
 mod hashing;
 mod ingest;
+mod random;
+mod salts;
 mod settings;
 mod spi;
+mod staging;
+mod subtxn;
 
 ::pgrx::pg_module_magic!();
 
@@ -21,6 +28,11 @@ pgrx::extension_sql_file!(
     "../sql/raw_layer.sql",
     name = "raw_layer",
     requires = ["prerequisites"]
+);
+pgrx::extension_sql_file!(
+    "../sql/staging_layer.sql",
+    name = "staging_layer",
+    requires = ["raw_layer"]
 );
 pgrx::extension_sql_file!(
     "../sql/integration.sql",

@@ -13,6 +13,7 @@ const MAX_BATCH_SIZE_CEILING: i32 = 100_000;
 
 static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_PAYLOAD_BYTES);
 static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_BATCH_SIZE);
+static MAX_PROCESSING_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
     GucSetting::<IpStorageSetting>::new(IpStorageSetting::Anonymized);
 
@@ -48,6 +49,17 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.max_processing_attempts",
+        c"How often processing retries a raw event that fails unexpectedly before giving up.",
+        c"A failing event is marked ERROR and retried by the next drain; after this many \
+          attempts it is marked FAILED, which staging.reprocess_quarantined_events can undo.",
+        &MAX_PROCESSING_ATTEMPTS,
+        1,
+        100,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"onevault_tracking.client_ip_storage",
         c"What the tracking tables keep of a client IP: anonymized (default), full or none.",
@@ -65,6 +77,10 @@ pub fn max_payload_bytes() -> usize {
 
 pub fn max_batch_size() -> usize {
     usize::try_from(MAX_BATCH_SIZE.get()).unwrap_or(0)
+}
+
+pub fn max_processing_attempts() -> i32 {
+    MAX_PROCESSING_ATTEMPTS.get()
 }
 
 pub fn client_ip_storage() -> IpStorage {

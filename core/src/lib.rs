@@ -3,6 +3,12 @@
 //! Nothing here links against PostgreSQL, so it is unit-tested, property-tested and
 //! fuzzed with plain `cargo test`; the extension crate is a thin pgrx layer over it.
 
+pub mod attribution;
+pub mod enrich;
 pub mod hashing;
 pub mod ip;
 pub mod payload;
+pub mod sessions;
+pub mod useragent;
+pub mod validate;
+pub mod visitor;

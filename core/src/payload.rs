@@ -100,6 +100,17 @@ pub fn client_event_id(payload: &Value) -> Option<&str> {
     well_formed.then_some(id)
 }
 
+/// The lower-case host of the payload's `page_url`: the site a visitor is counted on.
+/// Empty when the payload has no usable absolute URL (a visitor is then counted per tenant).
+pub fn page_url_host(payload: &Value) -> String {
+    payload
+        .get("page_url")
+        .and_then(Value::as_str)
+        .and_then(|text| url::Url::parse(text).ok())
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +186,17 @@ mod tests {
             client_event_id(&json!({"event_id": "x".repeat(EVENT_ID_MAX_BYTES)})).map(str::len),
             Some(EVENT_ID_MAX_BYTES)
         );
+    }
+
+    #[test]
+    fn page_url_host_is_the_lower_case_host_or_empty() {
+        assert_eq!(
+            page_url_host(&json!({"page_url": "https://Shop.Example.COM/a?b"})),
+            "shop.example.com"
+        );
+        assert_eq!(page_url_host(&json!({"page_path": "/a"})), "");
+        assert_eq!(page_url_host(&json!({"page_url": "not a url"})), "");
+        assert_eq!(page_url_host(&json!({"page_url": 5})), "");
     }
 
     proptest! {

@@ -1,3 +1,4 @@
 //! `#[pg_test]`s, run by `cargo pgrx test` inside a real PostgreSQL.
 
 mod raw_layer;
+mod staging;

@@ -1,0 +1,73 @@
+//! `staging.validate_event_data` and `staging.enrich_event_data`, and the per-backend
+//! user-agent parser both they and processing use.
+
+use crate::error::required;
+use crate::salts;
+use onevault_tracking_core::enrich::enrich;
+use onevault_tracking_core::ip::parse_inet;
+use onevault_tracking_core::payload::page_url_host;
+use onevault_tracking_core::useragent::{UserAgentInfo, UserAgentParser};
+use onevault_tracking_core::validate::validate;
+use onevault_tracking_core::visitor::visitor_hashes;
+use pgrx::prelude::*;
+use pgrx::{Inet, JsonB};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use time::OffsetDateTime;
+
+/// Distinct user agents remembered per backend; real traffic has few, so this bounds memory
+/// without a real LRU.
+const USER_AGENT_CACHE_SIZE: usize = 4096;
+
+thread_local! {
+    static USER_AGENTS: RefCell<HashMap<String, UserAgentInfo>> = RefCell::new(HashMap::new());
+}
+
+/// Parses a user agent; the parser is built once per backend (about 100 ms of regex
+/// compilation) and answers for a user agent seen before come from the cache.
+pub fn parse_user_agent(user_agent: Option<&str>) -> UserAgentInfo {
+    static PARSER: OnceLock<UserAgentParser> = OnceLock::new();
+    let key = user_agent.unwrap_or("");
+    if let Some(info) = USER_AGENTS.with(|cache| cache.borrow().get(key).cloned()) {
+        return info;
+    }
+    let info = PARSER.get_or_init(UserAgentParser::new).parse(user_agent);
+    USER_AGENTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= USER_AGENT_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(key.to_owned(), info.clone());
+    });
+    info
+}
+
+/// `staging.validate_event_data(p_event_data jsonb) RETURNS jsonb` (declared in
+/// sql/staging_layer.sql): `valid`, `errors`, `warnings`, `quality_score`. The timestamp window
+/// is taken around the current time.
+#[pg_extern(sql = false)]
+fn validate_event_data(p_event_data: Option<JsonB>) -> JsonB {
+    let JsonB(payload) = required(p_event_data, "p_event_data");
+    JsonB(validate(&payload, OffsetDateTime::now_utc()).to_json())
+}
+
+/// `staging.enrich_event_data(p_event_data jsonb, p_user_agent text, p_client_ip inet)
+/// RETURNS jsonb`: browser, OS, device, bot flag, page parts, campaign, referrer and channel,
+/// the anonymised IP and today's visitor hash.
+#[pg_extern(sql = false)]
+fn enrich_event_data(
+    p_event_data: Option<JsonB>,
+    p_user_agent: Option<&str>,
+    p_client_ip: Option<Inet>,
+) -> JsonB {
+    let JsonB(payload) = required(p_event_data, "p_event_data");
+    let fields = validate(&payload, OffsetDateTime::now_utc()).fields;
+    let client_ip = p_client_ip.and_then(|Inet(text)| parse_inet(&text));
+    let enrichment = enrich(&fields, parse_user_agent(p_user_agent), client_ip);
+    let visitor = client_ip.and_then(|_| {
+        let salts = Spi::connect_mut(salts::daily_salts);
+        visitor_hashes(&salts, &page_url_host(&payload), client_ip, p_user_agent)
+    });
+    JsonB(enrichment.to_json(visitor.as_ref().map(|v| &v.current)))
+}
