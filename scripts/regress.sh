@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# SQL contract tests (pg_regress, tests/pg_regress/{sql,expected}) against a private cluster.
+# SQL contract tests (pg_regress, tests/pg_regress/{sql,expected}) and concurrency tests
+# (isolation tester, tests/isolation/{specs,expected}) against a private cluster.
 # Expects the extension to be installed (scripts/test.sh does that). Pass --accept to copy the
 # results over the expected files after reviewing a deliberate change.
 set -euo pipefail
@@ -14,16 +15,28 @@ cluster_start "$DIR" "$PORT"
 trap 'cluster_stop "$DIR"' EXIT
 rm -rf "$OUT" && mkdir -p "$OUT"
 
+PGXS_TEST=$($PG_CONFIG --pkglibdir)/pgxs/src/test
+COMMON=(--bindir="$PG_BIN" --host="$DIR" --port="$PORT" --user=postgres)
+
 status=0
-"$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
-  --bindir="$PG_BIN" --host="$DIR" --port="$PORT" --user=postgres \
-  --inputdir="$REPO/tests/pg_regress" --outputdir="$OUT" \
+"$PGXS_TEST/regress/pg_regress" "${COMMON[@]}" \
+  --inputdir="$REPO/tests/pg_regress" --outputdir="$OUT/regress" \
   --dbname=onevault_regress --schedule="$REPO/tests/pg_regress/schedule" || status=$?
 
+# The isolation specs need the core and the extension in their database beforehand.
+cluster_psql "$DIR" "$PORT" -d postgres -c 'DROP DATABASE IF EXISTS onevault_isolation' \
+  -c 'CREATE DATABASE onevault_isolation'
+PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d onevault_isolation -1 \
+  -f "$REPO/sql/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
+"$PGXS_TEST/isolation/pg_isolation_regress" "${COMMON[@]}" --use-existing \
+  --inputdir="$REPO/tests/isolation" --outputdir="$OUT/isolation" \
+  --dbname=onevault_isolation --schedule="$REPO/tests/isolation/schedule" || status=$?
+
 if [ "${1:-}" = --accept ]; then
-  cp "$OUT"/results/*.out "$REPO/tests/pg_regress/expected/"
-  echo "expected outputs updated from $OUT/results"
-elif [ $status -ne 0 ] && [ -f "$OUT/regression.diffs" ]; then
-  cat "$OUT/regression.diffs"
+  cp "$OUT"/regress/results/*.out "$REPO/tests/pg_regress/expected/"
+  cp "$OUT"/isolation/results/*.out "$REPO/tests/isolation/expected/"
+  echo "expected outputs updated from $OUT"
+elif [ $status -ne 0 ]; then
+  cat "$OUT"/*/regression.diffs 2>/dev/null || true
 fi
 exit $status
