@@ -191,7 +191,7 @@ mod tests {
             ua in proptest::option::of("(?s).{0,300}"),
             ip in proptest::option::of(any::<[u8; 4]>()),
         ) {
-            let ip = ip.map(|b| IpAddr::from(b));
+            let ip = ip.map(IpAddr::from);
             let out = run(&payload, ua.as_deref(), ip);
             prop_assert!(out.get("channel").and_then(Value::as_str).is_some());
             prop_assert!(out.get("device_type").and_then(Value::as_str).is_some());
