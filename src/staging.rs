@@ -25,7 +25,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData};
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -407,10 +407,11 @@ fn audit_per_tenant(
             .or_default()
             .push(event.raw_event_id);
     }
+    let failed: Vec<i64> = outcome.failed.iter().map(|f| f.0).collect();
+    let final_failures: Vec<i64> = outcome.failed.iter().filter(|f| f.2).map(|f| f.0).collect();
     for (tenant_hk, ids) in per_tenant {
-        let count = |list: &[i64]| list.iter().filter(|id| ids.contains(id)).count();
-        let failed: Vec<i64> = outcome.failed.iter().map(|f| f.0).collect();
-        let final_failures: Vec<i64> = outcome.failed.iter().filter(|f| f.2).map(|f| f.0).collect();
+        let mine: HashSet<i64> = ids.iter().copied().collect();
+        let count = |list: &[i64]| list.iter().filter(|id| mine.contains(id)).count();
         let mut details = Map::new();
         details.insert("run_id".into(), run_id.clone().into());
         details.insert("events".into(), ids.len().into());
