@@ -92,12 +92,17 @@ pub fn check_payload(
 /// the payload for staging to report, but does not de-duplicate.
 pub fn client_event_id(payload: &Value) -> Option<&str> {
     let id = payload.get("event_id")?.as_str()?;
-    let well_formed = !id.is_empty()
-        && id.len() <= EVENT_ID_MAX_BYTES
+    is_client_id(id, EVENT_ID_MAX_BYTES).then_some(id)
+}
+
+/// The character rule of client-generated ids (event and session ids): 1 to `max_bytes` bytes of
+/// `[A-Za-z0-9._:-]`, so they can be index keys and travel in URLs unescaped.
+pub fn is_client_id(id: &str, max_bytes: usize) -> bool {
+    !id.is_empty()
+        && id.len() <= max_bytes
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    well_formed.then_some(id)
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// The lower-case host of the payload's `page_url`: the site a visitor is counted on.

@@ -102,7 +102,7 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::{Duration, OffsetDateTime};
 
-use crate::payload::{json_type_name, EVENT_ID_MAX_BYTES};
+use crate::payload::{is_client_id, json_type_name, EVENT_ID_MAX_BYTES};
 
 /// How far before its receipt an event's own time may be. Trackers queue events while offline
 /// and mobile apps upload batches later, so a day is too short; beyond a week the event would
@@ -695,7 +695,7 @@ impl Checker {
         let Read::Str(id) = self.read_str(object, key) else {
             return None;
         };
-        if is_id(id, max_bytes) {
+        if is_client_id(id, max_bytes) {
             return Some(id.to_owned());
         }
         self.error(
@@ -959,16 +959,6 @@ fn is_site_host(host: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
-}
-
-/// The raw layer's event-id character rule (see [`crate::payload::client_event_id`]), shared
-/// by session ids so both can be used as index keys and in URLs unescaped.
-fn is_id(id: &str, max_bytes: usize) -> bool {
-    !id.is_empty()
-        && id.len() <= max_bytes
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// `^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`, at most [`LANGUAGE_MAX_BYTES`]: the shape of a BCP 47
