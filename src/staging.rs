@@ -249,15 +249,13 @@ fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
         .unwrap_or(0);
     let known = spi::execute(
         client,
-        "SELECT DISTINCT ON (s.tenant_hk, s.page_host, s.visitor_hash)
-                s.tenant_hk, s.page_host, s.visitor_hash, s.session_id,
+        "SELECT s.tenant_hk, s.page_host, s.visitor_hash, s.session_id,
                 (extract(epoch FROM s.event_timestamp) * 1000000)::bigint
            FROM unnest($1::bytea[], $2::text[], $3::bytea[]) AS k (tenant_hk, page_host, visitor_hash)
            JOIN staging.site_tracking_events_s AS s
              ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.visitor_hash = k.visitor_hash
           WHERE s.session_source = 'derived'
-            AND s.event_timestamp BETWEEN to_timestamp($4::float8 / 1000000) AND to_timestamp($5::float8 / 1000000)
-          ORDER BY s.tenant_hk, s.page_host, s.visitor_hash, s.event_timestamp DESC",
+            AND s.event_timestamp BETWEEN to_timestamp($4::float8 / 1000000) AND to_timestamp($5::float8 / 1000000)",
         &[
             tenants.into(),
             hosts.into(),

@@ -16,17 +16,32 @@ pub const SESSION_IDLE_MICROS: i64 = 30 * 60 * 1_000_000;
 /// (tenant, site host, visitor hash).
 pub type VisitorKey = (Vec<u8>, String, VisitorHash);
 
+/// A session as far as it is known: its id, visitor hash and the span of its events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Open {
     session_id: String,
     visitor_hash: VisitorHash,
+    first_seen: i64,
     last_seen: i64,
 }
 
-/// Assigns sessions to events given in time order; knows the sessions it was told about.
+impl Open {
+    /// How far `at` lies outside the session's span (0 inside it).
+    fn distance(&self, at: i64) -> i64 {
+        (self.first_seen - at).max(at - self.last_seen).max(0)
+    }
+
+    fn extend(&mut self, at: i64) {
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+    }
+}
+
+/// Assigns sessions to events; knows every session it was told about or created, so events
+/// that arrive late or out of order still join the session they belong to.
 #[derive(Debug, Default)]
 pub struct Sessionizer {
-    open: HashMap<VisitorKey, Open>,
+    sessions: HashMap<VisitorKey, Vec<Open>>,
 }
 
 /// The session an event belongs to, and the visitor hash it is stored under.
@@ -37,23 +52,30 @@ pub struct Assigned {
 }
 
 impl Sessionizer {
-    /// Makes an already stored session known (its latest event).
-    pub fn remember(&mut self, key: VisitorKey, session_id: String, last_seen: i64) {
+    /// Makes a stored event of a session known.
+    pub fn remember(&mut self, key: VisitorKey, session_id: String, at: i64) {
         let visitor_hash = key.2;
-        let candidate = Open {
-            session_id,
-            visitor_hash,
-            last_seen,
-        };
-        match self.open.get(&key) {
-            Some(known) if known.last_seen >= last_seen => {}
-            _ => {
-                self.open.insert(key, candidate);
-            }
+        self.note(key, session_id, visitor_hash, at);
+    }
+
+    /// Records that the visitor known by `key` had an event of the session at `at`; the session
+    /// keeps the visitor hash it started with.
+    fn note(&mut self, key: VisitorKey, session_id: String, visitor_hash: VisitorHash, at: i64) {
+        let sessions = self.sessions.entry(key).or_default();
+        match sessions.iter_mut().find(|s| s.session_id == session_id) {
+            Some(open) => open.extend(at),
+            None => sessions.push(Open {
+                session_id,
+                visitor_hash,
+                first_seen: at,
+                last_seen: at,
+            }),
         }
     }
 
-    /// The session of an event at `at` (unix microseconds); `event_key` makes new ids unique.
+    /// The session of an event at `at` (unix microseconds): the nearest known session of the
+    /// visitor (by today's or yesterday's hash) within the idle window, else a new one;
+    /// `event_key` makes new ids unique.
     pub fn assign(
         &mut self,
         tenant: &[u8],
@@ -66,26 +88,23 @@ impl Sessionizer {
         let joined = [Some(hashes.current), hashes.previous]
             .into_iter()
             .flatten()
-            .filter_map(|hash| self.open.get(&key(hash)))
-            .filter(|open| (at - open.last_seen).abs() <= SESSION_IDLE_MICROS)
-            .max_by_key(|open| open.last_seen)
-            .cloned();
-        let open = match joined {
-            Some(mut open) => {
-                open.last_seen = open.last_seen.max(at);
-                open
-            }
-            None => Open {
-                session_id: new_session_id(tenant, site_host, &hashes.current, at, event_key),
-                visitor_hash: hashes.current,
-                last_seen: at,
-            },
-        };
-        self.open.insert(key(open.visitor_hash), open.clone());
-        self.open.insert(key(hashes.current), open.clone());
+            .filter_map(|hash| self.sessions.get(&key(hash)))
+            .flatten()
+            .filter(|open| open.distance(at) <= SESSION_IDLE_MICROS)
+            .min_by_key(|open| open.distance(at))
+            .map(|open| (open.session_id.clone(), open.visitor_hash));
+        let (session_id, visitor_hash) = joined.unwrap_or_else(|| {
+            (
+                new_session_id(tenant, site_host, &hashes.current, at, event_key),
+                hashes.current,
+            )
+        });
+        for hash in [visitor_hash, hashes.current] {
+            self.note(key(hash), session_id.clone(), visitor_hash, at);
+        }
         Assigned {
-            session_id: open.session_id,
-            visitor_hash: open.visitor_hash,
+            session_id,
+            visitor_hash,
         }
     }
 }
@@ -164,6 +183,20 @@ mod tests {
         // Later today the visitor is recognised by today's hash alone.
         let later = s.assign(T, "example.com", visitor(2, Some(1)), 20 * MINUTE, 3);
         assert_eq!(later, before);
+    }
+
+    #[test]
+    fn a_late_event_joins_the_earlier_session_it_belongs_to() {
+        let mut s = Sessionizer::default();
+        let a = s.assign(T, "example.com", visitor(1, None), 0, 1);
+        let b = s.assign(T, "example.com", visitor(1, None), 240 * MINUTE, 2);
+        assert_ne!(a, b);
+        // Arrives after both, belongs to the first.
+        let late = s.assign(T, "example.com", visitor(1, None), 5 * MINUTE, 3);
+        assert_eq!(late, a);
+        // Nearest wins when two sessions are in reach.
+        let near_b = s.assign(T, "example.com", visitor(1, None), 225 * MINUTE, 4);
+        assert_eq!(near_b, b);
     }
 
     #[test]

@@ -266,6 +266,26 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_late_event_joins_its_stored_session_whatever_else_is_in_the_drain() {
+        let acme = tenant("Acme");
+        let a = ingest(&acme, "10.0.0.1", page_view("/a", &now_iso(-300)));
+        let b = ingest(&acme, "10.0.0.1", page_view("/b", &now_iso(-60)));
+        call("SELECT staging.process_pending_events(10)");
+        let late = ingest(&acme, "10.0.0.1", page_view("/late", &now_iso(-295)));
+        ingest(&acme, "10.0.0.77", page_view("/other", &now_iso(-10)));
+        call("SELECT staging.process_pending_events(10)");
+        let session = |id: i64| {
+            scalar::<String>(
+                "SELECT session_id FROM staging.site_tracking_events_s WHERE raw_event_id = $1",
+                id,
+            )
+            .unwrap()
+        };
+        assert_ne!(session(a), session(b));
+        assert_eq!(session(late), session(a));
+    }
+
+    #[pg_test]
     fn a_visit_across_midnight_stays_one_visitor_and_one_session() {
         let acme = tenant("Acme");
         // Yesterday's hash X before midnight; after midnight the visitor hashes to Y today and X
