@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SQL contract tests (pg_regress, tests/pg_regress/{sql,expected}) and concurrency tests
-# (isolation tester, tests/isolation/{specs,expected}) against a private cluster.
+# (isolation tester, tests/isolation/{specs,expected}; tests/concurrency/*.sh) against a
+# private cluster.
 # Expects the extension to be installed (scripts/test.sh does that). Pass --accept to copy the
 # results over the expected files after reviewing a deliberate change.
 set -euo pipefail
@@ -31,6 +32,14 @@ PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d onevau
 "$PGXS_TEST/isolation/pg_isolation_regress" "${COMMON[@]}" --use-existing \
   --inputdir="$REPO/tests/isolation" --outputdir="$OUT/isolation" \
   --dbname=onevault_isolation --schedule="$REPO/tests/isolation/schedule" || status=$?
+
+# More concurrent sessions than the isolation tester can order deterministically.
+if bash "$REPO/tests/concurrency/vault_stress.sh" "$DIR" "$PORT"; then
+  echo "test vault_stress                 ... ok"
+else
+  echo "test vault_stress                 ... FAILED"
+  status=1
+fi
 
 if [ "${1:-}" = --accept ]; then
   cp "$OUT"/regress/results/*.out "$REPO/tests/pg_regress/expected/"

@@ -18,6 +18,7 @@ mod settings;
 mod spi;
 mod staging;
 mod subtxn;
+mod vault;
 
 ::pgrx::pg_module_magic!();
 
@@ -33,6 +34,11 @@ pgrx::extension_sql_file!(
     "../sql/staging_layer.sql",
     name = "staging_layer",
     requires = ["raw_layer"]
+);
+pgrx::extension_sql_file!(
+    "../sql/business_vault.sql",
+    name = "business_vault",
+    requires = ["staging_layer"]
 );
 pgrx::extension_sql_file!(
     "../sql/integration.sql",

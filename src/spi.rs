@@ -1,8 +1,8 @@
 //! Prepared statements kept for the life of the backend.
 //!
-//! Every hot statement is planned once per backend and then reused: the parameter types are
-//! taken from the arguments of the first execution, so a statement is written in one place,
-//! its SQL text. PostgreSQL's plan cache re-plans a kept statement by itself when a table it
+//! Every statement is planned once per backend and then reused, keyed by its SQL text: the
+//! parameter types are taken from the arguments of the first execution, so a statement is
+//! written in one place, its SQL text (the vault loaders build theirs once per table). PostgreSQL's plan cache re-plans a kept statement by itself when a table it
 //! uses changes.
 
 use pgrx::datum::DatumWithOid;
@@ -13,14 +13,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
-    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> =
+    static PLANS: RefCell<HashMap<String, Rc<OwnedPreparedStatement>>> =
         RefCell::new(HashMap::new());
 }
 
 /// Executes `sql` (planned on first use) with `args`.
 pub fn execute<'conn>(
     client: &mut SpiClient<'conn>,
-    sql: &'static str,
+    sql: &str,
     args: &[DatumWithOid<'_>],
 ) -> SpiResult<SpiTupleTable<'conn>> {
     let cached = PLANS.with(|plans| plans.borrow().get(sql).cloned());
@@ -29,9 +29,15 @@ pub fn execute<'conn>(
         None => {
             let types: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
             let plan = Rc::new(client.prepare_mut(sql, &types)?.keep());
-            PLANS.with(|plans| plans.borrow_mut().insert(sql, Rc::clone(&plan)));
+            PLANS.with(|plans| plans.borrow_mut().insert(sql.to_owned(), Rc::clone(&plan)));
             plan
         }
     };
     client.update(&*plan, None, args)
+}
+
+/// A bytea value as PostgreSQL reads it from text (and from JSON through
+/// `jsonb_populate_recordset`): `\x` and lower-case hex.
+pub fn bytea_literal(bytes: &[u8]) -> String {
+    format!("\\x{}", onevault_tracking_core::hashing::to_hex(bytes))
 }

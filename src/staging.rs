@@ -13,7 +13,7 @@ use crate::enrich::parse_user_agent;
 use crate::error::{required, TrackingError};
 use crate::random::strong_random;
 use crate::settings;
-use crate::spi;
+use crate::spi::{self, bytea_literal};
 use crate::subtxn;
 use onevault_tracking_core::enrich::enrich;
 use onevault_tracking_core::hashing::to_hex;
@@ -117,7 +117,7 @@ impl Claimed {
 
 fn claim(
     client: &mut SpiClient<'_>,
-    sql: &'static str,
+    sql: &str,
     args: &[pgrx::datum::DatumWithOid<'_>],
 ) -> Vec<Claimed> {
     spi::execute(client, sql, args)
@@ -459,26 +459,41 @@ fn summary(claimed: &[Claimed], outcome: &Outcome) -> Map<String, Value> {
 fn process_raw_event(p_raw_event_id: Option<i64>) -> JsonB {
     let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
     Spi::connect_mut(|client| {
-        let claimed = claim(
-            client,
-            claim!("raw_event_id = $1 FOR UPDATE"),
-            &[raw_event_id.into()],
-        );
-        let Some(event) = claimed.first() else {
-            TrackingError::UnknownRawEvent { raw_event_id }.raise()
-        };
-        if !matches!(event.status.as_str(), "PENDING" | "ERROR") {
-            return JsonB(staged_state(client, raw_event_id, &event.status));
-        }
-        let outcome = process(client, &claimed);
-        audit_per_tenant(client, "TRACKING_EVENT_PROCESSED", &claimed, &outcome);
-        let state = match outcome.failed.first() {
-            Some((_, _, true)) => "FAILED",
-            Some(_) => "ERROR",
-            None => "PROCESSED",
-        };
-        JsonB(staged_state(client, raw_event_id, state))
+        JsonB(process_one(client, raw_event_id, Some("TRACKING_EVENT_PROCESSED")).1)
     })
+}
+
+/// Processes one raw event if it is still pending (waiting for a session that holds it), and
+/// answers with its tenant and state. `audit_as` names the audit record to write; `None` when
+/// the caller audits the whole operation itself.
+pub(crate) fn process_one(
+    client: &mut SpiClient<'_>,
+    raw_event_id: i64,
+    audit_as: Option<&'static str>,
+) -> (Vec<u8>, Value) {
+    let claimed = claim(
+        client,
+        claim!("raw_event_id = $1 FOR UPDATE"),
+        &[raw_event_id.into()],
+    );
+    let Some(event) = claimed.first() else {
+        TrackingError::UnknownRawEvent { raw_event_id }.raise()
+    };
+    let tenant_hk = event.tenant_hk.clone();
+    if !matches!(event.status.as_str(), "PENDING" | "ERROR") {
+        let state = staged_state(client, raw_event_id, &event.status);
+        return (tenant_hk, state);
+    }
+    let outcome = process(client, &claimed);
+    if let Some(event_type) = audit_as {
+        audit_per_tenant(client, event_type, &claimed, &outcome);
+    }
+    let state = match outcome.failed.first() {
+        Some((_, _, true)) => "FAILED",
+        Some(_) => "ERROR",
+        None => "PROCESSED",
+    };
+    (tenant_hk, staged_state(client, raw_event_id, state))
 }
 
 /// The answer about one raw event: its processing status and, once staged, its staging row.
@@ -577,10 +592,6 @@ fn reprocess_quarantined_events(
         answer.insert("reprocessed_raw_event_ids".into(), reset.into());
         JsonB(Value::Object(answer))
     })
-}
-
-fn bytea_literal(bytes: &[u8]) -> String {
-    format!("\\x{}", to_hex(bytes))
 }
 
 fn micros_to_datetime(micros: i64) -> OffsetDateTime {

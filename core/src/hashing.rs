@@ -34,18 +34,40 @@ pub fn hash_binary(input: &str) -> HashKey {
 
 /// The business key string of the recipe; `util.hash_binary` of it equals [`hash_key`].
 pub fn business_key(tenant_hk: &[u8], parts: &[Option<&str>]) -> String {
-    let mut out = String::with_capacity(2 * tenant_hk.len() + parts.len() * 16);
-    encode(tenant_hk, parts, &mut |piece: &str| out.push_str(piece));
+    let tenant = to_hex(tenant_hk);
+    let mut out = String::with_capacity(tenant.len() + parts.len() * 16);
+    encode(with_tenant(&tenant, parts), &mut |piece: &str| {
+        out.push_str(piece)
+    });
     out
 }
 
 /// The hash key of a business key, computed without materialising the string.
 pub fn hash_key(tenant_hk: &[u8], parts: &[Option<&str>]) -> HashKey {
+    let tenant = to_hex(tenant_hk);
     let mut hasher = Sha256::new();
-    encode(tenant_hk, parts, &mut |piece: &str| {
+    encode(with_tenant(&tenant, parts), &mut |piece: &str| {
         hasher.update(piece.as_bytes())
     });
     hasher.finalize().into()
+}
+
+/// A satellite row's hash_diff: its attribute values in column order, encoded as the parts of a
+/// business key are (`|` between values, backslash escapes, `\N` for NULL), without a tenant.
+/// Load metadata (dates, record source) is never part of it.
+pub fn hash_diff(attributes: &[Option<&str>]) -> HashKey {
+    let mut hasher = Sha256::new();
+    encode(attributes.iter().copied(), &mut |piece: &str| {
+        hasher.update(piece.as_bytes())
+    });
+    hasher.finalize().into()
+}
+
+fn with_tenant<'a>(
+    tenant_hex: &'a str,
+    parts: &'a [Option<&'a str>],
+) -> impl Iterator<Item = Option<&'a str>> {
+    std::iter::once(Some(tenant_hex)).chain(parts.iter().copied())
 }
 
 /// Lower-case hexadecimal, as PostgreSQL's `encode(bytea, 'hex')` writes it.
@@ -59,28 +81,33 @@ pub fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The single definition of the recipe: both the string and the streaming hash use it.
-fn encode(tenant_hk: &[u8], parts: &[Option<&str>], sink: &mut dyn FnMut(&str)) {
-    sink(&to_hex(tenant_hk));
+/// The single definition of the recipe: the encoded parts with `|` between them.
+fn encode<'a>(parts: impl Iterator<Item = Option<&'a str>>, sink: &mut dyn FnMut(&str)) {
     let mut delimiter = [0u8; 4];
     let delimiter = KEY_DELIMITER.encode_utf8(&mut delimiter);
-    for part in parts {
-        sink(delimiter);
-        match part {
-            None => sink(NULL_PLACEHOLDER),
-            Some(text) => {
-                let mut rest = *text;
-                while let Some(at) = rest.find(['\\', KEY_DELIMITER]) {
-                    sink(&rest[..at]);
-                    sink(if rest.as_bytes()[at] == b'\\' {
-                        "\\\\"
-                    } else {
-                        "\\|"
-                    });
-                    rest = &rest[at + 1..];
-                }
-                sink(rest);
+    for (index, part) in parts.enumerate() {
+        if index > 0 {
+            sink(delimiter);
+        }
+        encode_part(part, sink);
+    }
+}
+
+fn encode_part(part: Option<&str>, sink: &mut dyn FnMut(&str)) {
+    match part {
+        None => sink(NULL_PLACEHOLDER),
+        Some(text) => {
+            let mut rest = text;
+            while let Some(at) = rest.find(['\\', KEY_DELIMITER]) {
+                sink(&rest[..at]);
+                sink(if rest.as_bytes()[at] == b'\\' {
+                    "\\\\"
+                } else {
+                    "\\|"
+                });
+                rest = &rest[at + 1..];
             }
+            sink(rest);
         }
     }
 }
@@ -147,6 +174,23 @@ mod tests {
             "ab01|example.com|/a\\|b\\\\c|\\N"
         );
         assert_eq!(business_key(&tenant, &[Some("")]), "ab01|");
+    }
+
+    #[test]
+    fn hash_diff_is_the_key_encoding_without_a_tenant() {
+        assert_eq!(
+            hash_diff(&[Some("Pricing"), None, Some("a|b")]),
+            hash_binary("Pricing|\\N|a\\|b")
+        );
+        assert_eq!(hash_diff(&[]), hash_binary(""));
+        assert_ne!(
+            hash_diff(&[Some("a"), None]),
+            hash_diff(&[Some("a"), Some("")])
+        );
+        assert_ne!(
+            hash_diff(&[Some("a|b")]),
+            hash_diff(&[Some("a"), Some("b")])
+        );
     }
 
     #[test]

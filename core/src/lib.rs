@@ -11,4 +11,5 @@ pub mod payload;
 pub mod sessions;
 pub mod useragent;
 pub mod validate;
+pub mod vault;
 pub mod visitor;

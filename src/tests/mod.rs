@@ -2,3 +2,4 @@
 
 mod raw_layer;
 mod staging;
+mod vault;

@@ -1,0 +1,277 @@
+//! In-database tests of the business vault loaders.
+
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+    use pgrx::JsonB;
+    use serde_json::{json, Value};
+
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+
+    fn tenant(name: &str) -> Vec<u8> {
+        Spi::get_one_with_args::<Vec<u8>>(
+            "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, record_source)
+             VALUES (util.hash_binary($1), $1, 'test') RETURNING tenant_hk",
+            &[name.into()],
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    fn ingest(tenant_hk: &[u8], payload: Value) -> i64 {
+        Spi::get_one_with_args::<i64>(
+            "SELECT raw.ingest_tracking_event($1, NULL, '198.51.100.7', $2, $3)",
+            &[tenant_hk.into(), FIREFOX.into(), JsonB(payload).into()],
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    fn page_view(path: &str, title: &str) -> Value {
+        json!({"event_type": "page_view", "page_url": format!("https://www.example.com{path}"),
+               "page_title": title, "session_id": "client-session-1"})
+    }
+
+    fn call(sql: &str) -> Value {
+        Spi::get_one::<JsonB>(sql).unwrap().unwrap().0
+    }
+
+    fn count(sql: &str) -> i64 {
+        Spi::get_one::<i64>(sql).unwrap().unwrap()
+    }
+
+    fn process_and_load() -> Value {
+        call("SELECT staging.process_pending_events(100)");
+        call("SELECT business.load_staged_events(100)")
+    }
+
+    const VAULT_TABLES: [&str; 10] = [
+        "business.site_h",
+        "business.page_h",
+        "business.session_h",
+        "business.page_site_l",
+        "business.session_site_l",
+        "business.tracking_event_l",
+        "business.page_details_s",
+        "business.session_details_s",
+        "business.tracking_event_details_s",
+        "business.site_details_s",
+    ];
+
+    fn vault_counts() -> Vec<i64> {
+        VAULT_TABLES
+            .iter()
+            .map(|t| count(&format!("SELECT count(*) FROM {t}")))
+            .collect()
+    }
+
+    #[pg_test]
+    fn events_load_into_hubs_links_and_satellites() {
+        let acme = tenant("Acme");
+        ingest(&acme, page_view("/pricing", "Pricing"));
+        ingest(&acme, page_view("/pricing", "Pricing"));
+        ingest(&acme, page_view("/docs", "Docs"));
+        let answer = process_and_load();
+        assert_eq!(answer["loaded"], 3);
+        // One site (www. dropped), two pages, one session, three events.
+        assert_eq!(vault_counts(), vec![1, 2, 1, 2, 1, 3, 2, 1, 3, 0]);
+        assert_eq!(
+            count("SELECT count(*) FROM business.site_h WHERE site_bk = 'example.com'"),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM business.page_h WHERE page_bk IN ('example.com/pricing', 'example.com/docs')"),
+            2
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM staging.site_tracking_events_s WHERE loaded_to_vault AND loaded_at IS NOT NULL"),
+            3
+        );
+    }
+
+    #[pg_test]
+    fn replaying_the_same_staging_rows_adds_zero_rows_anywhere() {
+        let acme = tenant("Acme");
+        ingest(&acme, page_view("/a", "A"));
+        ingest(&acme, page_view("/b", "B"));
+        process_and_load();
+        let before = vault_counts();
+        Spi::run(
+            "UPDATE staging.site_tracking_events_s SET loaded_to_vault = false, loaded_at = NULL",
+        )
+        .unwrap();
+        let replay = call("SELECT business.load_staged_events(100)");
+        assert_eq!(replay["loaded"], 2);
+        assert!(
+            replay["rows_added"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|n| n == 0),
+            "{replay}"
+        );
+        assert_eq!(vault_counts(), before);
+    }
+
+    #[pg_test]
+    fn a_title_change_adds_one_satellite_row_and_end_dates_the_previous() {
+        let acme = tenant("Acme");
+        ingest(&acme, page_view("/p", "Old title"));
+        process_and_load();
+        ingest(&acme, page_view("/p", "Old title"));
+        process_and_load();
+        assert_eq!(
+            count("SELECT count(*) FROM business.page_details_s"),
+            1,
+            "unchanged title adds nothing"
+        );
+        ingest(&acme, page_view("/p", "New title"));
+        process_and_load();
+        assert_eq!(count("SELECT count(*) FROM business.page_details_s"), 2);
+        let (current, ended) = Spi::get_two::<String, String>(
+            "SELECT max(page_title) FILTER (WHERE load_end_date IS NULL),
+                    max(page_title) FILTER (WHERE load_end_date IS NOT NULL)
+               FROM business.page_details_s",
+        )
+        .unwrap();
+        assert_eq!(
+            (current.as_deref(), ended.as_deref()),
+            (Some("New title"), Some("Old title"))
+        );
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM business.page_details_s o JOIN business.page_details_s n USING (page_hk)
+                  WHERE o.page_title = 'Old title' AND n.page_title = 'New title' AND o.load_end_date = n.load_date"
+            ),
+            1,
+            "the previous row ends when the new one starts"
+        );
+    }
+
+    #[pg_test]
+    fn a_later_event_of_a_session_keeps_the_session_details() {
+        let acme = tenant("Acme");
+        ingest(&acme, page_view("/entry", "Entry"));
+        process_and_load();
+        ingest(&acme, page_view("/second", "Second"));
+        process_and_load();
+        assert_eq!(count("SELECT count(*) FROM business.session_details_s"), 1);
+        assert_eq!(
+            Spi::get_one::<String>("SELECT entry_page_path FROM business.session_details_s")
+                .unwrap()
+                .as_deref(),
+            Some("/entry")
+        );
+    }
+
+    #[pg_test]
+    fn the_same_page_and_session_in_two_tenants_are_separate_hubs() {
+        let acme = tenant("Acme");
+        let globex = tenant("Globex");
+        ingest(&acme, page_view("/same", "Same"));
+        ingest(&globex, page_view("/same", "Same"));
+        process_and_load();
+        assert_eq!(
+            count("SELECT count(*) FROM business.page_h WHERE page_bk = 'example.com/same'"),
+            2
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM business.session_h WHERE session_bk = 'client-session-1'"),
+            2
+        );
+        assert_eq!(
+            count("SELECT count(DISTINCT tenant_hk) FROM business.site_h"),
+            2
+        );
+    }
+
+    #[pg_test]
+    fn vault_keys_equal_util_hash_binary_of_the_documented_recipe() {
+        let acme = tenant("Acme");
+        ingest(&acme, page_view("/a|b\\c", "Odd path"));
+        ingest(
+            &acme,
+            json!({"event_type": "custom", "event_name": "signup",
+                             "page_url": "https://example.com/join", "session_id": "s-2"}),
+        );
+        process_and_load();
+        let bk = "onevault_tracking.business_key";
+        let checks = [
+            format!("SELECT count(*) FROM business.site_h WHERE site_hk <> util.hash_binary({bk}(tenant_hk, site_bk))"),
+            format!(
+                "SELECT count(*) FROM business.page_h p JOIN business.page_site_l l USING (page_hk)
+                   JOIN business.site_h s USING (site_hk)
+                  WHERE p.page_hk <> util.hash_binary({bk}(p.tenant_hk, s.site_bk, substr(p.page_bk, length(s.site_bk) + 1)))
+                     OR l.page_site_hk <> util.hash_binary({bk}(l.tenant_hk, encode(l.page_hk, 'hex'), encode(l.site_hk, 'hex')))"
+            ),
+            format!(
+                "SELECT count(*) FROM business.session_h h JOIN business.session_site_l l USING (session_hk)
+                   JOIN business.site_h s USING (site_hk)
+                  WHERE h.session_hk <> util.hash_binary({bk}(h.tenant_hk, s.site_bk, h.session_bk))"
+            ),
+            format!(
+                "SELECT count(*) FROM business.tracking_event_l
+                  WHERE tracking_event_hk <> util.hash_binary({bk}(tenant_hk, tracking_event_bk))"
+            ),
+        ];
+        for check in &checks {
+            assert_eq!(count(check), 0, "{check}");
+        }
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 2);
+    }
+
+    #[pg_test]
+    fn invalid_staging_rows_never_reach_the_vault() {
+        let acme = tenant("Acme");
+        let invalid = ingest(
+            &acme,
+            json!({"event_type": "page_view", "page_url": "ftp://example.com/x"}),
+        );
+        process_and_load();
+        let answer = Spi::get_one_with_args::<JsonB>(
+            "SELECT business.load_staged_event($1)",
+            &[invalid.into()],
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(answer["loaded"], 0);
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 0);
+        assert_eq!(
+            count("SELECT count(*) FROM staging.site_tracking_events_s WHERE loaded_to_vault"),
+            0
+        );
+    }
+
+    #[pg_test]
+    fn process_event_runs_one_event_end_to_end_with_one_audit_record() {
+        let acme = tenant("Acme");
+        let id = ingest(&acme, page_view("/e2e", "End to end"));
+        let before = count("SELECT count(*) FROM audit.audit_detail_s");
+        let answer = Spi::get_one_with_args::<JsonB>(
+            "SELECT onevault_tracking.process_event($1)",
+            &[id.into()],
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(answer["status"], "PROCESSED");
+        assert_eq!(answer["validation_status"], "VALID");
+        assert_eq!(answer["loaded_to_vault"], true);
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM audit.audit_detail_s") - before,
+            1
+        );
+        // Again: nothing new anywhere.
+        let again = Spi::get_one_with_args::<JsonB>(
+            "SELECT onevault_tracking.process_event($1)",
+            &[id.into()],
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(again["loaded_to_vault"], true);
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 1);
+    }
+}

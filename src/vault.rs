@@ -1,0 +1,768 @@
+//! The business vault loaders: one for every hub, one for every link, one for every satellite,
+//! each driven by a table description (the API layer adds the site and API-key ones), and the load of staged events into them
+//! (`business.load_staged_events`, `business.load_staged_event`,
+//! `onevault_tracking.process_event`).
+//!
+//! Safe under concurrency by construction:
+//! * hubs and links are `INSERT ... ON CONFLICT DO NOTHING` in key order: no check-then-insert,
+//!   no unique violation, and sessions that insert overlapping new keys wait for each other in
+//!   the same order, so they cannot deadlock;
+//! * a satellite load first takes transaction advisory locks on its parent keys in key order,
+//!   then end-dates the current rows whose hash_diff differs and inserts where no current row is
+//!   left (a partial unique index guarantees one current row per key);
+//! * tables are always loaded in the same order (hubs, links, satellites).
+
+use crate::audit::{self, AuditEvent};
+use crate::error::{required, TrackingError};
+use crate::random::strong_random;
+use crate::spi::{self, bytea_literal};
+use crate::staging::process_one;
+use onevault_tracking_core::hashing::{hash_diff, to_hex, HashKey};
+use onevault_tracking_core::vault::{
+    link_key, page_key, session_key, site_business_key, site_key, tracking_event_key,
+};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::JsonB;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+
+pub struct Hub {
+    pub table: &'static str,
+    pub key: &'static str,
+    pub business_key: &'static str,
+}
+
+pub struct Link {
+    pub table: &'static str,
+    pub key: &'static str,
+    /// A business key column, for links that are units of work of their own.
+    pub business_key: Option<&'static str>,
+    pub hubs: &'static [&'static str],
+}
+
+pub struct Satellite {
+    pub table: &'static str,
+    pub parent: &'static str,
+    /// The descriptive columns, in hash_diff order.
+    pub attributes: &'static [&'static str],
+}
+
+pub const SITE_H: Hub = Hub {
+    table: "business.site_h",
+    key: "site_hk",
+    business_key: "site_bk",
+};
+pub const PAGE_H: Hub = Hub {
+    table: "business.page_h",
+    key: "page_hk",
+    business_key: "page_bk",
+};
+pub const SESSION_H: Hub = Hub {
+    table: "business.session_h",
+    key: "session_hk",
+    business_key: "session_bk",
+};
+
+pub const SESSION_SITE_L: Link = Link {
+    table: "business.session_site_l",
+    key: "session_site_hk",
+    business_key: None,
+    hubs: &["session_hk", "site_hk"],
+};
+pub const PAGE_SITE_L: Link = Link {
+    table: "business.page_site_l",
+    key: "page_site_hk",
+    business_key: None,
+    hubs: &["page_hk", "site_hk"],
+};
+pub const TRACKING_EVENT_L: Link = Link {
+    table: "business.tracking_event_l",
+    key: "tracking_event_hk",
+    business_key: Some("tracking_event_bk"),
+    hubs: &["site_hk", "page_hk", "session_hk", "api_key_hk"],
+};
+
+pub const PAGE_DETAILS_S: Satellite = Satellite {
+    table: "business.page_details_s",
+    parent: "page_hk",
+    attributes: &["page_title", "page_host", "page_path"],
+};
+pub const SESSION_DETAILS_S: Satellite = Satellite {
+    table: "business.session_details_s",
+    parent: "session_hk",
+    attributes: &[
+        "visitor_hash",
+        "session_source",
+        "session_start",
+        "entry_page_path",
+        "referrer_host",
+        "channel",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "device_type",
+        "browser_name",
+        "os_name",
+        "is_bot",
+    ],
+};
+pub const TRACKING_EVENT_DETAILS_S: Satellite = Satellite {
+    table: "business.tracking_event_details_s",
+    parent: "tracking_event_hk",
+    attributes: &[
+        "event_type",
+        "event_name",
+        "event_timestamp",
+        "client_event_id",
+        "properties",
+        "page_query",
+        "referrer_host",
+        "channel",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "click_ids",
+        "device_type",
+        "browser_name",
+        "browser_version",
+        "os_name",
+        "os_version",
+        "is_bot",
+        "visitor_hash",
+        "screen_width",
+        "language",
+        "timezone",
+    ],
+};
+
+/// What every row of a load carries.
+pub struct LoadContext {
+    pub record_source: String,
+}
+
+impl LoadContext {
+    pub fn new(client: &mut SpiClient<'_>) -> Self {
+        let record_source = spi::execute(client, "SELECT util.get_record_source()::text", &[])
+            .and_then(|rows| rows.first().get_one::<String>())
+            .expect("record source");
+        LoadContext {
+            record_source: record_source.unwrap_or_else(|| "system".into()),
+        }
+    }
+}
+
+fn column_list(columns: &[&str]) -> String {
+    columns.join(", ")
+}
+
+/// Inserts the rows (JSON objects keyed by column name) whose key is new.
+fn insert_new(
+    client: &mut SpiClient<'_>,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+    rows: BTreeMap<HashKey, Map<String, Value>>,
+) -> usize {
+    if rows.is_empty() {
+        return 0;
+    }
+    let list = column_list(columns);
+    let sql = format!(
+        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1)
+          ORDER BY {key} ON CONFLICT ({key}) DO NOTHING"
+    );
+    let json = Value::Array(rows.into_values().map(Value::Object).collect());
+    spi::execute(client, &sql, &[JsonB(json).into()])
+        .expect("load new keys")
+        .len()
+}
+
+pub struct HubRow {
+    pub key: HashKey,
+    pub business_key: String,
+    pub tenant_hk: Vec<u8>,
+}
+
+/// The hub loader: inserts the keys that are new.
+pub fn load_hub(
+    client: &mut SpiClient<'_>,
+    context: &LoadContext,
+    hub: &Hub,
+    rows: Vec<HubRow>,
+) -> usize {
+    let rows: BTreeMap<HashKey, Map<String, Value>> = rows
+        .into_iter()
+        .map(|row| {
+            let mut object = Map::new();
+            object.insert(hub.key.into(), bytea_literal(&row.key).into());
+            object.insert(hub.business_key.into(), row.business_key.into());
+            object.insert("tenant_hk".into(), bytea_literal(&row.tenant_hk).into());
+            object.insert("record_source".into(), context.record_source.clone().into());
+            (row.key, object)
+        })
+        .collect();
+    let columns = [hub.key, hub.business_key, "tenant_hk", "record_source"];
+    insert_new(client, hub.table, hub.key, &columns, rows)
+}
+
+pub struct LinkRow {
+    pub business_key: Option<String>,
+    /// The hub keys, in the order of `Link::hubs`.
+    pub hubs: Vec<Option<HashKey>>,
+    pub tenant_hk: Vec<u8>,
+    /// The link's own key; `None` derives it from the hub keys.
+    pub key: Option<HashKey>,
+}
+
+/// The link loader: inserts the relationships that are new.
+pub fn load_link(
+    client: &mut SpiClient<'_>,
+    context: &LoadContext,
+    link: &Link,
+    rows: Vec<LinkRow>,
+) -> usize {
+    let rows: BTreeMap<HashKey, Map<String, Value>> = rows
+        .into_iter()
+        .map(|row| {
+            let key = row.key.unwrap_or_else(|| {
+                let hubs: Vec<Option<&HashKey>> = row.hubs.iter().map(Option::as_ref).collect();
+                link_key(&row.tenant_hk, &hubs)
+            });
+            let mut object = Map::new();
+            object.insert(link.key.into(), bytea_literal(&key).into());
+            if let (Some(column), Some(value)) = (link.business_key, row.business_key) {
+                object.insert(column.into(), value.into());
+            }
+            for (column, hub_key) in link.hubs.iter().zip(&row.hubs) {
+                object.insert((*column).into(), hub_key.map(|k| bytea_literal(&k)).into());
+            }
+            object.insert("tenant_hk".into(), bytea_literal(&row.tenant_hk).into());
+            object.insert("record_source".into(), context.record_source.clone().into());
+            (key, object)
+        })
+        .collect();
+    let mut columns = vec![link.key];
+    columns.extend(link.business_key);
+    columns.extend_from_slice(link.hubs);
+    columns.extend(["tenant_hk", "record_source"]);
+    insert_new(client, link.table, link.key, &columns, rows)
+}
+
+pub struct SatelliteRow {
+    pub parent: HashKey,
+    pub tenant_hk: Vec<u8>,
+    /// Values of `Satellite::attributes`, in that order, as JSON (strings for text, timestamps
+    /// in UTC and bytea as `\x...`; objects and arrays as JSON).
+    pub attributes: Vec<Value>,
+}
+
+/// The text a value contributes to hash_diff: strings as they are, everything else as its JSON
+/// text (object keys sorted), NULL as NULL.
+fn diff_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The satellite loader: a new row for each parent whose attributes differ from its current
+/// row (by hash_diff), end-dating that row. Of several rows for one parent, the last one wins.
+pub fn load_satellite(
+    client: &mut SpiClient<'_>,
+    context: &LoadContext,
+    satellite: &Satellite,
+    rows: Vec<SatelliteRow>,
+) -> usize {
+    let rows: BTreeMap<HashKey, SatelliteRow> =
+        rows.into_iter().map(|row| (row.parent, row)).collect();
+    if rows.is_empty() {
+        return 0;
+    }
+    // The load date is read after the locks are held, so it is later than the load date of
+    // any row a concurrent load committed for these keys: history stays in order.
+    let parents: Vec<Vec<u8>> = rows.keys().map(|k| k.to_vec()).collect();
+    let load_date = spi::execute(
+        client,
+        "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+           FROM (SELECT count(pg_advisory_xact_lock(lock_key))
+                   FROM (SELECT hashtextextended($2 || encode(parent, 'hex'), 0) AS lock_key
+                           FROM unnest($1::bytea[]) AS parent ORDER BY 1 OFFSET 0) AS ordered) AS locked",
+        &[parents.into(), satellite.table.into()],
+    )
+    .and_then(|rows| rows.first().get_one::<String>())
+    .expect("lock satellite keys")
+    .expect("clock_timestamp");
+
+    let json: Vec<Value> = rows
+        .into_values()
+        .map(|row| {
+            let texts: Vec<Option<String>> = row.attributes.iter().map(diff_text).collect();
+            let texts: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
+            let mut object = Map::new();
+            object.insert(satellite.parent.into(), bytea_literal(&row.parent).into());
+            object.insert("hash_diff".into(), bytea_literal(&hash_diff(&texts)).into());
+            object.insert("load_date".into(), load_date.clone().into());
+            for (column, value) in satellite.attributes.iter().zip(row.attributes) {
+                object.insert((*column).into(), value);
+            }
+            object.insert("tenant_hk".into(), bytea_literal(&row.tenant_hk).into());
+            object.insert("record_source".into(), context.record_source.clone().into());
+            Value::Object(object)
+        })
+        .collect();
+    let json = JsonB(Value::Array(json));
+    let (table, parent) = (satellite.table, satellite.parent);
+    spi::execute(
+        client,
+        &format!(
+            "UPDATE {table} AS s SET load_end_date = i.load_date
+               FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
+              WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL AND s.hash_diff <> i.hash_diff"
+        ),
+        &[JsonB(json.0.clone()).into()],
+    )
+    .expect("end-date changed satellite rows");
+    let attributes = column_list(satellite.attributes);
+    let selected: Vec<String> = satellite
+        .attributes
+        .iter()
+        .map(|a| format!("i.{a}"))
+        .collect();
+    spi::execute(
+        client,
+        &format!(
+            "INSERT INTO {table} ({parent}, load_date, hash_diff, {attributes}, tenant_hk, record_source)
+             SELECT i.{parent}, i.load_date, i.hash_diff, {selected}, i.tenant_hk, i.record_source
+               FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
+              WHERE NOT EXISTS (SELECT 1 FROM {table} AS s WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
+            selected = selected.join(", ")
+        ),
+        &[json.into()],
+    )
+    .expect("insert changed satellite rows")
+    .len()
+}
+
+// Loading staged events ---------------------------------------------------------------------------
+
+/// Staged VALID rows as JSON, timestamps in UTC and bytea in hex whatever the session settings
+/// (they feed hash_diff, which must not depend on `TimeZone` or `bytea_output`).
+macro_rules! staged_rows {
+    ($condition:literal) => {
+        concat!(
+            "SELECT to_jsonb(s) || jsonb_build_object(
+                    'tenant_hk', encode(s.tenant_hk, 'hex'),
+                    'visitor_hash', encode(s.visitor_hash, 'hex'),
+                    'api_key_hk', encode(r.api_key_hk, 'hex'),
+                    'event_timestamp', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))
+               FROM staging.site_tracking_events_s AS s
+               JOIN raw.site_tracking_events_r AS r USING (raw_event_id)
+              WHERE s.validation_status = 'VALID' AND NOT s.loaded_to_vault AND ",
+            $condition
+        )
+    };
+}
+
+fn hex_field(row: &Value, name: &str) -> Option<Vec<u8>> {
+    let text = row.get(name)?.as_str()?;
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
+}
+
+fn text_field(row: &Value, name: &str) -> Option<String> {
+    row.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn fields(row: &Value, names: &[&str]) -> Vec<Value> {
+    names
+        .iter()
+        .map(|n| row.get(*n).cloned().unwrap_or(Value::Null))
+        .collect()
+}
+
+fn bytea_field(row: &Value, name: &str) -> Value {
+    hex_field(row, name).map_or(Value::Null, |bytes| bytea_literal(&bytes).into())
+}
+
+/// What one load wrote, per table.
+type Counts = BTreeMap<&'static str, usize>;
+
+/// Loads staged rows (already locked by the caller) and marks them loaded.
+fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
+    let mut counts = Counts::new();
+    if staged.is_empty() {
+        return counts;
+    }
+    let context = LoadContext::new(client);
+    let (mut sites, mut pages, mut sessions) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut page_sites, mut session_sites, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut page_details, mut event_details) = (Vec::new(), Vec::new());
+    let mut session_lookup: Vec<(Vec<u8>, String, String, HashKey)> = Vec::new();
+
+    let mut ordered: Vec<&Value> = staged.iter().collect();
+    ordered.sort_by_key(|row| text_field(row, "event_timestamp"));
+    for row in ordered {
+        let tenant = hex_field(row, "tenant_hk").expect("tenant_hk");
+        let raw_event_id = row
+            .get("raw_event_id")
+            .and_then(Value::as_i64)
+            .expect("raw_event_id");
+        let site_bk = text_field(row, "page_host").and_then(|h| site_business_key(&h));
+        let site_hk = site_bk.as_deref().map(|bk| site_key(&tenant, bk));
+        let page = site_bk
+            .as_deref()
+            .zip(text_field(row, "page_path"))
+            .map(|(bk, path)| page_key(&tenant, bk, &path));
+        let session = site_bk
+            .as_deref()
+            .zip(text_field(row, "session_id"))
+            .map(|(bk, id)| (id.clone(), session_key(&tenant, bk, &id)));
+
+        if let (Some(bk), Some(hk)) = (&site_bk, site_hk) {
+            sites.push(HubRow {
+                key: hk,
+                business_key: bk.clone(),
+                tenant_hk: tenant.clone(),
+            });
+        }
+        if let (Some((page_bk, page_hk)), Some(site)) = (&page, site_hk) {
+            pages.push(HubRow {
+                key: *page_hk,
+                business_key: page_bk.clone(),
+                tenant_hk: tenant.clone(),
+            });
+            page_sites.push(LinkRow {
+                business_key: None,
+                hubs: vec![Some(*page_hk), Some(site)],
+                tenant_hk: tenant.clone(),
+                key: None,
+            });
+            page_details.push(SatelliteRow {
+                parent: *page_hk,
+                tenant_hk: tenant.clone(),
+                attributes: fields(row, PAGE_DETAILS_S.attributes),
+            });
+        }
+        if let (Some((session_id, session_hk)), Some(site)) = (&session, site_hk) {
+            sessions.push(HubRow {
+                key: *session_hk,
+                business_key: session_id.clone(),
+                tenant_hk: tenant.clone(),
+            });
+            session_sites.push(LinkRow {
+                business_key: None,
+                hubs: vec![Some(*session_hk), Some(site)],
+                tenant_hk: tenant.clone(),
+                key: None,
+            });
+            let host = text_field(row, "page_host").unwrap_or_default();
+            session_lookup.push((tenant.clone(), host, session_id.clone(), *session_hk));
+        }
+        let event_hk = tracking_event_key(&tenant, raw_event_id);
+        let api_key =
+            hex_field(row, "api_key_hk").and_then(|k| HashKey::try_from(k.as_slice()).ok());
+        events.push(LinkRow {
+            business_key: Some(raw_event_id.to_string()),
+            hubs: vec![
+                site_hk,
+                page.as_ref().map(|p| p.1),
+                session.as_ref().map(|s| s.1),
+                api_key,
+            ],
+            tenant_hk: tenant.clone(),
+            key: Some(event_hk),
+        });
+        let mut attributes = fields(row, TRACKING_EVENT_DETAILS_S.attributes);
+        let visitor = TRACKING_EVENT_DETAILS_S
+            .attributes
+            .iter()
+            .position(|a| *a == "visitor_hash")
+            .expect("visitor_hash");
+        attributes[visitor] = bytea_field(row, "visitor_hash");
+        event_details.push(SatelliteRow {
+            parent: event_hk,
+            tenant_hk: tenant,
+            attributes,
+        });
+    }
+    let session_details = session_details(client, &session_lookup);
+
+    counts.insert("site_h", load_hub(client, &context, &SITE_H, sites));
+    counts.insert("page_h", load_hub(client, &context, &PAGE_H, pages));
+    counts.insert(
+        "session_h",
+        load_hub(client, &context, &SESSION_H, sessions),
+    );
+    counts.insert(
+        "page_site_l",
+        load_link(client, &context, &PAGE_SITE_L, page_sites),
+    );
+    counts.insert(
+        "session_site_l",
+        load_link(client, &context, &SESSION_SITE_L, session_sites),
+    );
+    counts.insert(
+        "tracking_event_l",
+        load_link(client, &context, &TRACKING_EVENT_L, events),
+    );
+    counts.insert(
+        "page_details_s",
+        load_satellite(client, &context, &PAGE_DETAILS_S, page_details),
+    );
+    counts.insert(
+        "session_details_s",
+        load_satellite(client, &context, &SESSION_DETAILS_S, session_details),
+    );
+    counts.insert(
+        "tracking_event_details_s",
+        load_satellite(client, &context, &TRACKING_EVENT_DETAILS_S, event_details),
+    );
+
+    let ids: Vec<i64> = staged
+        .iter()
+        .filter_map(|row| row.get("staging_event_id").and_then(Value::as_i64))
+        .collect();
+    spi::execute(
+        client,
+        "UPDATE staging.site_tracking_events_s SET loaded_to_vault = true, loaded_at = clock_timestamp()
+          WHERE staging_event_id = ANY ($1)",
+        &[ids.into()],
+    )
+    .expect("mark staged rows loaded");
+    counts
+}
+
+/// A session's details come from its first VALID event in staging, whichever load brings it, so
+/// they stay the same when later events of the session are loaded.
+fn session_details(
+    client: &mut SpiClient<'_>,
+    sessions: &[(Vec<u8>, String, String, HashKey)],
+) -> Vec<SatelliteRow> {
+    if sessions.is_empty() {
+        return Vec::new();
+    }
+    let keys: HashMap<(Vec<u8>, String, String), HashKey> = sessions
+        .iter()
+        .map(|(t, h, s, k)| ((t.clone(), h.clone(), s.clone()), *k))
+        .collect();
+    let first_events = spi::execute(
+        client,
+        "SELECT DISTINCT ON (s.tenant_hk, s.page_host, s.session_id)
+                s.tenant_hk, s.page_host, s.session_id,
+                jsonb_build_object(
+                    'visitor_hash', '\\x' || encode(s.visitor_hash, 'hex'),
+                    'session_source', s.session_source,
+                    'session_start', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                    'entry_page_path', s.page_path, 'referrer_host', s.referrer_host, 'channel', s.channel,
+                    'utm_source', s.utm_source, 'utm_medium', s.utm_medium, 'utm_campaign', s.utm_campaign,
+                    'utm_term', s.utm_term, 'utm_content', s.utm_content, 'device_type', s.device_type,
+                    'browser_name', s.browser_name, 'os_name', s.os_name, 'is_bot', s.is_bot)
+           FROM unnest($1::bytea[], $2::text[], $3::text[]) AS k (tenant_hk, page_host, session_id)
+           JOIN staging.site_tracking_events_s AS s
+             ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.session_id = k.session_id
+          WHERE s.validation_status = 'VALID'
+          ORDER BY s.tenant_hk, s.page_host, s.session_id, s.event_timestamp, s.raw_event_id",
+        &[
+            sessions.iter().map(|s| s.0.clone()).collect::<Vec<_>>().into(),
+            sessions.iter().map(|s| s.1.clone()).collect::<Vec<_>>().into(),
+            sessions.iter().map(|s| s.2.clone()).collect::<Vec<_>>().into(),
+        ],
+    )
+    .expect("first events of sessions");
+    first_events
+        .filter_map(|row| {
+            let tenant: Vec<u8> = row.get(1).ok().flatten()?;
+            let host: String = row.get(2).ok().flatten()?;
+            let session_id: String = row.get(3).ok().flatten()?;
+            let details: JsonB = row.get(4).ok().flatten()?;
+            let parent = *keys.get(&(tenant.clone(), host, session_id))?;
+            Some(SatelliteRow {
+                parent,
+                tenant_hk: tenant,
+                attributes: fields(&details.0, SESSION_DETAILS_S.attributes),
+            })
+        })
+        .collect()
+}
+
+fn claim_staged(
+    client: &mut SpiClient<'_>,
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> Vec<Value> {
+    spi::execute(client, sql, args)
+        .expect("claim staged events")
+        .filter_map(|row| row.get::<JsonB>(1).ok().flatten().map(|j| j.0))
+        .collect()
+}
+
+fn audit_load(
+    client: &mut SpiClient<'_>,
+    event_type: &'static str,
+    staged: &[Value],
+    counts: &Counts,
+    extra: Map<String, Value>,
+) {
+    let run_id = to_hex(&strong_random::<8>());
+    let mut per_tenant: BTreeMap<Vec<u8>, Vec<i64>> = BTreeMap::new();
+    for row in staged {
+        if let (Some(tenant), Some(id)) = (
+            hex_field(row, "tenant_hk"),
+            row.get("raw_event_id").and_then(Value::as_i64),
+        ) {
+            per_tenant.entry(tenant).or_default().push(id);
+        }
+    }
+    for (tenant, ids) in per_tenant {
+        let mut details = extra.clone();
+        details.insert("run_id".into(), run_id.clone().into());
+        details.insert("events".into(), ids.len().into());
+        details.insert(
+            "first_raw_event_id".into(),
+            ids.iter().min().copied().into(),
+        );
+        details.insert("last_raw_event_id".into(), ids.iter().max().copied().into());
+        details.insert("rows_added".into(), json!(counts));
+        audit::log(
+            client,
+            &tenant,
+            AuditEvent {
+                event_type,
+                resource_type: "business.tracking_event_l",
+                resource_id: format!(
+                    "vault_load:{run_id}:{}",
+                    to_hex(&tenant[..tenant.len().min(8)])
+                ),
+                details,
+            },
+        );
+    }
+}
+
+/// Most staged rows one call loads.
+const MAX_BATCH_SIZE: i32 = 10_000;
+
+/// `business.load_staged_events(p_batch_size int DEFAULT 1000) RETURNS jsonb`: loads up to
+/// `p_batch_size` VALID staged events that are not loaded yet (`FOR UPDATE SKIP LOCKED`, so
+/// several sessions can load at once), each exactly once, set-based.
+#[pg_extern(sql = false)]
+fn load_staged_events(p_batch_size: Option<i32>) -> JsonB {
+    let batch_size = required(p_batch_size, "p_batch_size");
+    if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
+        TrackingError::InvalidBatchSize {
+            size: batch_size,
+            limit: MAX_BATCH_SIZE,
+        }
+        .raise();
+    }
+    Spi::connect_mut(|client| {
+        let staged = claim_staged(
+            client,
+            staged_rows!("true ORDER BY s.staging_event_id LIMIT $1 FOR UPDATE OF s SKIP LOCKED"),
+            &[i64::from(batch_size).into()],
+        );
+        let counts = load_rows(client, &staged);
+        if !staged.is_empty() {
+            audit_load(
+                client,
+                "TRACKING_EVENTS_LOADED",
+                &staged,
+                &counts,
+                Map::new(),
+            );
+        }
+        JsonB(json!({"loaded": staged.len(), "rows_added": counts}))
+    })
+}
+
+/// `business.load_staged_event(p_raw_event_id bigint) RETURNS jsonb`: loads one event's staged
+/// row if it is VALID and not loaded yet.
+#[pg_extern(sql = false)]
+fn load_staged_event(p_raw_event_id: Option<i64>) -> JsonB {
+    let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
+    Spi::connect_mut(|client| {
+        let staged = claim_staged(
+            client,
+            staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
+            &[raw_event_id.into()],
+        );
+        let counts = load_rows(client, &staged);
+        if !staged.is_empty() {
+            audit_load(
+                client,
+                "TRACKING_EVENT_LOADED",
+                &staged,
+                &counts,
+                Map::new(),
+            );
+        }
+        JsonB(json!({"loaded": staged.len(), "rows_added": counts}))
+    })
+}
+
+/// `onevault_tracking.process_event(p_raw_event_id bigint) RETURNS jsonb`: a raw event end to
+/// end (staging, then the vault when VALID) with one audit record; what the API layer calls.
+#[pg_extern(sql = false)]
+fn process_event(p_raw_event_id: Option<i64>) -> JsonB {
+    let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
+    Spi::connect_mut(|client| {
+        let (tenant, mut state) = process_one(client, raw_event_id, None);
+        let staged = claim_staged(
+            client,
+            staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
+            &[raw_event_id.into()],
+        );
+        let counts = load_rows(client, &staged);
+        let loaded = !staged.is_empty()
+            || spi::execute(
+                client,
+                "SELECT loaded_to_vault FROM staging.site_tracking_events_s WHERE raw_event_id = $1",
+                &[raw_event_id.into()],
+            )
+            .and_then(|rows| rows.first().get_one::<bool>())
+            .expect("loaded state")
+            .unwrap_or(false);
+        if let Value::Object(state) = &mut state {
+            state.insert("loaded_to_vault".into(), loaded.into());
+        }
+        let mut details = Map::new();
+        details.insert("raw_event_id".into(), raw_event_id.into());
+        details.insert(
+            "status".into(),
+            state.get("status").cloned().unwrap_or(Value::Null),
+        );
+        details.insert(
+            "validation_status".into(),
+            state
+                .get("validation_status")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        details.insert("rows_added".into(), json!(counts));
+        audit::log(
+            client,
+            &tenant,
+            AuditEvent {
+                event_type: "TRACKING_EVENT_PROCESSED",
+                resource_type: "business.tracking_event_l",
+                resource_id: format!(
+                    "raw_event:{raw_event_id}:processed:{}",
+                    to_hex(&strong_random::<4>())
+                ),
+                details,
+            },
+        );
+        JsonB(state)
+    })
+}
