@@ -2,8 +2,8 @@
 # onevault_tracking demo: builds and installs the extension, starts a private PostgreSQL 15
 # cluster, loads the One Vault core replica, ingests a few thousand realistic tracking events
 # (six days of visits; single calls and batches, with retries, bad items and events from broken
-# trackers), processes them into staging (validation, quarantine, enrichment, sessions) and
-# prints what landed where.
+# trackers), processes them into staging (validation, quarantine, enrichment, sessions), loads
+# the valid ones into the business vault (hubs, links, satellites) and prints what landed where.
 #
 #   bash scripts/demo.sh            run the demo (as root, on Debian; safe to run again)
 #   bash scripts/demo.sh --seed 7   the same, with another pseudo-random event mix
@@ -20,10 +20,13 @@ DB=onevault_demo
 SEED=42
 
 # The demo's numbers: single calls sent in CHUNKS psql sessions, then three batches; staging
-# drains the raw layer PROCESS_BATCH events per call.
+# drains the raw layer PROCESS_BATCH events per call, the business vault loads VAULT_BATCH staged
+# events per call; the replay demonstration loads the REPLAY_EVENTS most recent ones again.
 SINGLE_EVENTS=2000
 CHUNKS=10
 PROCESS_BATCH=500
+VAULT_BATCH=1000
+REPLAY_EVENTS=100
 
 # Tenants, as the platform would have created them (business key = name + creation time).
 DEMO_TENANT='Demo Corp_2026-01-01 00:00:00+00'
@@ -38,7 +41,8 @@ in \$ONEVAULT_DEMO_DIR (default /tmp/onevault_tracking_demo) on unix-socket port
 \$ONEVAULT_DEMO_PORT (default 55432), recreates the database $DB with the One Vault core
 replica and the extension, ingests $SINGLE_EVENTS single events and three batches (six days of
 visits, a few percent from broken trackers), processes them into staging with
-staging.process_pending_events($PROCESS_BATCH), and prints a report. The cluster keeps running
+staging.process_pending_events($PROCESS_BATCH), loads the valid ones into the business vault
+with business.load_staged_events($VAULT_BATCH), and prints a report. The cluster keeps running
 afterwards so you can explore it with psql.
 
   --seed N   seed of the pseudo-random event mix (a non-negative integer, default 42);
@@ -141,7 +145,7 @@ printf '%sonevault_tracking demo%s  (seed %s, cluster %s, port %s)\n' \
   "$BOLD" "$RESET" "$SEED" "$DEMO_DIR" "$DEMO_PORT"
 
 # ---------------------------------------------------------------------------------------------
-heading "1/8 Prerequisites"
+heading "1/9 Prerequisites"
 explain "PostgreSQL 15 and its headers, clang, sudo and cargo-pgrx 0.18.1 (each installed only if missing)."
 if ! command -v cargo >/dev/null; then
   echo "demo.sh: cargo not found; install Rust first (https://rustup.rs), then run me again." >&2
@@ -151,7 +155,7 @@ bash "$REPO/scripts/prereqs.sh"
 echo "ok"
 
 # ---------------------------------------------------------------------------------------------
-heading "2/8 Build and install the extension"
+heading "2/9 Build and install the extension"
 explain "cargo pgrx install --release: the first build takes a few minutes (fat LTO); later ones are quick."
 build_log=$(mktemp "${TMPDIR:-/tmp}/onevault_tracking_build.XXXXXX")
 build_start=$(now_ns)
@@ -178,12 +182,12 @@ rm -f -- "$build_log"
 echo "installed into $("$PG_CONFIG" --sharedir)/extension ($(($(ms_between "$build_start" "$(now_ns)") / 1000)) s)"
 
 # ---------------------------------------------------------------------------------------------
-heading "3/8 Private PostgreSQL 15 cluster"
+heading "3/9 Private PostgreSQL 15 cluster"
 cluster_start "$DEMO_DIR" "$DEMO_PORT"
 echo "running: data in $DEMO_DIR/data, socket $DEMO_DIR/.s.PGSQL.$DEMO_PORT (no TCP listener), log $DEMO_DIR/postgres.log"
 
 # ---------------------------------------------------------------------------------------------
-heading "4/8 Database $DB: One Vault core replica + onevault_tracking"
+heading "4/9 Database $DB: One Vault core replica + onevault_tracking"
 explain "Dropped and created again, so every run starts from the same clean state."
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" -d postgres -c "SET client_min_messages = warning" \
   -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
@@ -198,7 +202,7 @@ demo_psql -c "SELECT component, kind, status,
                  FROM onevault_tracking.integration_status()"
 
 # ---------------------------------------------------------------------------------------------
-heading "5/8 Tenants and sample events"
+heading "5/9 Tenants and sample events"
 explain "The platform creates tenants; here two are inserted directly. Other Corp is a year older,"
 explain "which matters: util.log_audit_event files records whose tenant it cannot tell on the OLDEST"
 explain "tenant, so audit rows landing on Other Corp would be a bug."
@@ -601,6 +605,7 @@ INSERT INTO demo.breakages VALUES
 
 CREATE TABLE demo.batch_results (batch_no integer PRIMARY KEY, milliseconds integer, result jsonb);
 CREATE TABLE demo.processing_calls (call_no integer PRIMARY KEY, milliseconds integer, result jsonb);
+CREATE TABLE demo.vault_loads (call_no integer PRIMARY KEY, milliseconds integer, result jsonb);
 CREATE TABLE demo.timings (step text PRIMARY KEY, events integer, milliseconds integer);
 
 SELECT count(*) FILTER (WHERE channel = 'single') AS single_sends,
@@ -620,7 +625,7 @@ demo_psql -At -c "SELECT jsonb_pretty(payload) FROM demo.events
                    ORDER BY n LIMIT 1"
 
 # ---------------------------------------------------------------------------------------------
-heading "6/8 Ingestion"
+heading "6/9 Ingestion"
 echo "${BOLD}Single events${RESET}: raw.ingest_tracking_event, one call and one transaction per event,"
 echo "as the tracking endpoint makes them for browsers that send directly; $CHUNKS psql sessions of"
 echo "$((SINGLE_EVENTS / CHUNKS)) calls each."
@@ -683,7 +688,7 @@ done
 demo_psql -c "INSERT INTO demo.timings VALUES ('batch', $batch_items_total, $batches_ms)"
 
 # ---------------------------------------------------------------------------------------------
-heading "7/8 Processing: raw -> staging"
+heading "7/9 Processing: raw -> staging"
 explain "staging.process_pending_events($PROCESS_BATCH), called until it claims nothing: every raw event is validated"
 explain "(invalid ones are staged as INVALID with their reasons: the quarantine), enriched (browser, OS,"
 explain "device, bot, channel, campaign, anonymised address) and given a session, in $PROCESS_BATCH-event transactions."
@@ -736,8 +741,70 @@ printf '  %d calls (the last one found nothing): %d events in %d ms, %d valid, %
   "$processing_calls" "$claimed_total" "$processing_ms" "$valid_total" "$quarantined_total" "$errors_total" "$failed_total"
 
 # ---------------------------------------------------------------------------------------------
-heading "8/8 Report"
-demo_psql -v demo_tenant="$DEMO_TENANT" -v other_tenant="$OTHER_TENANT" <<'SQL'
+heading "8/9 Loading: staging -> business vault"
+explain "business.load_staged_events($VAULT_BATCH), called until it loads nothing: every VALID staged event not yet"
+explain "loaded becomes a tracking_event_l row with its details satellite; its site, page and session become"
+explain "hubs (each business key once, per tenant), linked to the site, with their own details satellites."
+explain "Quarantined (INVALID) events stay out. One transaction per call; each event is loaded exactly once."
+to_load=$(demo_psql -At -c "SELECT count(*) FROM staging.site_tracking_events_s
+                             WHERE validation_status = 'VALID' AND NOT loaded_to_vault")
+echo "$to_load VALID staged events waiting to be loaded."
+vault_start=$(now_ns)
+vault_calls=0
+vault_timings=()
+loaded_total=0 hub_rows_total=0 link_rows_total=0 satellite_rows_total=0
+# Each call takes up to VAULT_BATCH rows; the guard only stops a run that cannot end.
+max_calls=$((to_load / VAULT_BATCH + 5))
+while :; do
+  vault_calls=$((vault_calls + 1))
+  if ((vault_calls > max_calls)); then
+    echo "${RED}demo.sh: business.load_staged_events still loads events after $max_calls calls${RESET}" >&2
+    exit 1
+  fi
+  call_start=$(now_ns)
+  answer=$(demo_psql -At -F ' ' -v call="$vault_calls" -v batch_size="$VAULT_BATCH" <<'SQL'
+INSERT INTO demo.vault_loads (call_no, result)
+SELECT :call, business.load_staged_events(:batch_size)
+RETURNING result ->> 'loaded',
+          coalesce((result #>> '{rows_added,site_h}')::int, 0) + coalesce((result #>> '{rows_added,page_h}')::int, 0)
+              + coalesce((result #>> '{rows_added,session_h}')::int, 0),
+          coalesce((result #>> '{rows_added,page_site_l}')::int, 0)
+              + coalesce((result #>> '{rows_added,session_site_l}')::int, 0)
+              + coalesce((result #>> '{rows_added,tracking_event_l}')::int, 0),
+          coalesce((result #>> '{rows_added,page_details_s}')::int, 0)
+              + coalesce((result #>> '{rows_added,session_details_s}')::int, 0)
+              + coalesce((result #>> '{rows_added,tracking_event_details_s}')::int, 0);
+SQL
+)
+  vault_timings+=("($vault_calls, $(ms_between "$call_start" "$(now_ns)"))")
+  read -r loaded hub_rows link_rows satellite_rows <<<"$answer"
+  ((loaded > 0)) || break
+  loaded_total=$((loaded_total + loaded))
+  hub_rows_total=$((hub_rows_total + hub_rows))
+  link_rows_total=$((link_rows_total + link_rows))
+  satellite_rows_total=$((satellite_rows_total + satellite_rows))
+  elapsed_ms=$(ms_between "$vault_start" "$(now_ns)")
+  done_count=$((loaded_total > to_load ? to_load : loaded_total))
+  filled=$((to_load > 0 ? done_count * 30 / to_load : 30))
+  bar=$(printf '%*s' "$filled" '' | tr ' ' '#')$(printf '%*s' $((30 - filled)) '' | tr ' ' '.')
+  line=$(printf '  [%s] %3d%%  %5d/%d events  %4d hub, %5d link, %5d satellite rows  %6s events/s' "$bar" \
+    $((to_load > 0 ? done_count * 100 / to_load : 100)) "$loaded_total" "$to_load" \
+    "$hub_rows_total" "$link_rows_total" "$satellite_rows_total" "$(per_second "$loaded_total" "$elapsed_ms")")
+  if [ -t 1 ]; then printf '\r%s' "$line"; else printf '%s\n' "$line"; fi
+done
+[ -t 1 ] && ((loaded_total > 0)) && echo
+vault_ms=$(ms_between "$vault_start" "$(now_ns)")
+demo_psql -c "UPDATE demo.vault_loads AS c SET milliseconds = t.ms
+                FROM (VALUES $(IFS=,; echo "${vault_timings[*]}")) AS t (call_no, ms)
+               WHERE c.call_no = t.call_no" \
+  -c "INSERT INTO demo.timings VALUES ('vault load', $loaded_total, $vault_ms)"
+printf '  %d calls (the last one found nothing): %d events in %d ms; %d hub, %d link and %d satellite rows added\n' \
+  "$vault_calls" "$loaded_total" "$vault_ms" "$hub_rows_total" "$link_rows_total" "$satellite_rows_total"
+
+# ---------------------------------------------------------------------------------------------
+heading "9/9 Report"
+demo_psql -v demo_tenant="$DEMO_TENANT" -v other_tenant="$OTHER_TENANT" \
+  -v replay_events="$REPLAY_EVENTS" -v vault_batch="$VAULT_BATCH" <<'SQL'
 \pset footer off
 \pset null '-'
 \echo
@@ -971,6 +1038,94 @@ SELECT date_trunc('second', min(event_timestamp)) AS first_event, date_trunc('se
        count(*) FILTER (WHERE NOT timestamp_from_client) AS without_client_timestamp
   FROM demo.traffic;
 
+-- The business vault: every hub, link and satellite with its row count (satellites: all rows
+-- of their history and the current ones).
+CREATE VIEW demo.vault_tables AS
+SELECT v.ord, v.kind, v.table_name, v.rows, v.current_rows, v.holds
+  FROM (VALUES
+    (1, 'hub', 'business.site_h', (SELECT count(*) FROM business.site_h), NULL::bigint,
+     'one row per site (normalised domain)'),
+    (2, 'hub', 'business.page_h', (SELECT count(*) FROM business.page_h), NULL,
+     'one row per page (site + path)'),
+    (3, 'hub', 'business.session_h', (SELECT count(*) FROM business.session_h), NULL,
+     'one row per session (client-sent or derived id)'),
+    (4, 'link', 'business.page_site_l', (SELECT count(*) FROM business.page_site_l), NULL,
+     'page -> its site'),
+    (5, 'link', 'business.session_site_l', (SELECT count(*) FROM business.session_site_l), NULL,
+     'session -> its site'),
+    (6, 'link', 'business.tracking_event_l', (SELECT count(*) FROM business.tracking_event_l), NULL,
+     'one row per event: site, page, session, API key'),
+    (7, 'satellite', 'business.page_details_s', (SELECT count(*) FROM business.page_details_s),
+     (SELECT count(*) FROM business.page_details_s WHERE load_end_date IS NULL),
+     'title, host, path (a new row when they change)'),
+    (8, 'satellite', 'business.session_details_s', (SELECT count(*) FROM business.session_details_s),
+     (SELECT count(*) FROM business.session_details_s WHERE load_end_date IS NULL),
+     'entry page, source, campaign, device (first event)'),
+    (9, 'satellite', 'business.tracking_event_details_s', (SELECT count(*) FROM business.tracking_event_details_s),
+     (SELECT count(*) FROM business.tracking_event_details_s WHERE load_end_date IS NULL),
+     'event type and name, time, enrichment'))
+  AS v (ord, kind, table_name, rows, current_rows, holds);
+
+\echo
+\echo 'The business vault: rows per hub, link and satellite. Only VALID staged events are loaded; satellites'
+\echo 'keep history (a new row only when a key''s attributes change; "current": the rows not end-dated)'
+SELECT kind, table_name AS "table", rows, current_rows AS current, holds
+  FROM demo.vault_tables
+ ORDER BY ord;
+
+\echo
+\echo 'The staged events: the VALID ones loaded, the quarantined (INVALID) ones kept out'
+SELECT count(*) FILTER (WHERE loaded_to_vault) AS staged_loaded,
+       count(*) FILTER (WHERE validation_status = 'VALID' AND NOT loaded_to_vault) AS valid_not_loaded,
+       count(*) FILTER (WHERE validation_status = 'INVALID') AS invalid_kept_out
+  FROM staging.site_tracking_events_s;
+
+-- Replay: the most recent VALID staged events are marked not loaded again (as after a crash
+-- between load and commit bookkeeping, or an operator re-running a load) and loaded once more.
+CREATE TABLE demo.vault_before_replay AS SELECT * FROM demo.vault_tables;
+UPDATE staging.site_tracking_events_s SET loaded_to_vault = false, loaded_at = NULL
+ WHERE staging_event_id IN (SELECT staging_event_id FROM staging.site_tracking_events_s
+                             WHERE validation_status = 'VALID'
+                             ORDER BY staging_event_id DESC
+                             LIMIT :replay_events);
+CREATE TABLE demo.vault_replay AS SELECT business.load_staged_events(:vault_batch) AS result;
+
+\echo
+SELECT format('Replay is idempotent: the %s most recent VALID staged events were marked not loaded again;',
+              :replay_events) AS line1,
+       format('business.load_staged_events(%s) loaded %s events a second time, and added %s:',
+              :vault_batch, result ->> 'loaded',
+              CASE WHEN (SELECT coalesce(sum(value::int), 0) FROM jsonb_each_text(result -> 'rows_added')) = 0
+                   THEN 'nothing' ELSE 'rows (NOT idempotent)' END) AS line2
+  FROM demo.vault_replay \gset replay_
+\echo :replay_line1
+\echo :replay_line2
+SELECT b.table_name AS "table", coalesce((r.result -> 'rows_added' ->> replace(b.table_name, 'business.', ''))::int, 0) AS rows_added,
+       b.rows AS rows_before, a.rows AS rows_after, a.current_rows AS current_after
+  FROM demo.vault_before_replay AS b
+  JOIN demo.vault_tables AS a USING (ord)
+ CROSS JOIN demo.vault_replay AS r
+ ORDER BY b.ord;
+
+\echo
+\echo 'Top pages, answered by the vault alone (tracking_event_l -> page_h, with the current event and page'
+\echo 'details; people only: the bots'' own events left out, those the collector relays with its API key'
+\echo 'kept): the same numbers as "Top pages" from staging above'
+SELECT p.page_bk AS page, count(*) FILTER (WHERE d.event_type = 'page_view') AS page_views,
+       count(DISTINCT l.session_hk) AS visits,
+       round(100.0 * count(*) FILTER (WHERE d.event_type = 'page_view')
+             / sum(count(*) FILTER (WHERE d.event_type = 'page_view')) OVER (), 1) AS pct,
+       count(*) FILTER (WHERE d.event_type = 'custom') AS custom_events, pd.page_title AS current_title
+  FROM business.tracking_event_l AS l
+  JOIN business.page_h AS p ON p.page_hk = l.page_hk
+  JOIN business.tracking_event_details_s AS d
+    ON d.tracking_event_hk = l.tracking_event_hk AND d.load_end_date IS NULL
+  LEFT JOIN business.page_details_s AS pd ON pd.page_hk = p.page_hk AND pd.load_end_date IS NULL
+ WHERE NOT d.is_bot OR l.api_key_hk IS NOT NULL
+ GROUP BY p.page_bk, pd.page_title
+ ORDER BY 2 DESC, 1
+ LIMIT 10;
+
 \echo
 \echo 'raw.get_ingestion_stats(): per tenant, the last 24 hours, after processing'
 \x on
@@ -985,11 +1140,12 @@ SELECT t.tenant_bk AS tenant, s.total_events, s.pending_events, s.processed_even
 
 \echo
 \echo 'Audit records per tenant (util.log_audit_event): one per stored single event, one per batch,'
-\echo 'one per processing call that claimed events'
+\echo 'one per processing call that claimed events, one per vault load call that loaded events (the replay''s too)'
 SELECT t.tenant_bk AS tenant, t.load_date::date AS tenant_since,
        count(d.*) FILTER (WHERE d.operation = 'TRACKING_EVENT_RECEIVED') AS tracking_event_received,
        count(d.*) FILTER (WHERE d.operation = 'TRACKING_BATCH_RECEIVED') AS tracking_batch_received,
        count(d.*) FILTER (WHERE d.operation = 'TRACKING_EVENTS_PROCESSED') AS tracking_events_processed,
+       count(d.*) FILTER (WHERE d.operation = 'TRACKING_EVENTS_LOADED') AS tracking_events_loaded,
        count(a.*) AS all_audit_records
   FROM auth.tenant_h AS t
   LEFT JOIN audit.audit_event_h AS a ON a.tenant_hk = t.tenant_hk
@@ -998,10 +1154,11 @@ SELECT t.tenant_bk AS tenant, t.load_date::date AS tenant_since,
  ORDER BY t.load_date DESC;
 
 \echo
-\echo 'Throughput (wall clock, including psql; single calls commit once per event, processing once per call)'
+\echo 'Throughput (wall clock, including psql; single calls commit once per event, processing and vault'
+\echo 'loading once per call)'
 SELECT step, events, milliseconds AS ms,
        CASE WHEN milliseconds > 0 THEN round(events * 1000.0 / milliseconds) END AS events_per_s
-  FROM demo.timings ORDER BY array_position(ARRAY['single', 'batch', 'processing'], step);
+  FROM demo.timings ORDER BY array_position(ARRAY['single', 'batch', 'processing', 'vault load'], step);
 
 -- Checks of what the demo expects; failures are listed and make the script exit 1.
 CREATE TABLE demo.checks AS
@@ -1019,12 +1176,55 @@ WITH sent AS (
       FROM sent AS t
       JOIN staging.site_tracking_events_s AS s USING (raw_event_id)
      WHERE t.channel = 'single' AND NOT t.sends_session_id AND s.validation_status = 'VALID'
+), vault AS (
+    -- The business vault against the staging rows it was loaded from.
+    SELECT (SELECT count(*) FROM staging.site_tracking_events_s WHERE validation_status = 'VALID') AS valid_staged,
+           (SELECT count(*) FROM staging.site_tracking_events_s
+             WHERE validation_status = 'VALID' AND NOT loaded_to_vault) AS valid_not_loaded,
+           (SELECT count(*) FROM staging.site_tracking_events_s
+             WHERE validation_status <> 'VALID' AND loaded_to_vault) AS invalid_loaded,
+           (SELECT count(*) FROM business.tracking_event_l) AS event_links,
+           -- A page is (tenant, site, path); the site is the normalised domain (lower case, no
+           -- trailing dot, no leading "www."), as in onevault_tracking_core::vault.
+           (SELECT count(DISTINCT (tenant_hk, regexp_replace(lower(rtrim(btrim(page_host), '.')), '^www\.', ''), page_path))
+              FROM staging.site_tracking_events_s
+             WHERE validation_status = 'VALID' AND rtrim(btrim(page_host), '.') <> '' AND page_path IS NOT NULL) AS staged_pages,
+           (SELECT count(*) FROM business.page_h) AS page_hubs,
+           (SELECT count(*) FROM (SELECT page_hk FROM business.page_details_s WHERE load_end_date IS NULL
+                                   GROUP BY page_hk HAVING count(*) > 1) AS k) AS pages_with_two_current,
+           (SELECT count(*) FROM business.page_h AS p
+             WHERE NOT EXISTS (SELECT FROM business.page_details_s AS d
+                                WHERE d.page_hk = p.page_hk AND d.load_end_date IS NULL)) AS pages_without_current,
+           (SELECT (result ->> 'loaded')::int FROM demo.vault_replay) AS replay_loaded,
+           (SELECT coalesce(sum(value::int), 0) FROM demo.vault_replay, jsonb_each_text(result -> 'rows_added')) AS replay_rows_added,
+           (SELECT sum(a.rows) - sum(b.rows) FROM demo.vault_tables AS a
+              JOIN demo.vault_before_replay AS b USING (ord)) AS replay_rows_grown,
+           (SELECT count(*)
+              FROM (SELECT page_path, count(*) AS page_views
+                      FROM staging.site_tracking_events_s
+                     WHERE validation_status = 'VALID' AND event_type = 'page_view'
+                     GROUP BY page_path) AS staged
+              FULL JOIN (SELECT d.page_path, count(*) AS page_views
+                           FROM business.tracking_event_l AS l
+                           JOIN business.tracking_event_details_s AS e
+                             ON e.tracking_event_hk = l.tracking_event_hk AND e.load_end_date IS NULL
+                           JOIN business.page_details_s AS d ON d.page_hk = l.page_hk AND d.load_end_date IS NULL
+                          WHERE e.event_type = 'page_view'
+                          GROUP BY d.page_path) AS vaulted USING (page_path)
+             WHERE staged.page_views IS DISTINCT FROM vaulted.page_views) AS page_views_differing,
+           (SELECT (SELECT count(*) FROM business.site_h WHERE tenant_hk <> util.hash_binary(:'demo_tenant'))
+                 + (SELECT count(*) FROM business.page_h WHERE tenant_hk <> util.hash_binary(:'demo_tenant'))
+                 + (SELECT count(*) FROM business.session_h WHERE tenant_hk <> util.hash_binary(:'demo_tenant'))
+                 + (SELECT count(*) FROM business.tracking_event_l WHERE tenant_hk <> util.hash_binary(:'demo_tenant'))
+           ) AS vault_elsewhere
 ), facts AS (
     SELECT (SELECT count(*) FROM demo.events WHERE channel = 'single' AND NOT retry) AS single_new,
            (SELECT count(*) FROM raw.site_tracking_events_r WHERE batch_id IS NULL) AS single_stored,
            (SELECT count(*) FROM raw.site_tracking_events_r WHERE batch_id IS NOT NULL) AS batch_stored,
            (SELECT count(*) FROM demo.batch_results) AS batches,
            (SELECT count(*) FROM demo.processing_calls WHERE (result ->> 'claimed')::int > 0) AS processing_calls,
+           (SELECT count(*) FROM demo.vault_loads WHERE (result ->> 'loaded')::int > 0)
+               + (SELECT count(*) FROM demo.vault_replay WHERE (result ->> 'loaded')::int > 0) AS vault_load_calls,
            (SELECT count(*) FROM audit.audit_event_h WHERE tenant_hk = util.hash_binary(:'demo_tenant')) AS audit_demo,
            (SELECT count(*) FROM audit.audit_event_h WHERE tenant_hk IS DISTINCT FROM util.hash_binary(:'demo_tenant')) AS audit_elsewhere,
            (SELECT count(*) FROM raw.site_tracking_events_r
@@ -1046,15 +1246,16 @@ WITH sent AS (
              WHERE (sent.broken IS NOT NULL) <> (s.validation_status = 'INVALID')) AS wrong_outcome,
            (SELECT count(*) FILTER (WHERE sender = 'bot') FROM demo.traffic) AS bot_events,
            (SELECT count(*) FILTER (WHERE sender <> 'edge collector') FROM demo.traffic) AS direct_events,
-           derived.visits AS derived_visits, derived.sessions AS derived_sessions, derived.pairs AS derived_pairs
-      FROM derived
+           derived.visits AS derived_visits, derived.sessions AS derived_sessions, derived.pairs AS derived_pairs,
+           vault.*
+      FROM derived, vault
 )
 SELECT v.ord, v.check_name, v.expected::text AS expected, v.actual::text AS actual, v.expected = v.actual AS ok
   FROM facts CROSS JOIN LATERAL (VALUES
     (1, 'each single event stored once, retries not', single_new, single_stored),
     (2, '1000 + 500 + 240 batch events stored', 1740, batch_stored),
-    (3, 'audit records on Demo Corp = stored single events + batches + processing calls',
-     single_stored + batches + processing_calls, audit_demo),
+    (3, 'audit records on Demo Corp = stored single events + batches + processing and vault load calls',
+     single_stored + batches + processing_calls + vault_load_calls, audit_demo),
     (4, 'audit records on any other tenant', 0, audit_elsewhere),
     (5, 'raw rows on any other tenant', 0, raw_elsewhere),
     (6, 'stored addresses with host bits (not anonymised)', 0, full_ips),
@@ -1063,7 +1264,17 @@ SELECT v.ord, v.check_name, v.expected::text AS expected, v.actual::text AS actu
     (9, 'INVALID rows without their reasons', 0, invalid_without_reasons),
     (10, 'events staged with the wrong outcome (broken VALID, clean INVALID)', 0, wrong_outcome),
     (11, 'derived sessions = visits of visitors sending no session_id', derived_visits, derived_sessions),
-    (12, 'visits split or merged by session derivation', 0, 2 * derived_pairs - derived_visits - derived_sessions)
+    (12, 'visits split or merged by session derivation', 0, 2 * derived_pairs - derived_visits - derived_sessions),
+    (14, 'VALID staged events not loaded to the vault', 0, valid_not_loaded),
+    (15, 'INVALID staged events loaded to the vault', 0, invalid_loaded),
+    (16, 'tracking_event_l rows = VALID staged events', valid_staged, event_links),
+    (17, 'page_h rows = distinct (tenant, site, path) of VALID events', staged_pages, page_hubs),
+    (18, 'pages with more than one current page_details_s row', 0, pages_with_two_current),
+    (19, 'pages without a current page_details_s row', 0, pages_without_current),
+    (20, 'events loaded again by the replay', :replay_events, replay_loaded),
+    (21, 'rows the replay added (its rows_added, and table growth)', 0, replay_rows_added + replay_rows_grown),
+    (22, 'pages whose page views differ between vault and staging', 0, page_views_differing),
+    (23, 'vault hub and link rows on any other tenant', 0, vault_elsewhere)
 ) AS v (ord, check_name, expected, actual)
 UNION ALL
 SELECT 13, 'bot events among the events sent directly', '> 0',
@@ -1096,6 +1307,8 @@ for example:
   SELECT raw_event_id, validation_errors FROM staging.site_tracking_events_s WHERE validation_status = 'INVALID' LIMIT 5;
   SELECT event_timestamp, page_path, channel, browser_name, device_type, session_id
     FROM staging.site_tracking_events_s WHERE validation_status = 'VALID' ORDER BY event_timestamp DESC LIMIT 10;
+  SELECT h.page_bk, d.page_title, d.load_date, d.load_end_date
+    FROM business.page_h AS h JOIN business.page_details_s AS d USING (page_hk) ORDER BY 1, 3;
   SELECT * FROM raw.get_ingestion_stats();
   SELECT * FROM onevault_tracking.integration_status();
 (the sample data is in schema demo). Stop it and delete its files with:

@@ -27,9 +27,25 @@ pub struct AuditEvent {
 }
 
 /// Writes `event` for `tenant_hk`, or raises.
-pub fn log(client: &mut SpiClient<'_>, tenant_hk: &[u8], event: AuditEvent) {
-    let mut details = event.details;
-    details.insert("tenant_id".into(), Value::String(to_hex(tenant_hk)));
+pub fn log(client: &mut SpiClient<'_>, tenant_hk: &[u8], mut event: AuditEvent) {
+    event
+        .details
+        .insert("tenant_id".into(), Value::String(to_hex(tenant_hk)));
+    write(client, event);
+}
+
+/// Writes `event` when no tenant is known (a call with an unknown API key for an unknown site):
+/// the platform's function then files it under its default tenant, which the details say.
+pub fn log_unattributed(client: &mut SpiClient<'_>, mut event: AuditEvent) {
+    event.details.insert(
+        "attribution".into(),
+        "none: no tenant could be identified".into(),
+    );
+    write(client, event);
+}
+
+fn write(client: &mut SpiClient<'_>, event: AuditEvent) {
+    let details = event.details;
     let answer = spi::execute(
         client,
         "SELECT util.log_audit_event($1, $2, $3, $4, $5)",

@@ -25,6 +25,12 @@ pub enum TrackingError {
     UnknownRawEvent { raw_event_id: i64 },
     /// A processing batch size outside 1..=limit.
     InvalidBatchSize { size: i32, limit: i32 },
+    /// An argument outside what the function accepts.
+    InvalidArgument { name: &'static str, reason: String },
+    /// A site or key the caller named does not exist.
+    NotFound { what: String },
+    /// The rate limiter could not count the request (fail closed).
+    RateLimiterFailed { message: String },
     /// `util.log_audit_event` answered `success: false`; the change is rolled back so that
     /// nothing lands unaudited.
     AuditFailed { error_code: String, message: String },
@@ -45,7 +51,13 @@ impl TrackingError {
             | TrackingError::InvalidHashKey { .. } => {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
-            TrackingError::UnknownRawEvent { .. } => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            TrackingError::UnknownRawEvent { .. } | TrackingError::NotFound { .. } => {
+                PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
+            }
+            TrackingError::InvalidArgument { .. } => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            TrackingError::RateLimiterFailed { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             TrackingError::InvalidBatchSize { .. } => {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
@@ -74,6 +86,11 @@ impl TrackingError {
             }
             TrackingError::UnknownRawEvent { raw_event_id } => {
                 format!("raw event {raw_event_id} does not exist in raw.site_tracking_events_r")
+            }
+            TrackingError::InvalidArgument { name, reason } => format!("invalid {name}: {reason}"),
+            TrackingError::NotFound { what } => format!("{what} does not exist"),
+            TrackingError::RateLimiterFailed { message } => {
+                format!("the rate limiter could not count the request: {message}")
             }
             TrackingError::InvalidBatchSize { size, limit } => {
                 format!("p_batch_size must be between 1 and {limit}, got {size}")
@@ -120,6 +137,13 @@ impl TrackingError {
             }
             TrackingError::UnknownRawEvent { .. } => {
                 "Pass a raw_event_id returned by raw.ingest_tracking_event.".into()
+            }
+            TrackingError::InvalidArgument { .. } => "See the README's API section for the accepted values.".into(),
+            TrackingError::NotFound { .. } => {
+                "Register the site with api.register_site and issue keys with api.create_api_key.".into()
+            }
+            TrackingError::RateLimiterFailed { .. } => {
+                "Requests are refused while auth.ip_tracking_s cannot be written (fail closed); check the One Vault core.".into()
             }
             TrackingError::InvalidBatchSize { .. } => {
                 "Call staging.process_pending_events repeatedly for larger backlogs.".into()

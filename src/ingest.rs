@@ -244,6 +244,24 @@ fn land(
         .collect()
 }
 
+/// Lands one event for the API layer, which audits the whole call itself: the raw event id, and
+/// whether a stored event with the same client event id answered instead.
+pub(crate) fn land_event(
+    client: &mut SpiClient<'_>,
+    tenant_hk: &[u8],
+    api_key_hk: &[u8],
+    client_ip: Option<Inet>,
+    user_agent: Option<&str>,
+    payload: &Value,
+) -> Result<(i64, bool), PayloadError> {
+    let sender = Sender::new(Some(tenant_hk), Some(api_key_hk), client_ip, user_agent);
+    let item = screen(0, payload)?;
+    let landed = land(client, &sender, None, std::slice::from_ref(&item))
+        .pop()
+        .expect("one item in, one out");
+    Ok((landed.raw_event_id, landed.duplicate))
+}
+
 /// `raw.ingest_tracking_event` (declared in sql/raw_layer.sql: the raw schema is shared with
 /// the platform, so the extension must not emit `CREATE SCHEMA raw` for it).
 ///

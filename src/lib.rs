@@ -7,12 +7,14 @@
 
 use pgrx::prelude::*;
 
+mod api;
 mod audit;
 mod enrich;
 mod error;
 mod hashing;
 mod ingest;
 mod random;
+mod ratelimit;
 mod salts;
 mod settings;
 mod spi;
@@ -39,6 +41,11 @@ pgrx::extension_sql_file!(
     "../sql/business_vault.sql",
     name = "business_vault",
     requires = ["staging_layer"]
+);
+pgrx::extension_sql_file!(
+    "../sql/api_layer.sql",
+    name = "api_layer",
+    requires = ["business_vault"]
 );
 pgrx::extension_sql_file!(
     "../sql/integration.sql",

@@ -14,6 +14,9 @@ const MAX_BATCH_SIZE_CEILING: i32 = 100_000;
 static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_PAYLOAD_BYTES);
 static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_BATCH_SIZE);
 static MAX_PROCESSING_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
+static RATE_LIMIT_PER_MINUTE: GucSetting<i32> = GucSetting::<i32>::new(120);
+static API_PROCESSING: GucSetting<ApiProcessing> =
+    GucSetting::<ApiProcessing>::new(ApiProcessing::Immediate);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
     GucSetting::<IpStorageSetting>::new(IpStorageSetting::Anonymized);
 
@@ -25,6 +28,18 @@ enum IpStorageSetting {
     Full,
     #[name = c"none"]
     None,
+}
+
+/// How the tracking API processes an accepted event.
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ApiProcessing {
+    /// Raw, staging and vault within the call.
+    #[name = c"immediate"]
+    Immediate,
+    /// Raw only; `staging.process_pending_events` and `business.load_staged_events` do the
+    /// rest later (for high-volume deployments).
+    #[name = c"deferred"]
+    Deferred,
 }
 
 pub fn register() {
@@ -60,6 +75,25 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.rate_limit_per_minute",
+        c"Tracking calls allowed per client IP, tenant and minute, unless a site or key sets its own.",
+        c"Sites override it with settings.rate_limit_per_minute, keys with rate_limit_per_minute.",
+        &RATE_LIMIT_PER_MINUTE,
+        1,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"onevault_tracking.api_processing",
+        c"immediate: the tracking API stages and loads each event in the call; deferred: raw only.",
+        c"With deferred, run staging.process_pending_events and business.load_staged_events \
+          regularly (for example from pg_cron).",
+        &API_PROCESSING,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"onevault_tracking.client_ip_storage",
         c"What the tracking tables keep of a client IP: anonymized (default), full or none.",
@@ -89,4 +123,12 @@ pub fn client_ip_storage() -> IpStorage {
         IpStorageSetting::Full => IpStorage::Full,
         IpStorageSetting::None => IpStorage::None,
     }
+}
+
+pub fn rate_limit_per_minute() -> i32 {
+    RATE_LIMIT_PER_MINUTE.get()
+}
+
+pub fn api_processing() -> ApiProcessing {
+    API_PROCESSING.get()
 }

@@ -1,5 +1,5 @@
 //! The business vault loaders: one for every hub, one for every link, one for every satellite,
-//! each driven by a table description (the API layer adds the site and API-key ones), and the load of staged events into them
+//! each driven by a table description, and the load of staged events into them
 //! (`business.load_staged_events`, `business.load_staged_event`,
 //! `onevault_tracking.process_event`).
 //!
@@ -64,6 +64,18 @@ pub const SESSION_H: Hub = Hub {
     business_key: "session_bk",
 };
 
+pub const API_KEY_H: Hub = Hub {
+    table: "business.api_key_h",
+    key: "api_key_hk",
+    business_key: "api_key_bk",
+};
+
+pub const SITE_API_KEY_L: Link = Link {
+    table: "business.site_api_key_l",
+    key: "site_api_key_hk",
+    business_key: None,
+    hubs: &["site_hk", "api_key_hk"],
+};
 pub const SESSION_SITE_L: Link = Link {
     table: "business.session_site_l",
     key: "session_site_hk",
@@ -83,6 +95,30 @@ pub const TRACKING_EVENT_L: Link = Link {
     hubs: &["site_hk", "page_hk", "session_hk", "api_key_hk"],
 };
 
+pub const SITE_DETAILS_S: Satellite = Satellite {
+    table: "business.site_details_s",
+    parent: "site_hk",
+    attributes: &[
+        "site_name",
+        "allowed_domains",
+        "timezone",
+        "is_active",
+        "settings",
+    ],
+};
+pub const API_KEY_DETAILS_S: Satellite = Satellite {
+    table: "business.api_key_details_s",
+    parent: "api_key_hk",
+    attributes: &[
+        "key_hash",
+        "key_prefix",
+        "label",
+        "scopes",
+        "rate_limit_per_minute",
+        "expires_at",
+        "revoked_at",
+    ],
+};
 pub const PAGE_DETAILS_S: Satellite = Satellite {
     table: "business.page_details_s",
     parent: "page_hk",
@@ -396,7 +432,7 @@ fn bytea_field(row: &Value, name: &str) -> Value {
 }
 
 /// What one load wrote, per table.
-type Counts = BTreeMap<&'static str, usize>;
+pub(crate) type Counts = BTreeMap<&'static str, usize>;
 
 /// Loads staged rows (already locked by the caller) and marks them loaded.
 fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
@@ -711,31 +747,41 @@ fn load_staged_event(p_raw_event_id: Option<i64>) -> JsonB {
     })
 }
 
+/// A raw event through staging and, when VALID, into the vault; no audit record (callers write
+/// one for the whole operation). Answers with the event's tenant, its state and what the vault
+/// load added.
+pub(crate) fn process_end_to_end(
+    client: &mut SpiClient<'_>,
+    raw_event_id: i64,
+) -> (Vec<u8>, Value, Counts) {
+    let (tenant, mut state) = process_one(client, raw_event_id, None);
+    let staged = claim_staged(
+        client,
+        staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
+        &[raw_event_id.into()],
+    );
+    let counts = load_rows(client, &staged);
+    let loaded = spi::execute(
+        client,
+        "SELECT coalesce(bool_or(loaded_to_vault), false) FROM staging.site_tracking_events_s WHERE raw_event_id = $1",
+        &[raw_event_id.into()],
+    )
+    .and_then(|rows| rows.first().get_one::<bool>())
+    .expect("loaded state")
+    .unwrap_or(false);
+    if let Value::Object(state) = &mut state {
+        state.insert("loaded_to_vault".into(), loaded.into());
+    }
+    (tenant, state, counts)
+}
+
 /// `onevault_tracking.process_event(p_raw_event_id bigint) RETURNS jsonb`: a raw event end to
-/// end (staging, then the vault when VALID) with one audit record; what the API layer calls.
+/// end (staging, then the vault when VALID) with one audit record.
 #[pg_extern(sql = false)]
 fn process_event(p_raw_event_id: Option<i64>) -> JsonB {
     let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
     Spi::connect_mut(|client| {
-        let (tenant, mut state) = process_one(client, raw_event_id, None);
-        let staged = claim_staged(
-            client,
-            staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
-            &[raw_event_id.into()],
-        );
-        let counts = load_rows(client, &staged);
-        let loaded = !staged.is_empty()
-            || spi::execute(
-                client,
-                "SELECT loaded_to_vault FROM staging.site_tracking_events_s WHERE raw_event_id = $1",
-                &[raw_event_id.into()],
-            )
-            .and_then(|rows| rows.first().get_one::<bool>())
-            .expect("loaded state")
-            .unwrap_or(false);
-        if let Value::Object(state) = &mut state {
-            state.insert("loaded_to_vault".into(), loaded.into());
-        }
+        let (tenant, state, counts) = process_end_to_end(client, raw_event_id);
         let mut details = Map::new();
         details.insert("raw_event_id".into(), raw_event_id.into());
         details.insert(

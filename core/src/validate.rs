@@ -945,7 +945,7 @@ fn parse_absolute(text: &str) -> Result<url::Url, String> {
 /// with `-`, at most 253 bytes, and at least two labels unless it is `localhost` (a bare
 /// intranet name would merge unrelated sites). `url` has already lower-cased it and turned
 /// IDN labels into punycode.
-fn is_site_host(host: &str) -> bool {
+pub fn is_site_host(host: &str) -> bool {
     if host == "localhost" {
         return true;
     }

@@ -6,6 +6,7 @@
 //! | `site_hk`             | normalised domain       | `[site_bk]`                                |
 //! | `page_hk`             | `site_bk` + path        | `[site_bk, page_path]`                     |
 //! | `session_hk`          | session id              | `[site_bk, session_id]`                    |
+//! | `api_key_hk`          | the key's public prefix | `[key_prefix]`                             |
 //! | `tracking_event_hk`   | raw event id            | `[raw_event_id]`                           |
 //! | a link's key          | —                       | lower-case hex of each hub key, in column order (`\N` for none) |
 //!
@@ -35,6 +36,10 @@ pub fn page_key(tenant: &[u8], site_bk: &str, page_path: &str) -> (String, HashK
 
 pub fn session_key(tenant: &[u8], site_bk: &str, session_id: &str) -> HashKey {
     hash_key(tenant, &[Some(site_bk), Some(session_id)])
+}
+
+pub fn api_key_key(tenant: &[u8], key_prefix: &str) -> HashKey {
+    hash_key(tenant, &[Some(key_prefix)])
 }
 
 pub fn tracking_event_key(tenant: &[u8], raw_event_id: i64) -> HashKey {

@@ -1,0 +1,917 @@
+//! The API layer: sites and keys (administration) and tracking calls.
+//!
+//! A tracking call, in one transaction: the key is looked up by its hash and checked (active, not
+//! expired, allowed to track, bound to a site that serves the requested domain); the client is
+//! counted by the rate limiter; the event lands in raw, and (with the default
+//! `onevault_tracking.api_processing = immediate`) is staged and loaded into the vault; one audit
+//! record describes the attempt. Failures answer `success: false` with a stable `error_code`;
+//! every rejected attempt is audited too. Internal errors raise instead of answering success.
+
+use crate::audit::{self, AuditEvent};
+use crate::error::{required, TrackingError};
+use crate::ingest::land_event;
+use crate::random::strong_random;
+use crate::ratelimit;
+use crate::settings::{self, ApiProcessing};
+use crate::spi::{self, bytea_literal};
+use crate::vault::{
+    self, HubRow, LinkRow, LoadContext, SatelliteRow, API_KEY_DETAILS_S, API_KEY_H, SITE_API_KEY_L,
+    SITE_DETAILS_S, SITE_H,
+};
+use onevault_tracking_core::hashing::{hash_binary, to_hex, HashKey};
+use onevault_tracking_core::ip::{anonymize, parse_inet};
+use onevault_tracking_core::validate::{is_site_host, validate};
+use onevault_tracking_core::vault::{api_key_key, site_business_key, site_key};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{Inet, JsonB};
+use serde_json::{json, Map, Value};
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+/// Longest API key accepted for lookup (a real one is 77 characters).
+const API_KEY_MAX_CHARS: usize = 200;
+/// The scopes a key can carry.
+const KNOWN_SCOPES: [&str; 1] = ["track"];
+const UTC_FORMAT: &str = "YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"";
+
+pub(crate) fn ensure_tenant(client: &mut SpiClient<'_>, tenant_hk: &[u8]) {
+    let known = spi::execute(
+        client,
+        "SELECT EXISTS (SELECT 1 FROM auth.tenant_h WHERE tenant_hk = $1)",
+        &[tenant_hk.into()],
+    )
+    .and_then(|rows| rows.first().get_one::<bool>())
+    .expect("tenant lookup");
+    if known != Some(true) {
+        TrackingError::UnknownTenant {
+            tenant_hex: to_hex(tenant_hk),
+        }
+        .raise();
+    }
+}
+
+fn normalised_domain(name: &'static str, domain: &str) -> String {
+    site_business_key(domain)
+        .filter(|d| is_site_host(d))
+        .unwrap_or_else(|| {
+            TrackingError::InvalidArgument {
+                name,
+                reason: format!(
+                    "\"{}\" is not a domain name",
+                    domain.chars().take(100).collect::<String>()
+                ),
+            }
+            .raise()
+        })
+}
+
+fn audit_admin(
+    client: &mut SpiClient<'_>,
+    tenant_hk: &[u8],
+    event_type: &'static str,
+    resource_type: &'static str,
+    name: &str,
+    details: Map<String, Value>,
+) {
+    audit::log(
+        client,
+        tenant_hk,
+        AuditEvent {
+            event_type,
+            resource_type,
+            resource_id: format!("{name}:{}", to_hex(&strong_random::<8>())),
+            details,
+        },
+    );
+}
+
+// Sites and keys -----------------------------------------------------------------------------------
+
+/// `api.register_site(p_tenant_hk, p_site_domain, p_site_name, p_allowed_domains, p_timezone,
+/// p_settings) RETURNS jsonb`: the site hub and its details; idempotent for a tenant and domain
+/// (a changed name, domain list, time zone or settings adds a new details row).
+#[pg_extern(sql = false)]
+fn register_site(
+    p_tenant_hk: Option<&[u8]>,
+    p_site_domain: Option<&str>,
+    p_site_name: Option<&str>,
+    p_allowed_domains: Option<Vec<Option<String>>>,
+    p_timezone: Option<&str>,
+    p_settings: Option<JsonB>,
+) -> JsonB {
+    let tenant_hk = required(p_tenant_hk, "p_tenant_hk");
+    let domain = normalised_domain("p_site_domain", required(p_site_domain, "p_site_domain"));
+    let name = required(p_site_name, "p_site_name");
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        TrackingError::InvalidArgument {
+            name: "p_site_name",
+            reason: "must be 1 to 200 characters".into(),
+        }
+        .raise();
+    }
+    let mut allowed = vec![domain.clone()];
+    for extra in p_allowed_domains.unwrap_or_default().into_iter().flatten() {
+        let extra = normalised_domain("p_allowed_domains", &extra);
+        if !allowed.contains(&extra) {
+            allowed.push(extra);
+        }
+    }
+    let timezone = p_timezone.unwrap_or("UTC");
+    let settings = p_settings.map_or(json!({}), |j| j.0);
+    if !settings.is_object() {
+        TrackingError::InvalidArgument {
+            name: "p_settings",
+            reason: "must be a JSON object".into(),
+        }
+        .raise();
+    }
+    Spi::connect_mut(|client| {
+        ensure_tenant(client, tenant_hk);
+        let known_zone = spi::execute(
+            client,
+            "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)",
+            &[timezone.into()],
+        )
+        .and_then(|rows| rows.first().get_one::<bool>())
+        .expect("time zone lookup");
+        if known_zone != Some(true) {
+            TrackingError::InvalidArgument {
+                name: "p_timezone",
+                reason: format!("unknown time zone \"{timezone}\""),
+            }
+            .raise();
+        }
+        let context = LoadContext::new(client);
+        let site_hk = site_key(tenant_hk, &domain);
+        let created = vault::load_hub(
+            client,
+            &context,
+            &SITE_H,
+            vec![HubRow {
+                key: site_hk,
+                business_key: domain.clone(),
+                tenant_hk: tenant_hk.to_vec(),
+            }],
+        ) == 1;
+        let changed = vault::load_satellite(
+            client,
+            &context,
+            &SITE_DETAILS_S,
+            vec![SatelliteRow {
+                parent: site_hk,
+                tenant_hk: tenant_hk.to_vec(),
+                attributes: vec![
+                    name.into(),
+                    json!(allowed),
+                    timezone.into(),
+                    true.into(),
+                    settings,
+                ],
+            }],
+        ) == 1;
+        let answer = json!({"success": true, "site_hk": to_hex(&site_hk), "site_domain": domain,
+                            "allowed_domains": allowed, "created": created, "details_changed": changed});
+        if created || changed {
+            audit_admin(
+                client,
+                tenant_hk,
+                "SITE_REGISTERED",
+                "business.site_h",
+                "site",
+                answer.as_object().cloned().unwrap_or_default(),
+            );
+        }
+        JsonB(answer)
+    })
+}
+
+/// The current details of a tenant's site, or NotFound.
+fn site_of(client: &mut SpiClient<'_>, tenant_hk: &[u8], domain: &str) -> HashKey {
+    let site_hk = site_key(tenant_hk, domain);
+    let exists = spi::execute(
+        client,
+        "SELECT EXISTS (SELECT 1 FROM business.site_h WHERE site_hk = $1)",
+        &[site_hk.to_vec().into()],
+    )
+    .and_then(|rows| rows.first().get_one::<bool>())
+    .expect("site lookup");
+    if exists != Some(true) {
+        TrackingError::NotFound {
+            what: format!("site \"{domain}\" of this tenant"),
+        }
+        .raise();
+    }
+    site_hk
+}
+
+/// `api.create_api_key(p_tenant_hk, p_site_domain, p_key_name, p_scopes, p_expires_at,
+/// p_rate_limit_per_minute) RETURNS jsonb`: a new key for a registered site. The plaintext is in
+/// the answer under `api_key` and nowhere else: only its SHA-256 is stored.
+#[pg_extern(sql = false)]
+fn create_api_key(
+    p_tenant_hk: Option<&[u8]>,
+    p_site_domain: Option<&str>,
+    p_key_name: Option<&str>,
+    p_scopes: Option<Vec<Option<String>>>,
+    p_expires_at: Option<pgrx::datum::TimestampWithTimeZone>,
+    p_rate_limit_per_minute: Option<i32>,
+) -> JsonB {
+    let tenant_hk = required(p_tenant_hk, "p_tenant_hk");
+    let domain = normalised_domain("p_site_domain", required(p_site_domain, "p_site_domain"));
+    let label = required(p_key_name, "p_key_name");
+    if label.trim().is_empty() || label.chars().count() > 100 {
+        TrackingError::InvalidArgument {
+            name: "p_key_name",
+            reason: "must be 1 to 100 characters".into(),
+        }
+        .raise();
+    }
+    let scopes: Vec<String> = p_scopes
+        .unwrap_or_else(|| vec![Some("track".into())])
+        .into_iter()
+        .flatten()
+        .collect();
+    if scopes.is_empty() || scopes.iter().any(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
+        TrackingError::InvalidArgument {
+            name: "p_scopes",
+            reason: format!("known scopes are {KNOWN_SCOPES:?}"),
+        }
+        .raise();
+    }
+    if let Some(limit) = p_rate_limit_per_minute.filter(|l| !(1..=1_000_000).contains(l)) {
+        TrackingError::InvalidArgument {
+            name: "p_rate_limit_per_minute",
+            reason: format!("must be 1 to 1000000, got {limit}"),
+        }
+        .raise();
+    }
+    Spi::connect_mut(|client| {
+        ensure_tenant(client, tenant_hk);
+        let site_hk = site_of(client, tenant_hk, &domain);
+        let expires_at = match p_expires_at {
+            None => None,
+            Some(at) => {
+                let (text, future) = spi::execute(
+                    client,
+                    &format!("SELECT to_char($1 AT TIME ZONE 'UTC', '{UTC_FORMAT}'), $1 > now()"),
+                    &[at.into()],
+                )
+                .and_then(|rows| rows.first().get_two::<String, bool>())
+                .expect("expiry");
+                if future != Some(true) {
+                    TrackingError::InvalidArgument {
+                        name: "p_expires_at",
+                        reason: "must be in the future".into(),
+                    }
+                    .raise();
+                }
+                text
+            }
+        };
+        let key_prefix = format!("ovt_{}", to_hex(&strong_random::<4>()));
+        let api_key = format!("{key_prefix}_{}", to_hex(&strong_random::<32>()));
+        let api_key_hk = api_key_key(tenant_hk, &key_prefix);
+        let context = LoadContext::new(client);
+        vault::load_hub(
+            client,
+            &context,
+            &API_KEY_H,
+            vec![HubRow {
+                key: api_key_hk,
+                business_key: key_prefix.clone(),
+                tenant_hk: tenant_hk.to_vec(),
+            }],
+        );
+        vault::load_link(
+            client,
+            &context,
+            &SITE_API_KEY_L,
+            vec![LinkRow {
+                business_key: None,
+                hubs: vec![Some(site_hk), Some(api_key_hk)],
+                tenant_hk: tenant_hk.to_vec(),
+                key: None,
+            }],
+        );
+        vault::load_satellite(
+            client,
+            &context,
+            &API_KEY_DETAILS_S,
+            vec![SatelliteRow {
+                parent: api_key_hk,
+                tenant_hk: tenant_hk.to_vec(),
+                attributes: vec![
+                    bytea_literal(&hash_binary(&api_key)).into(),
+                    key_prefix.clone().into(),
+                    label.into(),
+                    json!(scopes),
+                    p_rate_limit_per_minute.into(),
+                    expires_at.clone().into(),
+                    Value::Null,
+                ],
+            }],
+        );
+        let mut details = Map::new();
+        details.insert("key_prefix".into(), key_prefix.clone().into());
+        details.insert("site_domain".into(), domain.clone().into());
+        details.insert("scopes".into(), json!(scopes));
+        details.insert("expires_at".into(), expires_at.clone().into());
+        details.insert(
+            "rate_limit_per_minute".into(),
+            p_rate_limit_per_minute.into(),
+        );
+        audit_admin(
+            client,
+            tenant_hk,
+            "API_KEY_CREATED",
+            "business.api_key_h",
+            "api_key",
+            details,
+        );
+        JsonB(json!({
+            "success": true, "api_key": api_key, "key_prefix": key_prefix, "api_key_hk": to_hex(&api_key_hk),
+            "site_domain": domain, "scopes": scopes, "expires_at": expires_at,
+            "rate_limit_per_minute": p_rate_limit_per_minute,
+            "notice": "the key is shown only this once; store it now",
+        }))
+    })
+}
+
+/// `api.revoke_api_key(p_tenant_hk bytea, p_key_prefix text) RETURNS jsonb`: the key stops
+/// working for the very next call. Revoking a revoked key changes nothing.
+#[pg_extern(sql = false)]
+fn revoke_api_key(p_tenant_hk: Option<&[u8]>, p_key_prefix: Option<&str>) -> JsonB {
+    let tenant_hk = required(p_tenant_hk, "p_tenant_hk");
+    let key_prefix = required(p_key_prefix, "p_key_prefix");
+    let api_key_hk = api_key_key(tenant_hk, key_prefix);
+    Spi::connect_mut(|client| {
+        let current = spi::execute(
+            client,
+            &format!(
+                "SELECT jsonb_build_array('\\x' || encode(key_hash, 'hex'), key_prefix, label, to_jsonb(scopes),
+                        rate_limit_per_minute, to_char(expires_at AT TIME ZONE 'UTC', '{UTC_FORMAT}'),
+                        coalesce(to_char(revoked_at AT TIME ZONE 'UTC', '{UTC_FORMAT}'),
+                                 to_char(clock_timestamp() AT TIME ZONE 'UTC', '{UTC_FORMAT}'))),
+                        revoked_at IS NOT NULL
+                   FROM business.api_key_details_s WHERE api_key_hk = $1 AND load_end_date IS NULL"
+            ),
+            &[api_key_hk.to_vec().into()],
+        )
+        .and_then(|rows| rows.first().get_two::<JsonB, bool>())
+        .expect("key lookup");
+        let (Some(JsonB(Value::Array(attributes))), Some(already)) = current else {
+            TrackingError::NotFound {
+                what: format!("API key \"{key_prefix}\" of this tenant"),
+            }
+            .raise()
+        };
+        let revoked_at = attributes.get(6).cloned().unwrap_or(Value::Null);
+        if !already {
+            let context = LoadContext::new(client);
+            vault::load_satellite(
+                client,
+                &context,
+                &API_KEY_DETAILS_S,
+                vec![SatelliteRow {
+                    parent: api_key_hk,
+                    tenant_hk: tenant_hk.to_vec(),
+                    attributes,
+                }],
+            );
+            let mut details = Map::new();
+            details.insert("key_prefix".into(), key_prefix.into());
+            audit_admin(
+                client,
+                tenant_hk,
+                "API_KEY_REVOKED",
+                "business.api_key_h",
+                "api_key",
+                details,
+            );
+        }
+        JsonB(
+            json!({"success": true, "key_prefix": key_prefix, "revoked_at": revoked_at, "already_revoked": already}),
+        )
+    })
+}
+
+// Tracking -------------------------------------------------------------------------------------------
+
+/// What a tracking call brings.
+struct TrackRequest<'a> {
+    api_key: Option<&'a str>,
+    site_domain: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    client_ip: Option<Inet>,
+    /// The payload in the vocabulary, without the page (added from the site domain and path).
+    payload: Map<String, Value>,
+    page_path: Option<&'a str>,
+}
+
+/// The key a call presented, once it passed every check.
+struct KeyGrant {
+    tenant_hk: Vec<u8>,
+    api_key_hk: Vec<u8>,
+    key_prefix: String,
+    site_domain: String,
+    rate_limit: i32,
+}
+
+/// A failure answer: `success: false` with a stable code, a message, and extra fields.
+struct Refusal {
+    code: &'static str,
+    message: String,
+    extra: Map<String, Value>,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    fn with(mut self, name: &str, value: Value) -> Self {
+        self.extra.insert(name.into(), value);
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let mut answer = self.extra.clone();
+        answer.insert("success".into(), false.into());
+        answer.insert("error_code".into(), self.code.into());
+        answer.insert("message".into(), self.message.clone().into());
+        Value::Object(answer)
+    }
+}
+
+fn check_key(
+    client: &mut SpiClient<'_>,
+    api_key: Option<&str>,
+    site_domain: Option<&str>,
+) -> Result<KeyGrant, (Refusal, Option<Vec<u8>>)> {
+    let api_key = api_key.unwrap_or("");
+    if api_key.is_empty() || api_key.chars().count() > API_KEY_MAX_CHARS {
+        return Err((
+            Refusal::new("INVALID_API_KEY", "no valid API key was presented"),
+            None,
+        ));
+    }
+    let found = spi::execute(
+        client,
+        "SELECT h.tenant_hk, h.api_key_hk, d.key_prefix, d.scopes, d.rate_limit_per_minute,
+                d.revoked_at IS NOT NULL, coalesce(d.expires_at <= now(), false),
+                s.site_bk, coalesce(sd.allowed_domains, ARRAY[s.site_bk]), coalesce(sd.is_active, true),
+                (sd.settings ->> 'rate_limit_per_minute')::integer
+           FROM business.api_key_details_s AS d
+           JOIN business.api_key_h AS h USING (api_key_hk)
+           JOIN business.site_api_key_l AS l ON l.api_key_hk = h.api_key_hk
+           JOIN business.site_h AS s ON s.site_hk = l.site_hk
+           LEFT JOIN business.site_details_s AS sd ON sd.site_hk = s.site_hk AND sd.load_end_date IS NULL
+          WHERE d.key_hash = $1 AND d.load_end_date IS NULL",
+        &[hash_binary(api_key).to_vec().into()],
+    )
+    .expect("key lookup")
+    .next()
+    .map(|row| {
+        (
+            row.get::<Vec<u8>>(1).ok().flatten().expect("tenant_hk"),
+            row.get::<Vec<u8>>(2).ok().flatten().expect("api_key_hk"),
+            row.get::<String>(3).ok().flatten().unwrap_or_default(),
+            row.get::<Vec<Option<String>>>(4).ok().flatten().unwrap_or_default(),
+            row.get::<i32>(5).ok().flatten(),
+            row.get::<bool>(6).ok().flatten().unwrap_or(false),
+            row.get::<bool>(7).ok().flatten().unwrap_or(false),
+            row.get::<String>(8).ok().flatten().unwrap_or_default(),
+            row.get::<Vec<Option<String>>>(9).ok().flatten().unwrap_or_default(),
+            row.get::<bool>(10).ok().flatten().unwrap_or(true),
+            row.get::<i32>(11).ok().flatten(),
+        )
+    });
+    let Some((
+        tenant_hk,
+        api_key_hk,
+        key_prefix,
+        scopes,
+        key_limit,
+        revoked,
+        expired,
+        site_bk,
+        allowed,
+        active,
+        site_limit,
+    )) = found
+    else {
+        return Err((
+            Refusal::new("INVALID_API_KEY", "the API key is not known"),
+            None,
+        ));
+    };
+    let tenant = Some(tenant_hk.clone());
+    let with_prefix = |r: Refusal| r.with("key_prefix", key_prefix.clone().into());
+    if revoked {
+        return Err((
+            with_prefix(Refusal::new("API_KEY_REVOKED", "the API key was revoked")),
+            tenant,
+        ));
+    }
+    if expired {
+        return Err((
+            with_prefix(Refusal::new("API_KEY_EXPIRED", "the API key has expired")),
+            tenant,
+        ));
+    }
+    if !scopes.iter().flatten().any(|s| s == "track") {
+        return Err((
+            with_prefix(Refusal::new("INVALID_API_KEY", "the API key may not track")),
+            tenant,
+        ));
+    }
+    let requested = site_domain.and_then(site_business_key);
+    let allowed_here = requested
+        .as_ref()
+        .is_some_and(|d| allowed.iter().flatten().any(|a| a == d));
+    if !active || !allowed_here {
+        return Err((
+            with_prefix(Refusal::new(
+                "DOMAIN_MISMATCH",
+                "the API key is not valid for this site domain",
+            ))
+            .with("site_domain", requested.into()),
+            tenant,
+        ));
+    }
+    Ok(KeyGrant {
+        tenant_hk,
+        api_key_hk,
+        key_prefix,
+        site_domain: site_bk,
+        rate_limit: key_limit
+            .or(site_limit)
+            .unwrap_or_else(settings::rate_limit_per_minute),
+    })
+}
+
+/// The tenant owning a site domain when exactly one does: attribution for attempts with an
+/// unknown key.
+fn tenant_of_domain(client: &mut SpiClient<'_>, site_domain: Option<&str>) -> Option<Vec<u8>> {
+    let domain = site_domain.and_then(site_business_key)?;
+    let tenants: Vec<Vec<u8>> = spi::execute(
+        client,
+        "SELECT DISTINCT tenant_hk FROM business.site_h WHERE site_bk = $1 LIMIT 2",
+        &[domain.into()],
+    )
+    .expect("site tenant lookup")
+    .filter_map(|row| row.get::<Vec<u8>>(1).ok().flatten())
+    .collect();
+    (tenants.len() == 1).then(|| tenants.into_iter().next().expect("one"))
+}
+
+fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
+    let client_ip = request
+        .client_ip
+        .as_ref()
+        .and_then(|Inet(text)| parse_inet(text));
+    let grant = match check_key(client, request.api_key, request.site_domain) {
+        Ok(grant) => grant,
+        Err((refusal, tenant)) => {
+            let tenant = tenant.or_else(|| tenant_of_domain(client, request.site_domain));
+            log_attempt(
+                client,
+                tenant.as_deref(),
+                "rejected",
+                Some(refusal.code),
+                refusal.extra.get("key_prefix").and_then(Value::as_str),
+                client_ip,
+                Map::new(),
+            );
+            return refusal.to_json();
+        }
+    };
+    let verdict = ratelimit::check(client, &grant.tenant_hk, client_ip, grant.rate_limit, 60);
+    if !verdict.allowed {
+        let refusal = Refusal::new(
+            "RATE_LIMITED",
+            "too many requests from this client; retry later",
+        )
+        .with("retry_after", verdict.retry_after.into())
+        .with("rate_limit", verdict.to_json());
+        log_attempt(
+            client,
+            Some(&grant.tenant_hk),
+            "rejected",
+            Some(refusal.code),
+            Some(&grant.key_prefix),
+            client_ip,
+            Map::new(),
+        );
+        return refusal.to_json();
+    }
+
+    let mut payload = request.payload;
+    match request.page_path {
+        Some(path) if path.starts_with('/') => {
+            payload.insert(
+                "page_url".into(),
+                format!("https://{}{path}", grant.site_domain).into(),
+            );
+        }
+        Some(path) => {
+            payload.insert("page_path".into(), path.into());
+        }
+        None => {}
+    }
+    let payload = Value::Object(payload);
+    let landed = land_event(
+        client,
+        &grant.tenant_hk,
+        &grant.api_key_hk,
+        request.client_ip,
+        request.user_agent,
+        &payload,
+    );
+    let (raw_event_id, duplicate) = match landed {
+        Ok(landed) => landed,
+        Err(problem) => {
+            let refusal = Refusal::new("INVALID_EVENT", problem.to_string()).with(
+                "errors",
+                json!([{"field": "", "code": problem.code(), "message": problem.to_string()}]),
+            );
+            log_attempt(
+                client,
+                Some(&grant.tenant_hk),
+                "rejected",
+                Some(refusal.code),
+                Some(&grant.key_prefix),
+                client_ip,
+                Map::new(),
+            );
+            return refusal.to_json();
+        }
+    };
+    let mut details = Map::new();
+    details.insert("raw_event_id".into(), raw_event_id.into());
+    if duplicate {
+        let refusal = Refusal::new(
+            "DUPLICATE_EVENT",
+            "an event with this event_id was already received",
+        )
+        .with("raw_event_id", raw_event_id.into());
+        log_attempt(
+            client,
+            Some(&grant.tenant_hk),
+            "duplicate",
+            Some(refusal.code),
+            Some(&grant.key_prefix),
+            client_ip,
+            details,
+        );
+        return refusal.to_json();
+    }
+
+    let (answer, outcome) = match settings::api_processing() {
+        ApiProcessing::Immediate => {
+            let (_, state, _) = vault::process_end_to_end(client, raw_event_id);
+            if state["validation_status"] == "INVALID" {
+                let refusal = Refusal::new(
+                    "INVALID_EVENT",
+                    "the event failed validation and was quarantined",
+                )
+                .with("errors", state["errors"].clone())
+                .with("raw_event_id", raw_event_id.into());
+                (refusal.to_json(), ("rejected", Some("INVALID_EVENT")))
+            } else if state["status"] != "PROCESSED" {
+                // An unexpected processing failure is recorded on the raw row and retried by the
+                // drain: the event is accepted, not lost.
+                (
+                    json!({"success": true, "raw_event_id": raw_event_id, "status": state["status"],
+                        "message": "accepted; processing will be retried"}),
+                    ("accepted", None),
+                )
+            } else {
+                (
+                    json!({"success": true, "raw_event_id": raw_event_id, "status": "PROCESSED",
+                        "staging_event_id": state["staging_event_id"], "session_id": state["session_id"],
+                        "loaded_to_vault": state["loaded_to_vault"]}),
+                    ("accepted", None),
+                )
+            }
+        }
+        ApiProcessing::Deferred => {
+            let validation = validate(&payload, OffsetDateTime::now_utc());
+            if validation.is_valid() {
+                (
+                    json!({"success": true, "raw_event_id": raw_event_id, "status": "PENDING"}),
+                    ("accepted", None),
+                )
+            } else {
+                let refusal = Refusal::new(
+                    "INVALID_EVENT",
+                    "the event failed validation and will be quarantined",
+                )
+                .with("errors", validation.to_json()["errors"].clone())
+                .with("raw_event_id", raw_event_id.into());
+                (refusal.to_json(), ("rejected", Some("INVALID_EVENT")))
+            }
+        }
+    };
+    log_attempt(
+        client,
+        Some(&grant.tenant_hk),
+        outcome.0,
+        outcome.1,
+        Some(&grant.key_prefix),
+        client_ip,
+        details,
+    );
+    answer
+}
+
+/// Records a tracking attempt: on its tenant (`tenant_id` in the details), with the key's public
+/// prefix and the anonymised client network, never the key or the full IP.
+fn log_attempt(
+    client: &mut SpiClient<'_>,
+    tenant_hk: Option<&[u8]>,
+    outcome: &str,
+    error_code: Option<&str>,
+    key_prefix: Option<&str>,
+    client_ip: Option<IpAddr>,
+    extra: Map<String, Value>,
+) {
+    let mut details: Map<String, Value> = extra
+        .into_iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "api_key" | "p_api_key" | "client_ip" | "ip" | "tenant_id"
+            )
+        })
+        .collect();
+    details.insert("outcome".into(), outcome.into());
+    details.insert("error_code".into(), error_code.into());
+    details.insert("api_key_prefix".into(), key_prefix.into());
+    details.insert(
+        "client_network".into(),
+        client_ip.map(|ip| anonymize(ip).to_string()).into(),
+    );
+    let event = AuditEvent {
+        event_type: "TRACKING_ATTEMPT",
+        resource_type: "api.tracking",
+        resource_id: format!("attempt:{}", to_hex(&strong_random::<8>())),
+        details,
+    };
+    match tenant_hk {
+        Some(tenant) => audit::log(client, tenant, event),
+        None => audit::log_unattributed(client, event),
+    }
+}
+
+/// `api.log_tracking_attempt(p_tenant_hk, p_outcome, p_error_code, p_api_key_prefix,
+/// p_client_ip, p_details) RETURNS jsonb` (seed name).
+#[pg_extern(sql = false)]
+fn log_tracking_attempt(
+    p_tenant_hk: Option<&[u8]>,
+    p_outcome: Option<&str>,
+    p_error_code: Option<&str>,
+    p_api_key_prefix: Option<&str>,
+    p_client_ip: Option<Inet>,
+    p_details: Option<JsonB>,
+) -> JsonB {
+    let outcome = required(p_outcome, "p_outcome");
+    let extra = match p_details.map(|j| j.0) {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map,
+        Some(_) => TrackingError::InvalidArgument {
+            name: "p_details",
+            reason: "must be a JSON object".into(),
+        }
+        .raise(),
+    };
+    let ip = p_client_ip.and_then(|Inet(text)| parse_inet(&text));
+    Spi::connect_mut(|client| {
+        if let Some(tenant) = p_tenant_hk {
+            ensure_tenant(client, tenant);
+        }
+        log_attempt(
+            client,
+            p_tenant_hk,
+            outcome,
+            p_error_code,
+            p_api_key_prefix,
+            ip,
+            extra,
+        );
+        JsonB(json!({"success": true}))
+    })
+}
+
+/// The optional vocabulary fields of a tracking call.
+fn common_payload(
+    referrer: Option<&str>,
+    page_title: Option<&str>,
+    session_id: Option<&str>,
+    event_id: Option<&str>,
+    timestamp: Option<pgrx::datum::TimestampWithTimeZone>,
+) -> Map<String, Value> {
+    let mut payload = Map::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            payload.insert(name.into(), value.into());
+        }
+    };
+    put(
+        "referrer",
+        referrer.filter(|r| !r.is_empty()).map(str::to_owned),
+    );
+    put("page_title", page_title.map(str::to_owned));
+    put("session_id", session_id.map(str::to_owned));
+    put("event_id", event_id.map(str::to_owned));
+    put("timestamp", timestamp.map(|t| t.to_iso_string()));
+    payload
+}
+
+/// `api.track_page_view(p_api_key, p_site_domain, p_page_path, p_user_agent, p_client_ip,
+/// p_referrer, p_page_title, p_session_id, p_event_id, p_event_timestamp, p_properties)`.
+#[pg_extern(sql = false)]
+#[allow(clippy::too_many_arguments)]
+fn track_page_view(
+    p_api_key: Option<&str>,
+    p_site_domain: Option<&str>,
+    p_page_path: Option<&str>,
+    p_user_agent: Option<&str>,
+    p_client_ip: Option<Inet>,
+    p_referrer: Option<&str>,
+    p_page_title: Option<&str>,
+    p_session_id: Option<&str>,
+    p_event_id: Option<&str>,
+    p_event_timestamp: Option<pgrx::datum::TimestampWithTimeZone>,
+    p_properties: Option<JsonB>,
+) -> JsonB {
+    let mut payload = common_payload(
+        p_referrer,
+        p_page_title,
+        p_session_id,
+        p_event_id,
+        p_event_timestamp,
+    );
+    payload.insert("event_type".into(), "page_view".into());
+    if let Some(JsonB(properties)) = p_properties {
+        payload.insert("properties".into(), properties);
+    }
+    let request = TrackRequest {
+        api_key: p_api_key,
+        site_domain: p_site_domain,
+        user_agent: p_user_agent,
+        client_ip: p_client_ip,
+        payload,
+        page_path: p_page_path,
+    };
+    Spi::connect_mut(|client| JsonB(track(client, request)))
+}
+
+/// `api.track_custom_event(p_api_key, p_site_domain, p_event_name, p_event_properties,
+/// p_page_path, p_user_agent, p_client_ip, p_referrer, p_page_title, p_session_id, p_event_id,
+/// p_event_timestamp)`.
+#[pg_extern(sql = false)]
+#[allow(clippy::too_many_arguments)]
+fn track_custom_event(
+    p_api_key: Option<&str>,
+    p_site_domain: Option<&str>,
+    p_event_name: Option<&str>,
+    p_event_properties: Option<JsonB>,
+    p_page_path: Option<&str>,
+    p_user_agent: Option<&str>,
+    p_client_ip: Option<Inet>,
+    p_referrer: Option<&str>,
+    p_page_title: Option<&str>,
+    p_session_id: Option<&str>,
+    p_event_id: Option<&str>,
+    p_event_timestamp: Option<pgrx::datum::TimestampWithTimeZone>,
+) -> JsonB {
+    let mut payload = common_payload(
+        p_referrer,
+        p_page_title,
+        p_session_id,
+        p_event_id,
+        p_event_timestamp,
+    );
+    payload.insert("event_type".into(), "custom".into());
+    if let Some(name) = p_event_name {
+        payload.insert("event_name".into(), name.into());
+    }
+    if let Some(JsonB(properties)) = p_event_properties {
+        payload.insert("properties".into(), properties);
+    }
+    let request = TrackRequest {
+        api_key: p_api_key,
+        site_domain: p_site_domain,
+        user_agent: p_user_agent,
+        client_ip: p_client_ip,
+        payload,
+        page_path: p_page_path,
+    };
+    Spi::connect_mut(|client| JsonB(track(client, request)))
+}

@@ -1,0 +1,131 @@
+//! Rate limiting with its state in the platform's `auth.ip_tracking_s`: one
+//! `auth.security_tracking_h` row per tenant and client IP, and one satellite row per IP and
+//! fixed window (`load_date` = window start, `load_end_date` = window end), counted by a single
+//! atomic upsert. N concurrent calls in a window get the counts 1..N, so exactly `limit` of them
+//! are allowed: there is no check-then-insert race. Counting is per tenant, never across tenants.
+//!
+//! Fail closed: if the limiter cannot count (a missing table, a constraint), the call fails with
+//! that error instead of letting the request through unmetered (the earlier attempt failed open
+//! and silently).
+
+use crate::error::{required, TrackingError};
+use crate::spi;
+use onevault_tracking_core::hashing::{hash_diff, hash_key};
+use onevault_tracking_core::ip::parse_inet;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::{Inet, JsonB};
+use serde_json::{json, Value};
+use std::net::{IpAddr, Ipv4Addr};
+
+pub struct Verdict {
+    pub allowed: bool,
+    pub count: i32,
+    pub limit: i32,
+    pub reset_at: String,
+    pub retry_after: i64,
+}
+
+impl Verdict {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "allowed": self.allowed, "current_count": self.count, "limit": self.limit,
+            "remaining": (self.limit - self.count).max(0), "reset_at": self.reset_at,
+            "retry_after": if self.allowed { 0 } else { self.retry_after },
+        })
+    }
+}
+
+/// Counts one request of `ip` for `tenant_hk` and answers whether it is within `limit` per
+/// `window_seconds`. A call without an IP counts in the shared `0.0.0.0` bucket of its tenant.
+pub fn check(
+    client: &mut SpiClient<'_>,
+    tenant_hk: &[u8],
+    ip: Option<IpAddr>,
+    limit: i32,
+    window_seconds: i32,
+) -> Verdict {
+    let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).to_string();
+    let tracking_hk = hash_key(tenant_hk, &[Some("ip"), Some(&ip)]);
+    spi::execute(
+        client,
+        "INSERT INTO auth.security_tracking_h (security_tracking_hk, security_tracking_bk, tenant_hk, record_source)
+         VALUES ($1, $2, $3, util.get_record_source())
+         ON CONFLICT DO NOTHING",
+        &[tracking_hk.to_vec().into(), format!("ip:{ip}").into(), tenant_hk.into()],
+    )
+    .expect("security tracking hub");
+    let row = spi::execute(
+        client,
+        "WITH bounds AS (
+             SELECT to_timestamp(floor(extract(epoch FROM clock_timestamp()) / $4) * $4) AS start)
+         INSERT INTO auth.ip_tracking_s AS t
+                (security_tracking_hk, load_date, load_end_date, hash_diff, ip_address, request_count,
+                 first_request_time, last_request_time, record_source)
+         SELECT $1, b.start, b.start + make_interval(secs => $4), $5, $2::inet, 1,
+                clock_timestamp(), clock_timestamp(), util.get_record_source()
+           FROM bounds AS b
+         ON CONFLICT (security_tracking_hk, load_date) DO UPDATE
+            SET request_count = t.request_count + 1,
+                last_request_time = greatest(t.last_request_time, clock_timestamp()),
+                is_blocked = t.request_count + 1 > $3,
+                block_reason = CASE WHEN t.request_count + 1 > $3
+                                    THEN format('more than %s requests in %s seconds', $3, $4) END,
+                suspicious_activity_flag = t.suspicious_activity_flag OR t.request_count + 1 > 2 * $3,
+                suspicious_activity_details = CASE WHEN t.request_count + 1 > 2 * $3
+                    THEN jsonb_build_object('requests', t.request_count + 1, 'limit', $3,
+                                            'window_seconds', $4, 'reason', 'over twice the rate limit')
+                    ELSE t.suspicious_activity_details END
+         RETURNING request_count,
+                   to_char(load_end_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                   ceil(extract(epoch FROM load_end_date - clock_timestamp()))::bigint",
+        &[
+            tracking_hk.to_vec().into(),
+            ip.clone().into(),
+            limit.into(),
+            window_seconds.into(),
+            hash_diff(&[Some(&ip), Some(&window_seconds.to_string())]).to_vec().into(),
+        ],
+    )
+    .and_then(|rows| rows.first().get_three::<i32, String, i64>())
+    .unwrap_or_else(|e| {
+        TrackingError::RateLimiterFailed { message: e.to_string() }.raise()
+    });
+    let count = row.0.expect("request_count");
+    Verdict {
+        allowed: count <= limit,
+        count,
+        limit,
+        reset_at: row.1.unwrap_or_default(),
+        retry_after: row.2.unwrap_or(1).max(1),
+    }
+}
+
+/// `api.check_rate_limit(p_tenant_hk bytea, p_client_ip inet, p_limit int DEFAULT NULL,
+/// p_window_seconds int DEFAULT 60) RETURNS jsonb`: counts one request and answers `allowed`,
+/// `current_count`, `limit`, `remaining`, `reset_at` and `retry_after`.
+#[pg_extern(sql = false)]
+fn check_rate_limit(
+    p_tenant_hk: Option<&[u8]>,
+    p_client_ip: Option<Inet>,
+    p_limit: Option<i32>,
+    p_window_seconds: Option<i32>,
+) -> JsonB {
+    let tenant_hk = required(p_tenant_hk, "p_tenant_hk");
+    let limit = p_limit.unwrap_or_else(crate::settings::rate_limit_per_minute);
+    let window = p_window_seconds.unwrap_or(60);
+    if !(1..=1_000_000).contains(&limit) || !(1..=86_400).contains(&window) {
+        TrackingError::InvalidArgument {
+            name: "p_limit/p_window_seconds",
+            reason: format!(
+                "limit must be 1..1000000 and window 1..86400 seconds, got {limit} and {window}"
+            ),
+        }
+        .raise();
+    }
+    let ip = p_client_ip.and_then(|Inet(text)| parse_inet(&text));
+    Spi::connect_mut(|client| {
+        crate::api::ensure_tenant(client, tenant_hk);
+        JsonB(check(client, tenant_hk, ip, limit, window).to_json())
+    })
+}
