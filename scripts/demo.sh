@@ -787,7 +787,7 @@ SQL
   done_count=$((loaded_total > to_load ? to_load : loaded_total))
   filled=$((to_load > 0 ? done_count * 30 / to_load : 30))
   bar=$(printf '%*s' "$filled" '' | tr ' ' '#')$(printf '%*s' $((30 - filled)) '' | tr ' ' '.')
-  line=$(printf '  [%s] %3d%%  %5d/%d events  %4d hub, %5d link, %5d satellite rows  %6s events/s' "$bar" \
+  line=$(printf '  [%s] %3d%%  %5d/%d events  rows: %4d hub %5d link %5d sat  %6s events/s' "$bar" \
     $((to_load > 0 ? done_count * 100 / to_load : 100)) "$loaded_total" "$to_load" \
     "$hub_rows_total" "$link_rows_total" "$satellite_rows_total" "$(per_second "$loaded_total" "$elapsed_ms")")
   if [ -t 1 ]; then printf '\r%s' "$line"; else printf '%s\n' "$line"; fi

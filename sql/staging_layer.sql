@@ -76,6 +76,13 @@ CREATE INDEX site_tracking_events_s_unloaded_idx
 CREATE INDEX site_tracking_events_s_visitor_idx
     ON staging.site_tracking_events_s (tenant_hk, page_host, visitor_hash, event_timestamp DESC)
     WHERE visitor_hash IS NOT NULL;
+-- The vault's page and session details: a page's latest event, a session's first.
+CREATE INDEX site_tracking_events_s_page_idx
+    ON staging.site_tracking_events_s (tenant_hk, page_host, page_path, event_timestamp DESC)
+    WHERE validation_status = 'VALID';
+CREATE INDEX site_tracking_events_s_session_idx
+    ON staging.site_tracking_events_s (tenant_hk, page_host, session_id, event_timestamp)
+    WHERE validation_status = 'VALID';
 -- The quarantine.
 CREATE INDEX site_tracking_events_s_invalid_idx
     ON staging.site_tracking_events_s (tenant_hk, staged_at)

@@ -434,17 +434,31 @@ fn bytea_field(row: &Value, name: &str) -> Value {
 /// What one load wrote, per table.
 pub(crate) type Counts = BTreeMap<&'static str, usize>;
 
+/// The tables a load of staged events writes, as named in its answer.
+const LOADED_TABLES: [&str; 9] = [
+    "site_h",
+    "page_h",
+    "session_h",
+    "page_site_l",
+    "session_site_l",
+    "tracking_event_l",
+    "page_details_s",
+    "session_details_s",
+    "tracking_event_details_s",
+];
+
 /// Loads staged rows (already locked by the caller) and marks them loaded.
 fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
-    let mut counts = Counts::new();
+    let mut counts: Counts = LOADED_TABLES.iter().map(|table| (*table, 0)).collect();
     if staged.is_empty() {
         return counts;
     }
     let context = LoadContext::new(client);
     let (mut sites, mut pages, mut sessions) = (Vec::new(), Vec::new(), Vec::new());
     let (mut page_sites, mut session_sites, mut events) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut page_details, mut event_details) = (Vec::new(), Vec::new());
-    let mut session_lookup: Vec<(Vec<u8>, String, String, HashKey)> = Vec::new();
+    let mut event_details = Vec::new();
+    let mut page_lookup: Vec<StagedKey> = Vec::new();
+    let mut session_lookup: Vec<StagedKey> = Vec::new();
 
     let mut ordered: Vec<&Value> = staged.iter().collect();
     ordered.sort_by_key(|row| text_field(row, "event_timestamp"));
@@ -484,11 +498,9 @@ fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
                 tenant_hk: tenant.clone(),
                 key: None,
             });
-            page_details.push(SatelliteRow {
-                parent: *page_hk,
-                tenant_hk: tenant.clone(),
-                attributes: fields(row, PAGE_DETAILS_S.attributes),
-            });
+            let host = text_field(row, "page_host").unwrap_or_default();
+            let path = text_field(row, "page_path").unwrap_or_default();
+            page_lookup.push((tenant.clone(), host, path, *page_hk));
         }
         if let (Some((session_id, session_hk)), Some(site)) = (&session, site_hk) {
             sessions.push(HubRow {
@@ -532,7 +544,14 @@ fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
             attributes,
         });
     }
-    let session_details = session_details(client, &session_lookup);
+    let page_details =
+        details_from_staging(client, &PAGE_DETAILS_S, PAGE_DETAILS_SQL, &page_lookup);
+    let session_details = details_from_staging(
+        client,
+        &SESSION_DETAILS_S,
+        SESSION_DETAILS_SQL,
+        &session_lookup,
+    );
 
     counts.insert("site_h", load_hub(client, &context, &SITE_H, sites));
     counts.insert("page_h", load_hub(client, &context, &PAGE_H, pages));
@@ -579,57 +598,73 @@ fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
     counts
 }
 
-/// A session's details come from its first VALID event in staging, whichever load brings it, so
-/// they stay the same when later events of the session are loaded.
-fn session_details(
+/// (tenant, page host, page path or session id, hash key): what the details queries look up.
+type StagedKey = (Vec<u8>, String, String, HashKey);
+
+/// A page's details come from its latest VALID event in staging that has a title (else its
+/// latest), and a session's from its first VALID event, whichever load brings them: loading
+/// events late, again or out of order cannot roll the details back.
+const PAGE_DETAILS_SQL: &str = "SELECT DISTINCT ON (s.tenant_hk, s.page_host, s.page_path)
+        s.tenant_hk, s.page_host, s.page_path,
+        jsonb_build_object('page_title', s.page_title, 'page_host', s.page_host, 'page_path', s.page_path)
+   FROM unnest($1::bytea[], $2::text[], $3::text[]) AS k (tenant_hk, page_host, page_path)
+   JOIN staging.site_tracking_events_s AS s
+     ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.page_path = k.page_path
+  WHERE s.validation_status = 'VALID'
+  ORDER BY s.tenant_hk, s.page_host, s.page_path, s.page_title IS NULL, s.event_timestamp DESC, s.raw_event_id DESC";
+
+const SESSION_DETAILS_SQL: &str = "SELECT DISTINCT ON (s.tenant_hk, s.page_host, s.session_id)
+        s.tenant_hk, s.page_host, s.session_id,
+        jsonb_build_object(
+            'visitor_hash', '\\x' || encode(s.visitor_hash, 'hex'),
+            'session_source', s.session_source,
+            'session_start', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+            'entry_page_path', s.page_path, 'referrer_host', s.referrer_host, 'channel', s.channel,
+            'utm_source', s.utm_source, 'utm_medium', s.utm_medium, 'utm_campaign', s.utm_campaign,
+            'utm_term', s.utm_term, 'utm_content', s.utm_content, 'device_type', s.device_type,
+            'browser_name', s.browser_name, 'os_name', s.os_name, 'is_bot', s.is_bot)
+   FROM unnest($1::bytea[], $2::text[], $3::text[]) AS k (tenant_hk, page_host, session_id)
+   JOIN staging.site_tracking_events_s AS s
+     ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.session_id = k.session_id
+  WHERE s.validation_status = 'VALID'
+  ORDER BY s.tenant_hk, s.page_host, s.session_id, s.event_timestamp, s.raw_event_id";
+
+fn details_from_staging(
     client: &mut SpiClient<'_>,
-    sessions: &[(Vec<u8>, String, String, HashKey)],
+    satellite: &Satellite,
+    sql: &str,
+    keys: &[StagedKey],
 ) -> Vec<SatelliteRow> {
-    if sessions.is_empty() {
+    if keys.is_empty() {
         return Vec::new();
     }
-    let keys: HashMap<(Vec<u8>, String, String), HashKey> = sessions
+    let by_key: HashMap<(Vec<u8>, String, String), HashKey> = keys
         .iter()
-        .map(|(t, h, s, k)| ((t.clone(), h.clone(), s.clone()), *k))
+        .map(|(t, h, k, hk)| ((t.clone(), h.clone(), k.clone()), *hk))
         .collect();
-    let first_events = spi::execute(
+    spi::execute(
         client,
-        "SELECT DISTINCT ON (s.tenant_hk, s.page_host, s.session_id)
-                s.tenant_hk, s.page_host, s.session_id,
-                jsonb_build_object(
-                    'visitor_hash', '\\x' || encode(s.visitor_hash, 'hex'),
-                    'session_source', s.session_source,
-                    'session_start', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
-                    'entry_page_path', s.page_path, 'referrer_host', s.referrer_host, 'channel', s.channel,
-                    'utm_source', s.utm_source, 'utm_medium', s.utm_medium, 'utm_campaign', s.utm_campaign,
-                    'utm_term', s.utm_term, 'utm_content', s.utm_content, 'device_type', s.device_type,
-                    'browser_name', s.browser_name, 'os_name', s.os_name, 'is_bot', s.is_bot)
-           FROM unnest($1::bytea[], $2::text[], $3::text[]) AS k (tenant_hk, page_host, session_id)
-           JOIN staging.site_tracking_events_s AS s
-             ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.session_id = k.session_id
-          WHERE s.validation_status = 'VALID'
-          ORDER BY s.tenant_hk, s.page_host, s.session_id, s.event_timestamp, s.raw_event_id",
+        sql,
         &[
-            sessions.iter().map(|s| s.0.clone()).collect::<Vec<_>>().into(),
-            sessions.iter().map(|s| s.1.clone()).collect::<Vec<_>>().into(),
-            sessions.iter().map(|s| s.2.clone()).collect::<Vec<_>>().into(),
+            keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>().into(),
+            keys.iter().map(|k| k.1.clone()).collect::<Vec<_>>().into(),
+            keys.iter().map(|k| k.2.clone()).collect::<Vec<_>>().into(),
         ],
     )
-    .expect("first events of sessions");
-    first_events
-        .filter_map(|row| {
-            let tenant: Vec<u8> = row.get(1).ok().flatten()?;
-            let host: String = row.get(2).ok().flatten()?;
-            let session_id: String = row.get(3).ok().flatten()?;
-            let details: JsonB = row.get(4).ok().flatten()?;
-            let parent = *keys.get(&(tenant.clone(), host, session_id))?;
-            Some(SatelliteRow {
-                parent,
-                tenant_hk: tenant,
-                attributes: fields(&details.0, SESSION_DETAILS_S.attributes),
-            })
+    .expect("details from staging")
+    .filter_map(|row| {
+        let tenant: Vec<u8> = row.get(1).ok().flatten()?;
+        let host: String = row.get(2).ok().flatten()?;
+        let key: String = row.get(3).ok().flatten()?;
+        let details: JsonB = row.get(4).ok().flatten()?;
+        let parent = *by_key.get(&(tenant.clone(), host, key))?;
+        Some(SatelliteRow {
+            parent,
+            tenant_hk: tenant,
+            attributes: fields(&details.0, satellite.attributes),
         })
-        .collect()
+    })
+    .collect()
 }
 
 fn claim_staged(

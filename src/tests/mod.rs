@@ -1,5 +1,6 @@
 //! `#[pg_test]`s, run by `cargo pgrx test` inside a real PostgreSQL.
 
+mod api;
 mod raw_layer;
 mod staging;
 mod vault;

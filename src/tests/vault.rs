@@ -149,6 +149,63 @@ mod tests {
     }
 
     #[pg_test]
+    fn loading_an_older_event_late_or_again_never_rolls_page_details_back() {
+        let acme = tenant("Acme");
+        let stamp = |minutes: i32| {
+            Spi::get_one_with_args::<String>(
+                "SELECT to_char((now() - make_interval(mins => $1)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                &[minutes.into()],
+            )
+            .unwrap()
+            .unwrap()
+        };
+        let old = ingest(
+            &acme,
+            json!({"event_type": "page_view", "page_url": "https://example.com/p",
+                                       "page_title": "Old", "timestamp": stamp(30)}),
+        );
+        let new = ingest(
+            &acme,
+            json!({"event_type": "page_view", "page_url": "https://example.com/p",
+                                       "page_title": "New", "timestamp": stamp(20)}),
+        );
+        let untitled = ingest(
+            &acme,
+            json!({"event_type": "page_view", "page_url": "https://example.com/p",
+                                            "timestamp": stamp(10)}),
+        );
+        call("SELECT staging.process_pending_events(10)");
+        // Newest first, then the older ones one by one.
+        for id in [untitled, new, old] {
+            Spi::get_one_with_args::<JsonB>("SELECT business.load_staged_event($1)", &[id.into()])
+                .unwrap();
+        }
+        Spi::run(
+            "UPDATE staging.site_tracking_events_s SET loaded_to_vault = false, loaded_at = NULL",
+        )
+        .unwrap();
+        Spi::get_one_with_args::<JsonB>("SELECT business.load_staged_event($1)", &[old.into()])
+            .unwrap();
+        assert_eq!(count("SELECT count(*) FROM business.page_details_s"), 1);
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT page_title FROM business.page_details_s WHERE load_end_date IS NULL"
+            )
+            .unwrap()
+            .as_deref(),
+            Some("New"),
+            "the latest titled event wins, whatever the load order"
+        );
+    }
+
+    #[pg_test]
+    fn an_empty_load_answers_every_table() {
+        let answer = call("SELECT business.load_staged_events()");
+        assert_eq!(answer["loaded"], 0);
+        assert_eq!(answer["rows_added"].as_object().unwrap().len(), 9);
+    }
+
+    #[pg_test]
     fn a_later_event_of_a_session_keeps_the_session_details() {
         let acme = tenant("Acme");
         ingest(&acme, page_view("/entry", "Entry"));

@@ -1,0 +1,315 @@
+//! In-database tests of the API layer: sites, keys, tracking calls and their error contract.
+
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+    use pgrx::JsonB;
+    use serde_json::Value;
+
+    const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15";
+
+    fn tenant(name: &str, age_days: i32) -> Vec<u8> {
+        Spi::get_one_with_args::<Vec<u8>>(
+            "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, load_date, record_source)
+             VALUES (util.hash_binary($1), $1, now() - make_interval(days => $2), 'test') RETURNING tenant_hk",
+            &[name.into(), age_days.into()],
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    fn json(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Value {
+        Spi::get_one_with_args::<JsonB>(sql, args)
+            .unwrap()
+            .unwrap()
+            .0
+    }
+
+    fn count(sql: &str) -> i64 {
+        Spi::get_one::<i64>(sql).unwrap().unwrap()
+    }
+
+    /// Registers `domain` for the tenant and returns a fresh key's plaintext.
+    fn site_with_key(tenant_hk: &[u8], domain: &str) -> String {
+        json(
+            "SELECT api.register_site($1, $2, 'Site')",
+            &[tenant_hk.into(), domain.into()],
+        );
+        json(
+            "SELECT api.create_api_key($1, $2, 'web')",
+            &[tenant_hk.into(), domain.into()],
+        )["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn page_view(key: &str, domain: &str, path: &str, ip: &str) -> Value {
+        json(
+            "SELECT api.track_page_view(p_api_key := $1, p_site_domain := $2, p_page_path := $3,
+                                        p_user_agent := $4, p_client_ip := $5::inet, p_page_title := 'Title')",
+            &[key.into(), domain.into(), path.into(), UA.into(), ip.into()],
+        )
+    }
+
+    #[pg_test]
+    fn one_page_view_runs_end_to_end_and_is_audited_on_its_tenant() {
+        let _oldest = tenant("Oldest", 400);
+        let acme = tenant("Acme", 1);
+        let key = site_with_key(&acme, "example.com");
+        let answer = page_view(&key, "example.com", "/dashboard", "192.168.1.100");
+        assert_eq!(answer["success"], true, "{answer}");
+        assert_eq!(answer["status"], "PROCESSED");
+        assert_eq!(answer["loaded_to_vault"], true);
+        assert_eq!(count("SELECT count(*) FROM raw.site_tracking_events_r"), 1);
+        assert_eq!(count("SELECT count(*) FROM staging.site_tracking_events_s WHERE validation_status = 'VALID'"), 1);
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l WHERE page_hk IS NOT NULL AND session_hk IS NOT NULL AND api_key_hk IS NOT NULL"), 1);
+        assert_eq!(
+            count("SELECT count(*) FROM business.page_h WHERE page_bk = 'example.com/dashboard'"),
+            1
+        );
+        let on_acme = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM audit.audit_detail_s d JOIN audit.audit_event_h a USING (audit_event_hk)
+              WHERE d.operation = 'TRACKING_ATTEMPT' AND a.tenant_hk = $1 AND d.new_data ->> 'outcome' = 'accepted'",
+            &[acme.as_slice().into()],
+        )
+        .unwrap();
+        assert_eq!(on_acme, Some(1));
+        assert_eq!(
+            count("SELECT count(*) FROM audit.audit_detail_s WHERE operation = 'TRACKING_ATTEMPT'"),
+            1,
+            "one audit record per call"
+        );
+    }
+
+    #[pg_test]
+    fn keys_are_stored_only_as_hashes_and_never_audited_in_plaintext() {
+        let acme = tenant("Acme", 0);
+        let key = site_with_key(&acme, "example.com");
+        assert!(
+            key.starts_with("ovt_") && key.len() >= 4 + 8 + 1 + 64,
+            "{key}"
+        );
+        page_view(&key, "example.com", "/", "203.0.113.77");
+        page_view(&key, "wrong.example", "/", "203.0.113.77");
+        let stored = Spi::get_one_with_args::<bool>(
+            "SELECT key_hash = util.hash_binary($1) FROM business.api_key_details_s WHERE load_end_date IS NULL",
+            &[key.as_str().into()],
+        )
+        .unwrap();
+        assert_eq!(stored, Some(true));
+        let leaks = Spi::get_one_with_args::<i64>(
+            "SELECT (SELECT count(*) FROM business.api_key_details_s d WHERE to_jsonb(d)::text LIKE '%' || $1 || '%')
+                  + (SELECT count(*) FROM audit.audit_detail_s WHERE new_data::text LIKE '%' || $1 || '%'
+                                                                  OR new_data::text LIKE '%203.0.113.77%')",
+            &[key.as_str().into()],
+        )
+        .unwrap();
+        assert_eq!(leaks, Some(0));
+    }
+
+    #[pg_test]
+    fn every_error_code_of_the_contract() {
+        let acme = tenant("Acme", 0);
+        let globex = tenant("Globex", 0);
+        let key = site_with_key(&acme, "example.com");
+        site_with_key(&globex, "globex.com");
+        let code = |answer: Value| answer["error_code"].as_str().unwrap_or("none").to_owned();
+
+        assert_eq!(
+            code(page_view("ovt_nope_0000", "example.com", "/", "10.0.0.1")),
+            "INVALID_API_KEY"
+        );
+        assert_eq!(
+            code(page_view("", "example.com", "/", "10.0.0.1")),
+            "INVALID_API_KEY"
+        );
+        assert_eq!(
+            code(page_view(&key, "globex.com", "/", "10.0.0.1")),
+            "DOMAIN_MISMATCH",
+            "another tenant's site"
+        );
+        let invalid = json(
+            "SELECT api.track_custom_event($1, 'example.com', NULL, '{\"deep\": {\"x\": 1}}', '/x', $2, '10.0.0.1')",
+            &[key.as_str().into(), UA.into()],
+        );
+        assert_eq!(code(invalid.clone()), "INVALID_EVENT");
+        let reasons: Vec<&str> = invalid["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(reasons, ["EVENT_NAME_MISSING", "PROPERTY_VALUE_NOT_SCALAR"]);
+
+        let first = json(
+            "SELECT api.track_page_view($1, 'example.com', '/r', $2, '10.0.0.1', p_event_id := 'retry-1')",
+            &[key.as_str().into(), UA.into()],
+        );
+        let retry = json(
+            "SELECT api.track_page_view($1, 'example.com', '/r', $2, '10.0.0.1', p_event_id := 'retry-1')",
+            &[key.as_str().into(), UA.into()],
+        );
+        assert_eq!(code(retry.clone()), "DUPLICATE_EVENT");
+        assert_eq!(retry["raw_event_id"], first["raw_event_id"]);
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l WHERE tracking_event_bk IS NOT NULL AND page_hk IN (SELECT page_hk FROM business.page_h WHERE page_bk = 'example.com/r')"), 1);
+
+        Spi::run("UPDATE business.api_key_details_s SET expires_at = now() - interval '1 day' WHERE load_end_date IS NULL AND tenant_hk = util.hash_binary('Acme')").unwrap();
+        assert_eq!(
+            code(page_view(&key, "example.com", "/", "10.0.0.1")),
+            "API_KEY_EXPIRED"
+        );
+        Spi::run("UPDATE business.api_key_details_s SET expires_at = NULL WHERE load_end_date IS NULL AND tenant_hk = util.hash_binary('Acme')").unwrap();
+
+        let prefix = key.rsplit_once('_').unwrap().0.to_owned();
+        assert_eq!(
+            page_view(&key, "example.com", "/", "10.0.0.1")["success"],
+            true
+        );
+        json(
+            "SELECT api.revoke_api_key($1, $2)",
+            &[acme.as_slice().into(), prefix.as_str().into()],
+        );
+        assert_eq!(
+            code(page_view(&key, "example.com", "/", "10.0.0.1")),
+            "API_KEY_REVOKED",
+            "the very next call"
+        );
+
+        let rejected = count(
+            "SELECT count(*) FROM audit.audit_detail_s WHERE operation = 'TRACKING_ATTEMPT' AND new_data ->> 'outcome' <> 'accepted'",
+        );
+        assert_eq!(rejected, 7, "every rejected attempt is audited");
+    }
+
+    #[pg_test]
+    fn rate_limits_come_from_the_setting_or_the_key_and_count_per_tenant() {
+        let acme = tenant("Acme", 0);
+        let globex = tenant("Globex", 0);
+        let key = site_with_key(&acme, "example.com");
+        let other = site_with_key(&globex, "globex.com");
+        Spi::run("SET LOCAL onevault_tracking.rate_limit_per_minute = 2").unwrap();
+        assert_eq!(
+            page_view(&key, "example.com", "/1", "10.0.0.9")["success"],
+            true
+        );
+        assert_eq!(
+            page_view(&key, "example.com", "/2", "10.0.0.9")["success"],
+            true
+        );
+        let limited = page_view(&key, "example.com", "/3", "10.0.0.9");
+        assert_eq!(limited["error_code"], "RATE_LIMITED");
+        assert!(limited["retry_after"].as_i64().unwrap() >= 1);
+        assert_eq!(
+            page_view(&other, "globex.com", "/1", "10.0.0.9")["success"],
+            true,
+            "never across tenants"
+        );
+        assert_eq!(
+            page_view(&key, "example.com", "/4", "10.0.0.10")["success"],
+            true,
+            "per IP"
+        );
+
+        let strict = json(
+            "SELECT api.create_api_key($1, 'example.com', 'strict', p_rate_limit_per_minute := 1)",
+            &[acme.as_slice().into()],
+        )["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            page_view(&strict, "example.com", "/s", "10.0.0.11")["success"],
+            true
+        );
+        assert_eq!(
+            page_view(&strict, "example.com", "/s", "10.0.0.11")["error_code"],
+            "RATE_LIMITED"
+        );
+
+        let (rows, blocked, count_total) = Spi::get_three::<i64, i64, i64>(
+            "SELECT count(*), count(*) FILTER (WHERE is_blocked), sum(request_count)::bigint FROM auth.ip_tracking_s",
+        )
+        .unwrap();
+        assert_eq!(rows, Some(4), "one row per tenant, IP and window");
+        assert_eq!(blocked, Some(2));
+        assert_eq!(count_total, Some(7));
+    }
+
+    #[pg_test]
+    fn deferred_processing_lands_raw_only() {
+        let acme = tenant("Acme", 0);
+        let key = site_with_key(&acme, "example.com");
+        Spi::run("SET LOCAL onevault_tracking.api_processing = 'deferred'").unwrap();
+        let answer = page_view(&key, "example.com", "/later", "10.0.0.1");
+        assert_eq!(
+            (answer["success"].clone(), answer["status"].clone()),
+            (Value::Bool(true), Value::from("PENDING"))
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM staging.site_tracking_events_s"),
+            0
+        );
+        json("SELECT staging.process_pending_events()", &[]);
+        json("SELECT business.load_staged_events()", &[]);
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 1);
+    }
+
+    #[pg_test]
+    fn register_site_is_idempotent_and_records_changes() {
+        let acme = tenant("Acme", 0);
+        let first = json(
+            "SELECT api.register_site($1, 'WWW.Example.com', 'Example')",
+            &[acme.as_slice().into()],
+        );
+        let again = json(
+            "SELECT api.register_site($1, 'example.com', 'Example')",
+            &[acme.as_slice().into()],
+        );
+        assert_eq!(
+            (
+                first["created"].clone(),
+                again["created"].clone(),
+                again["details_changed"].clone()
+            ),
+            (Value::Bool(true), Value::Bool(false), Value::Bool(false))
+        );
+        let renamed = json(
+            "SELECT api.register_site($1, 'example.com', 'Example Inc', ARRAY['shop.example.com'], 'Europe/Berlin')",
+            &[acme.as_slice().into()],
+        );
+        assert_eq!(renamed["details_changed"], true);
+        assert_eq!(count("SELECT count(*) FROM business.site_h"), 1);
+        assert_eq!(count("SELECT count(*) FROM business.site_details_s"), 2);
+        // An allowed domain works with the same key.
+        let key = json(
+            "SELECT api.create_api_key($1, 'example.com', 'web')",
+            &[acme.as_slice().into()],
+        )["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            page_view(&key, "shop.example.com", "/", "10.0.0.1")["success"],
+            true
+        );
+    }
+
+    #[pg_test(error = "invalid p_timezone: unknown time zone \"Mars/Base\"")]
+    fn register_site_refuses_an_unknown_time_zone() {
+        let acme = tenant("Acme", 0);
+        json(
+            "SELECT api.register_site($1, 'example.com', 'Example', NULL, 'Mars/Base')",
+            &[acme.as_slice().into()],
+        );
+    }
+
+    #[pg_test(error = "site \"nowhere.example\" of this tenant does not exist")]
+    fn keys_need_a_registered_site() {
+        let acme = tenant("Acme", 0);
+        json(
+            "SELECT api.create_api_key($1, 'nowhere.example', 'web')",
+            &[acme.as_slice().into()],
+        );
+    }
+}
