@@ -34,12 +34,15 @@ PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d onevau
   --dbname=onevault_isolation --schedule="$REPO/tests/isolation/schedule" || status=$?
 
 # More concurrent sessions than the isolation tester can order deterministically.
-if bash "$REPO/tests/concurrency/vault_stress.sh" "$DIR" "$PORT"; then
-  echo "test vault_stress                 ... ok"
-else
-  echo "test vault_stress                 ... FAILED"
-  status=1
-fi
+for stress in "$REPO"/tests/concurrency/*.sh; do
+  name=$(basename "$stress" .sh)
+  if bash "$stress" "$DIR" "$PORT"; then
+    printf 'test %-28s ... ok\n' "$name"
+  else
+    printf 'test %-28s ... FAILED\n' "$name"
+    status=1
+  fi
+done
 
 if [ "${1:-}" = --accept ]; then
   cp "$OUT"/regress/results/*.out "$REPO/tests/pg_regress/expected/"
