@@ -169,6 +169,23 @@ impl From<PayloadError> for TrackingError {
     }
 }
 
+/// Most rows one drain (`staging.process_pending_events`) or load
+/// (`business.load_staged_events`) call takes: a call should not hold locks for long.
+pub const MAX_BATCH_SIZE: i32 = 10_000;
+
+/// A drain's or load's `p_batch_size`, checked against [`MAX_BATCH_SIZE`].
+pub fn batch_size(value: Option<i32>) -> i64 {
+    let size = required(value, "p_batch_size");
+    if !(1..=MAX_BATCH_SIZE).contains(&size) {
+        TrackingError::InvalidBatchSize {
+            size,
+            limit: MAX_BATCH_SIZE,
+        }
+        .raise();
+    }
+    i64::from(size)
+}
+
 /// Unwraps a required argument or raises [`TrackingError::NullArgument`].
 pub fn required<T>(value: Option<T>, name: &'static str) -> T {
     value.unwrap_or_else(|| TrackingError::NullArgument { name }.raise())

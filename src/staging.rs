@@ -10,7 +10,7 @@
 
 use crate::audit::{self, AuditEvent};
 use crate::enrich::parse_user_agent;
-use crate::error::{required, TrackingError};
+use crate::error::{batch_size, required, TrackingError};
 use crate::random::strong_random;
 use crate::settings;
 use crate::spi::{self, bytea_literal};
@@ -70,9 +70,6 @@ const INSERT_STAGING: &str = concat!(
 const MARK_PROCESSED: &str = "UPDATE raw.site_tracking_events_r
         SET processing_status = 'PROCESSED', processed_at = clock_timestamp(), error_message = NULL
       WHERE raw_event_id = ANY ($1)";
-
-/// Most raw rows one call takes.
-const MAX_BATCH_SIZE: i32 = 10_000;
 
 /// A raw row taken for processing, copied out of SPI memory.
 struct Claimed {
@@ -525,19 +522,12 @@ fn staged_state(client: &mut SpiClient<'_>, raw_event_id: i64, status: &str) -> 
 /// (`FOR UPDATE SKIP LOCKED`), so several sessions can drain at once without overlap.
 #[pg_extern(sql = false)]
 fn process_pending_events(p_batch_size: Option<i32>) -> JsonB {
-    let batch_size = required(p_batch_size, "p_batch_size");
-    if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
-        TrackingError::InvalidBatchSize {
-            size: batch_size,
-            limit: MAX_BATCH_SIZE,
-        }
-        .raise();
-    }
+    let batch_size = batch_size(p_batch_size);
     Spi::connect_mut(|client| {
         let claimed = claim(
             client,
             claim!("processing_status IN ('PENDING', 'ERROR') ORDER BY raw_event_id LIMIT $1 FOR UPDATE SKIP LOCKED"),
-            &[i64::from(batch_size).into()],
+            &[batch_size.into()],
         );
         let outcome = process(client, &claimed);
         if !claimed.is_empty() {

@@ -13,7 +13,7 @@
 //! * tables are always loaded in the same order (hubs, links, satellites).
 
 use crate::audit::{self, AuditEvent};
-use crate::error::{required, TrackingError};
+use crate::error::{batch_size, required};
 use crate::random::strong_random;
 use crate::spi::{self, bytea_literal};
 use crate::staging::process_one;
@@ -721,27 +721,17 @@ fn audit_load(
     }
 }
 
-/// Most staged rows one call loads.
-const MAX_BATCH_SIZE: i32 = 10_000;
-
 /// `business.load_staged_events(p_batch_size int DEFAULT 1000) RETURNS jsonb`: loads up to
 /// `p_batch_size` VALID staged events that are not loaded yet (`FOR UPDATE SKIP LOCKED`, so
 /// several sessions can load at once), each exactly once, set-based.
 #[pg_extern(sql = false)]
 fn load_staged_events(p_batch_size: Option<i32>) -> JsonB {
-    let batch_size = required(p_batch_size, "p_batch_size");
-    if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
-        TrackingError::InvalidBatchSize {
-            size: batch_size,
-            limit: MAX_BATCH_SIZE,
-        }
-        .raise();
-    }
+    let batch_size = batch_size(p_batch_size);
     Spi::connect_mut(|client| {
         let staged = claim_staged(
             client,
             staged_rows!("true ORDER BY s.staging_event_id LIMIT $1 FOR UPDATE OF s SKIP LOCKED"),
-            &[i64::from(batch_size).into()],
+            &[batch_size.into()],
         );
         let counts = load_rows(client, &staged);
         if !staged.is_empty() {
