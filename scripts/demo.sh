@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # onevault_tracking demo: builds and installs the extension, starts a private PostgreSQL 15
-# cluster, loads the One Vault core replica, ingests a few thousand realistic tracking events
-# (six days of visits; single calls and batches, with retries, bad items and events from broken
-# trackers), processes them into staging (validation, quarantine, enrichment, sessions), loads
-# the valid ones into the business vault (hubs, links, satellites) and prints what landed where.
+# cluster, loads the One Vault core replica, registers the site example.com with an API key,
+# sends a few thousand realistic tracking events (six days of visits): browsers one call each
+# through the tracking API (api.track_page_view / api.track_custom_event: key check, rate limit,
+# landing, staging and vault loading in one call), the edge collector in batches through the raw
+# bulk path; with retries, events from broken trackers, calls with wrong, misused and revoked keys
+# and a rate-limit burst. Then it processes the batches into staging (validation, quarantine,
+# enrichment, sessions), loads the valid events into the business vault (hubs, links,
+# satellites) and prints what landed where.
 #
 #   bash scripts/demo.sh            run the demo (as root, on Debian; safe to run again)
 #   bash scripts/demo.sh --seed 7   the same, with another pseudo-random event mix

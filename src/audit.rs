@@ -34,6 +34,44 @@ pub fn log(client: &mut SpiClient<'_>, tenant_hk: &[u8], mut event: AuditEvent) 
     write(client, event);
 }
 
+/// One record per tenant for an operation over many raw events (a drain, a load): each tenant's
+/// record carries its events' count and id range, a run id shared by all of them, and what
+/// `details_of` adds for its ids.
+pub fn log_per_tenant(
+    client: &mut SpiClient<'_>,
+    event_type: &'static str,
+    resource_type: &'static str,
+    events: impl IntoIterator<Item = (Vec<u8>, i64)>,
+    mut details_of: impl FnMut(&[i64]) -> Map<String, Value>,
+) {
+    let run_id = to_hex(&crate::random::strong_random::<8>());
+    let mut per_tenant: std::collections::BTreeMap<Vec<u8>, Vec<i64>> = Default::default();
+    for (tenant, id) in events {
+        per_tenant.entry(tenant).or_default().push(id);
+    }
+    for (tenant, ids) in per_tenant {
+        let mut details = details_of(&ids);
+        details.insert("run_id".into(), run_id.clone().into());
+        details.insert("events".into(), ids.len().into());
+        details.insert(
+            "first_raw_event_id".into(),
+            ids.iter().min().copied().into(),
+        );
+        details.insert("last_raw_event_id".into(), ids.iter().max().copied().into());
+        let resource_id = format!("run:{run_id}:{}", to_hex(&tenant[..tenant.len().min(8)]));
+        log(
+            client,
+            &tenant,
+            AuditEvent {
+                event_type,
+                resource_type,
+                resource_id,
+                details,
+            },
+        );
+    }
+}
+
 /// Writes `event` when no tenant is known (a call with an unknown API key for an unknown site):
 /// the platform's function then files it under its default tenant, which the details say.
 pub fn log_unattributed(client: &mut SpiClient<'_>, mut event: AuditEvent) {

@@ -8,15 +8,13 @@
 //! so the mark survives), and FAILED once `onevault_tracking.max_processing_attempts` is reached.
 //! An event that fails validation is not an error: it is staged as INVALID with its reasons.
 
-use crate::audit::{self, AuditEvent};
+use crate::audit;
 use crate::enrich::parse_user_agent;
 use crate::error::{batch_size, required, TrackingError};
-use crate::random::strong_random;
 use crate::settings;
 use crate::spi::{self, bytea_literal};
 use crate::subtxn;
 use onevault_tracking_core::enrich::enrich;
-use onevault_tracking_core::hashing::to_hex;
 use onevault_tracking_core::ip::parse_inet;
 use onevault_tracking_core::sessions::{Sessionizer, SESSION_IDLE_MICROS};
 use onevault_tracking_core::validate::validate;
@@ -25,7 +23,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData};
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -394,45 +392,26 @@ fn audit_per_tenant(
     claimed: &[Claimed],
     outcome: &Outcome,
 ) {
-    let run_id = to_hex(&strong_random::<8>());
-    let mut per_tenant: BTreeMap<&[u8], Vec<i64>> = BTreeMap::new();
-    for event in claimed {
-        per_tenant
-            .entry(event.tenant_hk.as_slice())
-            .or_default()
-            .push(event.raw_event_id);
-    }
     let failed: Vec<i64> = outcome.failed.iter().map(|f| f.0).collect();
     let final_failures: Vec<i64> = outcome.failed.iter().filter(|f| f.2).map(|f| f.0).collect();
-    for (tenant_hk, ids) in per_tenant {
-        let mine: HashSet<i64> = ids.iter().copied().collect();
-        let count = |list: &[i64]| list.iter().filter(|id| mine.contains(id)).count();
-        let mut details = Map::new();
-        details.insert("run_id".into(), run_id.clone().into());
-        details.insert("events".into(), ids.len().into());
-        details.insert("valid".into(), count(&outcome.valid).into());
-        details.insert("quarantined".into(), count(&outcome.invalid).into());
-        details.insert("errors".into(), count(&failed).into());
-        details.insert("failed".into(), count(&final_failures).into());
-        details.insert(
-            "first_raw_event_id".into(),
-            ids.iter().min().copied().into(),
-        );
-        details.insert("last_raw_event_id".into(), ids.iter().max().copied().into());
-        audit::log(
-            client,
-            tenant_hk,
-            AuditEvent {
-                event_type,
-                resource_type: "staging.site_tracking_events_s",
-                resource_id: format!(
-                    "processing:{run_id}:{}",
-                    to_hex(&tenant_hk[..tenant_hk.len().min(8)])
-                ),
-                details,
-            },
-        );
-    }
+    audit::log_per_tenant(
+        client,
+        event_type,
+        "staging.site_tracking_events_s",
+        claimed
+            .iter()
+            .map(|e| (e.tenant_hk.clone(), e.raw_event_id)),
+        |ids| {
+            let mine: HashSet<i64> = ids.iter().copied().collect();
+            let count = |list: &[i64]| list.iter().filter(|id| mine.contains(id)).count();
+            let mut details = Map::new();
+            details.insert("valid".into(), count(&outcome.valid).into());
+            details.insert("quarantined".into(), count(&outcome.invalid).into());
+            details.insert("errors".into(), count(&failed).into());
+            details.insert("failed".into(), count(&final_failures).into());
+            details
+        },
+    );
 }
 
 fn summary(claimed: &[Claimed], outcome: &Outcome) -> Map<String, Value> {

@@ -683,42 +683,24 @@ fn audit_load(
     event_type: &'static str,
     staged: &[Value],
     counts: &Counts,
-    extra: Map<String, Value>,
 ) {
-    let run_id = to_hex(&strong_random::<8>());
-    let mut per_tenant: BTreeMap<Vec<u8>, Vec<i64>> = BTreeMap::new();
-    for row in staged {
-        if let (Some(tenant), Some(id)) = (
-            hex_field(row, "tenant_hk"),
-            row.get("raw_event_id").and_then(Value::as_i64),
-        ) {
-            per_tenant.entry(tenant).or_default().push(id);
-        }
-    }
-    for (tenant, ids) in per_tenant {
-        let mut details = extra.clone();
-        details.insert("run_id".into(), run_id.clone().into());
-        details.insert("events".into(), ids.len().into());
-        details.insert(
-            "first_raw_event_id".into(),
-            ids.iter().min().copied().into(),
-        );
-        details.insert("last_raw_event_id".into(), ids.iter().max().copied().into());
-        details.insert("rows_added".into(), json!(counts));
-        audit::log(
-            client,
-            &tenant,
-            AuditEvent {
-                event_type,
-                resource_type: "business.tracking_event_l",
-                resource_id: format!(
-                    "vault_load:{run_id}:{}",
-                    to_hex(&tenant[..tenant.len().min(8)])
-                ),
-                details,
-            },
-        );
-    }
+    let events = staged.iter().filter_map(|row| {
+        Some((
+            hex_field(row, "tenant_hk")?,
+            row.get("raw_event_id").and_then(Value::as_i64)?,
+        ))
+    });
+    audit::log_per_tenant(
+        client,
+        event_type,
+        "business.tracking_event_l",
+        events,
+        |_| {
+            let mut details = Map::new();
+            details.insert("rows_added".into(), json!(counts));
+            details
+        },
+    );
 }
 
 /// `business.load_staged_events(p_batch_size int DEFAULT 1000) RETURNS jsonb`: loads up to
@@ -735,13 +717,7 @@ fn load_staged_events(p_batch_size: Option<i32>) -> JsonB {
         );
         let counts = load_rows(client, &staged);
         if !staged.is_empty() {
-            audit_load(
-                client,
-                "TRACKING_EVENTS_LOADED",
-                &staged,
-                &counts,
-                Map::new(),
-            );
+            audit_load(client, "TRACKING_EVENTS_LOADED", &staged, &counts);
         }
         JsonB(json!({"loaded": staged.len(), "rows_added": counts}))
     })
@@ -760,13 +736,7 @@ fn load_staged_event(p_raw_event_id: Option<i64>) -> JsonB {
         );
         let counts = load_rows(client, &staged);
         if !staged.is_empty() {
-            audit_load(
-                client,
-                "TRACKING_EVENT_LOADED",
-                &staged,
-                &counts,
-                Map::new(),
-            );
+            audit_load(client, "TRACKING_EVENT_LOADED", &staged, &counts);
         }
         JsonB(json!({"loaded": staged.len(), "rows_added": counts}))
     })
