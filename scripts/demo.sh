@@ -23,11 +23,14 @@ DEMO_PORT=${ONEVAULT_DEMO_PORT:-55432}
 DB=onevault_demo
 SEED=42
 
-# The demo's numbers: single calls sent in CHUNKS psql sessions, then three batches; staging
-# drains the raw layer PROCESS_BATCH events per call, the business vault loads VAULT_BATCH staged
-# events per call; the replay demonstration loads the REPLAY_EVENTS most recent ones again.
+# The demo's numbers: single calls (the tracking API) sent in CHUNKS psql sessions, then a
+# burst of BURST_CALLS page views from one address (more than the rate limit of
+# onevault_tracking.rate_limit_per_minute, 120 by default) and three batches; staging drains the
+# raw layer PROCESS_BATCH events per call, the business vault loads VAULT_BATCH staged events per
+# call; the replay demonstration loads the REPLAY_EVENTS most recent ones again.
 SINGLE_EVENTS=2000
 CHUNKS=10
+BURST_CALLS=150
 PROCESS_BATCH=500
 VAULT_BATCH=1000
 REPLAY_EVENTS=100
@@ -35,6 +38,12 @@ REPLAY_EVENTS=100
 # Tenants, as the platform would have created them (business key = name + creation time).
 DEMO_TENANT='Demo Corp_2026-01-01 00:00:00+00'
 OTHER_TENANT='Other Corp_2025-01-01 00:00:00+00'
+# Demo Corp's sites: the one the traffic is for (the sample's pages are on example.com, and the
+# demo's SQL functions send to it), and a second one whose key is misused on it.
+SITE_DOMAIN=example.com
+OTHER_SITE=other.example
+# The client address of the rate-limit burst (a scraper; the benchmarking range, used by no visitor).
+BURST_IP=198.18.0.7
 
 usage() {
   cat <<EOF
@@ -43,11 +52,15 @@ Usage: bash scripts/demo.sh [--seed N] [--stop] [--help]
 Builds and installs onevault_tracking (release mode), starts a private PostgreSQL 15 cluster
 in \$ONEVAULT_DEMO_DIR (default /tmp/onevault_tracking_demo) on unix-socket port
 \$ONEVAULT_DEMO_PORT (default 55432), recreates the database $DB with the One Vault core
-replica and the extension, ingests $SINGLE_EVENTS single events and three batches (six days of
-visits, a few percent from broken trackers), processes them into staging with
-staging.process_pending_events($PROCESS_BATCH), loads the valid ones into the business vault
-with business.load_staged_events($VAULT_BATCH), and prints a report. The cluster keeps running
-afterwards so you can explore it with psql.
+replica and the extension, registers the site $SITE_DOMAIN with an API key, sends $SINGLE_EVENTS
+single events through the tracking API (six days of visits, a few percent from broken trackers;
+each call is checked, rate limited, stored, staged and loaded at once), a few calls with wrong,
+misused and revoked keys, a burst of $BURST_CALLS calls from one address (over the rate limit)
+and three batches through the raw bulk path; processes the batches into staging with
+staging.process_pending_events($PROCESS_BATCH), loads their valid events into the business
+vault with business.load_staged_events($VAULT_BATCH), and prints a report. The API keys are
+never printed (only their public prefix). The cluster keeps running afterwards so you can
+explore it with psql.
 
   --seed N   seed of the pseudo-random event mix (a non-negative integer, default 42);
              the same seed gives the same events
@@ -145,6 +158,42 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Every SQL call of the demo: psql on the demo database, no pager, stop at the first error.
 demo_psql() { cluster_psql "$DEMO_DIR" "$DEMO_PORT" -d "$DB" -P pager=off "$@"; }
 
+# The plaintext API keys exist only in these shell variables (api.create_api_key shows a key
+# once; the database keeps its SHA-256). They are never printed, written to a file or put on a
+# command line (where ps would show them): demo_psql_keys hands them to psql through its stdin,
+# as the psql variables api_key, other_key and old_key, ahead of the SQL it reads from its own
+# stdin. The SQL passes them to the server as session settings (demo.api_key, ...), so the
+# statements that call the API do not contain them either.
+API_KEY='' OTHER_KEY='' OLD_KEY=''
+demo_psql_keys() {
+  {
+    printf '\\set api_key %s\n\\set other_key %s\n\\set old_key %s\n' "$API_KEY" "$OTHER_KEY" "$OLD_KEY"
+    cat
+  } | demo_psql "$@"
+}
+# new_api_key KEY_VARIABLE PREFIX_VARIABLE SITE NAME: creates a key for SITE of Demo Corp; the
+# plaintext goes into the shell variable KEY_VARIABLE, its public prefix into PREFIX_VARIABLE,
+# the answer without the plaintext into demo.admin_calls.
+new_api_key() {
+  local answer
+  answer=$(demo_psql -At -F ' ' -v tenant_bk="$DEMO_TENANT" -v site="$3" -v key_name="$4" <<'SQL'
+WITH created AS (
+    SELECT api.create_api_key(util.hash_binary(:'tenant_bk'), :'site', :'key_name') AS answer
+), kept AS (
+    INSERT INTO demo.admin_calls (action, subject, answer)
+    SELECT 'api.create_api_key', :'key_name', answer - 'api_key' FROM created
+)
+SELECT answer ->> 'api_key', answer ->> 'key_prefix' FROM created;
+SQL
+)
+  if ! [[ ${answer%% *} =~ ^ovt_[0-9a-f]{8}_[0-9a-f]{64}$ ]]; then
+    echo "${RED}demo.sh: api.create_api_key did not answer a key of the documented form${RESET}" >&2
+    return 1
+  fi
+  printf -v "$1" '%s' "${answer%% *}"
+  printf -v "$2" '%s' "${answer#* }"
+}
+
 printf '%sonevault_tracking demo%s  (seed %s, cluster %s, port %s)\n' \
   "$BOLD" "$RESET" "$SEED" "$DEMO_DIR" "$DEMO_PORT"
 
@@ -206,24 +255,71 @@ demo_psql -c "SELECT component, kind, status,
                  FROM onevault_tracking.integration_status()"
 
 # ---------------------------------------------------------------------------------------------
-heading "5/9 Tenants and sample events"
+heading "5/9 Tenants, sites, API keys and sample events"
 explain "The platform creates tenants; here two are inserted directly. Other Corp is a year older,"
 explain "which matters: util.log_audit_event files records whose tenant it cannot tell on the OLDEST"
 explain "tenant, so audit rows landing on Other Corp would be a bug."
+# The sample data and the demo's records live in their own schema "demo" (not part of the
+# extension). demo.admin_calls keeps the answers of the site and key administration (without
+# the plaintext keys), demo.api_calls every tracking API call with what the demo expects of it.
 demo_psql -v demo_tenant="$DEMO_TENANT" -v other_tenant="$OTHER_TENANT" <<'SQL'
 INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, load_date, record_source)
 VALUES (util.hash_binary(:'demo_tenant'), :'demo_tenant', '2026-01-01 00:00:00+00', 'demo'),
        (util.hash_binary(:'other_tenant'), :'other_tenant', '2025-01-01 00:00:00+00', 'demo');
 SELECT tenant_bk, load_date, encode(tenant_hk, 'hex') AS tenant_hk FROM auth.tenant_h ORDER BY load_date;
-SQL
 
-# The sample data lives in its own schema "demo" (not part of the extension): 600 visitors with
-# a device, an address and a locale; their visits over six days; the events they send; and the
-# three batches.
-demo_psql -v seed="$SEED" -v single_events="$SINGLE_EVENTS" <<'SQL'
 CREATE SCHEMA demo;
 COMMENT ON SCHEMA demo IS 'Sample data of scripts/demo.sh; not part of onevault_tracking';
+CREATE TABLE demo.admin_calls (call_no serial PRIMARY KEY, action text, subject text, answer jsonb);
+CREATE TABLE demo.api_calls (
+    call_no bigserial PRIMARY KEY,
+    story text NOT NULL,         -- browser traffic, wrong key, domain mismatch, revoked key, rate-limit burst
+    n integer,                   -- the event (demo.events) a browser traffic call sends
+    seq integer,                 -- the call's number within its story
+    client_ip inet,
+    expected text NOT NULL,      -- 'success' or the error_code the demo expects
+    answer jsonb NOT NULL,
+    called_at timestamptz NOT NULL DEFAULT clock_timestamp());
+SQL
 
+echo
+explain "Demo Corp registers its site $SITE_DOMAIN, and a second one, $OTHER_SITE (api.register_site), and"
+explain "creates API keys for them (api.create_api_key). A key is shown once, in the answer; the database"
+explain "keeps only its SHA-256. The demo keeps the keys in shell variables and prints only their public prefix."
+demo_psql -v tenant_bk="$DEMO_TENANT" -v site="$SITE_DOMAIN" -v other_site="$OTHER_SITE" <<'SQL'
+INSERT INTO demo.admin_calls (action, subject, answer)
+VALUES ('api.register_site', :'site',
+        api.register_site(util.hash_binary(:'tenant_bk'), :'site', 'Example', p_timezone => 'Europe/Berlin')),
+       ('api.register_site', :'other_site',
+        api.register_site(util.hash_binary(:'tenant_bk'), :'other_site', 'Example (other site)',
+                          p_timezone => 'America/New_York'));
+SQL
+new_api_key API_KEY API_KEY_PREFIX "$SITE_DOMAIN" 'website tracker'
+new_api_key OTHER_KEY OTHER_KEY_PREFIX "$OTHER_SITE" 'other.example tracker'
+new_api_key OLD_KEY OLD_KEY_PREFIX "$SITE_DOMAIN" 'old WordPress plugin'
+demo_psql <<'SQL'
+\pset footer off
+SELECT c.subject AS site, d.site_name, d.timezone, d.allowed_domains, (c.answer ->> 'created')::boolean AS created,
+       left(c.answer ->> 'site_hk', 16) || '...' AS site_hk
+  FROM demo.admin_calls AS c
+  JOIN business.site_h AS h ON h.site_bk = c.subject
+  JOIN business.site_details_s AS d ON d.site_hk = h.site_hk AND d.load_end_date IS NULL
+ WHERE c.action = 'api.register_site'
+ ORDER BY c.call_no;
+SELECT c.subject AS key_name, c.answer ->> 'key_prefix' AS key_prefix, c.answer ->> 'site_domain' AS site,
+       c.answer -> 'scopes' AS scopes, coalesce(c.answer ->> 'expires_at', 'never') AS expires,
+       coalesce(c.answer ->> 'rate_limit_per_minute', 'default') AS rate_limit,
+       left(encode(d.key_hash, 'hex'), 16) || '...' AS stored_sha256
+  FROM demo.admin_calls AS c
+  JOIN business.api_key_details_s AS d
+    ON d.key_prefix = c.answer ->> 'key_prefix' AND d.load_end_date IS NULL
+ WHERE c.action = 'api.create_api_key'
+ ORDER BY c.call_no;
+SQL
+
+# The sample data: 600 visitors with a device, an address and a locale; their visits over six
+# days; the events they send; and the three batches.
+demo_psql -v seed="$SEED" -v single_events="$SINGLE_EVENTS" <<'SQL'
 -- Index (1-based) of the weighted choice r in [0, 1) among weights.
 CREATE FUNCTION demo.pick(weights float8[], r float8) RETURNS integer
 LANGUAGE sql IMMUTABLE AS $$
@@ -559,6 +655,15 @@ SELECT n,
 WINDOW w AS (ORDER BY n)
  ORDER BY n;
 ALTER TABLE demo.events ADD PRIMARY KEY (n);
+-- How each event is sent: the browsers' through the tracking API, one call per event; those of
+-- the broken trackers whose payload the API's typed parameters cannot even express (evt_type or
+-- pageUrl instead of event_type or page_url, an epoch number as timestamp, screen_width as text:
+-- old snippets posting their own JSON) through the raw endpoint raw.ingest_tracking_event, one
+-- call per event too; the collector's in batches.
+ALTER TABLE demo.events ADD COLUMN endpoint text GENERATED ALWAYS AS (
+    CASE WHEN channel = 'batch' THEN 'batch'
+         WHEN broken IN ('evt_type', 'pageUrl', 'epoch_timestamp', 'width_as_text') THEN 'raw'
+         ELSE 'api' END) STORED;
 
 -- Three batches, as the edge collector relays its visitors' events (one client address and
 -- user agent per call, its own): 1000 new events (the most one call takes); then a retry of the
@@ -611,9 +716,68 @@ CREATE TABLE demo.batch_results (batch_no integer PRIMARY KEY, milliseconds inte
 CREATE TABLE demo.processing_calls (call_no integer PRIMARY KEY, milliseconds integer, result jsonb);
 CREATE TABLE demo.vault_loads (call_no integer PRIMARY KEY, milliseconds integer, result jsonb);
 CREATE TABLE demo.timings (step text PRIMARY KEY, events integer, milliseconds integer);
+CREATE TABLE demo.raw_sends (n integer PRIMARY KEY, raw_event_id bigint NOT NULL);
+
+-- The page path an API caller passes: the page URL without https://example.com (keeping its
+-- query string, with the campaign tags); a page that is not on the site (a broken tracker's) as
+-- it is, so validation sees it.
+CREATE FUNCTION demo.api_page_path(page_url text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN page_url LIKE 'https://example.com/%' THEN substr(page_url, length('https://example.com') + 1)
+                ELSE page_url END
+$$;
+
+-- Sends single event n as the site's tracking endpoint would: through the tracking API with the
+-- key in the session setting demo.api_key, or (endpoint 'raw') through raw.ingest_tracking_event
+-- for the tenant in demo.tenant_bk. The caller runs each call on its own (autocommit): one call,
+-- one transaction; the answer is recorded in the same transaction, with what the demo expects.
+CREATE FUNCTION demo.send_single(p_n integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    e demo.events;
+BEGIN
+    SELECT * INTO STRICT e FROM demo.events WHERE n = p_n AND channel = 'single';
+    IF e.endpoint = 'raw' THEN
+        INSERT INTO demo.raw_sends (n, raw_event_id)
+        VALUES (p_n, raw.ingest_tracking_event(util.hash_binary(current_setting('demo.tenant_bk')), NULL,
+                                               e.client_ip, e.user_agent, e.payload));
+        RETURN;
+    END IF;
+    INSERT INTO demo.api_calls (story, n, client_ip, expected, answer)
+    VALUES ('browser traffic', p_n, e.client_ip,
+            CASE WHEN e.retry THEN 'DUPLICATE_EVENT' WHEN e.broken IS NOT NULL THEN 'INVALID_EVENT' ELSE 'success' END,
+            CASE WHEN e.payload ->> 'event_type' = 'custom'
+                 THEN api.track_custom_event(
+                          current_setting('demo.api_key'), 'example.com', e.payload ->> 'event_name',
+                          e.payload -> 'properties', demo.api_page_path(e.payload ->> 'page_url'),
+                          e.user_agent, e.client_ip, e.payload ->> 'referrer', e.payload ->> 'page_title',
+                          e.payload ->> 'session_id', e.payload ->> 'event_id',
+                          (e.payload ->> 'timestamp')::timestamptz)
+                 ELSE api.track_page_view(
+                          current_setting('demo.api_key'), 'example.com',
+                          demo.api_page_path(e.payload ->> 'page_url'), e.user_agent, e.client_ip,
+                          e.payload ->> 'referrer', e.payload ->> 'page_title', e.payload ->> 'session_id',
+                          e.payload ->> 'event_id', (e.payload ->> 'timestamp')::timestamptz,
+                          e.payload -> 'properties')
+            END);
+END
+$$;
+
+-- Call seq of the rate-limit burst: a headless scraper fetching the site's pages in turn, as
+-- fast as it can, from one address; calls over the rate limit are expected to be refused.
+CREATE FUNCTION demo.send_burst(p_seq integer, p_ip inet, p_limit integer) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+    SELECT 'rate-limit burst', p_seq, p_ip, CASE WHEN p_seq <= p_limit THEN 'success' ELSE 'RATE_LIMITED' END,
+           api.track_page_view(current_setting('demo.api_key'), 'example.com', p.path, d.user_agent, p_ip,
+                               p_page_title => p.title)
+      FROM demo.pages AS p, demo.devices AS d
+     WHERE p.page = 1 + (p_seq - 1) % 12 AND d.device = 16
+$$;
 
 SELECT count(*) FILTER (WHERE channel = 'single') AS single_sends,
        count(*) FILTER (WHERE channel = 'single' AND retry) AS of_which_retries,
+       count(*) FILTER (WHERE endpoint = 'raw') AS via_raw_endpoint,
        (SELECT sum(jsonb_array_length(events)) FROM demo.batches) AS batch_items,
        count(DISTINCT visitor) AS visitors,
        count(DISTINCT visit) AS visits,
@@ -623,40 +787,158 @@ SELECT count(*) FILTER (WHERE channel = 'single') AS single_sends,
   FROM demo.events;
 SQL
 
-explain "A sample single event, as a browser sends it (the first page of a visit from a Google Ads click):"
-demo_psql -At -c "SELECT jsonb_pretty(payload) FROM demo.events
-                   WHERE channel = 'single' AND broken IS NULL AND payload ->> 'page_url' LIKE '%gclid=%'
-                   ORDER BY n LIMIT 1"
+explain "A sample call, as the site's tracking endpoint makes it for a browser (the first page of a visit"
+explain "from a Google Ads click; the key shown by its prefix only):"
+sample_n=$(demo_psql -At -c "SELECT n FROM demo.events
+                              WHERE endpoint = 'api' AND broken IS NULL AND NOT retry
+                                AND payload ->> 'page_url' LIKE '%gclid=%'
+                              ORDER BY n LIMIT 1")
+demo_psql -v n="$sample_n" -v key_prefix="$API_KEY_PREFIX" -v site="$SITE_DOMAIN" <<'SQL'
+\pset footer off
+\pset null '(null)'
+\x on
+SELECT 'api.track_page_view' AS "function", :'key_prefix' || '_<secret>' AS p_api_key, :'site' AS p_site_domain,
+       demo.api_page_path(payload ->> 'page_url') AS p_page_path, user_agent AS p_user_agent,
+       client_ip AS p_client_ip, payload ->> 'referrer' AS p_referrer, payload ->> 'page_title' AS p_page_title,
+       payload ->> 'session_id' AS p_session_id, payload ->> 'event_id' AS p_event_id,
+       payload ->> 'timestamp' AS p_event_timestamp, payload -> 'properties' AS p_properties
+  FROM demo.events
+ WHERE n = :n;
+SQL
 
 # ---------------------------------------------------------------------------------------------
 heading "6/9 Ingestion"
-echo "${BOLD}Single events${RESET}: raw.ingest_tracking_event, one call and one transaction per event,"
-echo "as the tracking endpoint makes them for browsers that send directly; $CHUNKS psql sessions of"
-echo "$((SINGLE_EVENTS / CHUNKS)) calls each."
+echo "${BOLD}Single events${RESET}: the tracking API, one call and one transaction per event, as the site's"
+echo "tracking endpoint makes them for browsers: api.track_page_view / api.track_custom_event check the"
+echo "key and its site, count the client against the rate limit, store the event, and (with the default"
+echo "onevault_tracking.api_processing = immediate) validate, enrich, sessionise and load it into the"
+echo "vault at once; one audit record per call. The events of old snippets that post their own JSON go"
+echo "to the raw endpoint raw.ingest_tracking_event instead. $CHUNKS psql sessions of $((SINGLE_EVENTS / CHUNKS)) calls each."
 chunk_size=$((SINGLE_EVENTS / CHUNKS))
 singles_start=$(now_ns)
 for ((chunk = 1; chunk <= CHUNKS; chunk++)); do
   lo=$(((chunk - 1) * chunk_size + 1))
   hi=$((chunk == CHUNKS ? SINGLE_EVENTS : chunk * chunk_size))
   # Each generated statement runs on its own (autocommit): one transaction per event.
-  demo_psql -o /dev/null -v tenant_bk="$DEMO_TENANT" -v lo="$lo" -v hi="$hi" <<'SQL'
-SELECT format('SELECT raw.ingest_tracking_event(%L::bytea, NULL, %L::inet, %L, %L::jsonb)',
-              util.hash_binary(:'tenant_bk'), client_ip, user_agent, payload)
+  counts=$(demo_psql_keys -At -F ' ' -v tenant_bk="$DEMO_TENANT" -v lo="$lo" -v hi="$hi" <<'SQL'
+SELECT set_config('demo.api_key', :'api_key', false), set_config('demo.tenant_bk', :'tenant_bk', false) \g /dev/null
+\o /dev/null
+SELECT format('SELECT demo.send_single(%s)', n)
   FROM demo.events
  WHERE channel = 'single' AND n BETWEEN :lo AND :hi
  ORDER BY n
 \gexec
+\o
+SELECT count(*) FILTER (WHERE answer ->> 'success' = 'true'),
+       count(*) FILTER (WHERE answer ->> 'error_code' = 'INVALID_EVENT'),
+       count(*) FILTER (WHERE answer ->> 'error_code' = 'DUPLICATE_EVENT'),
+       count(*) FILTER (WHERE answer ->> 'success' <> 'true'
+                          AND answer ->> 'error_code' NOT IN ('INVALID_EVENT', 'DUPLICATE_EVENT')),
+       (SELECT count(*) FROM demo.raw_sends)
+  FROM demo.api_calls
+ WHERE story = 'browser traffic';
 SQL
+)
+  read -r ok_count invalid_count duplicate_count other_count raw_count <<<"$counts"
   elapsed_ms=$(ms_between "$singles_start" "$(now_ns)")
   filled=$((hi * 30 / SINGLE_EVENTS))
   bar=$(printf '%*s' "$filled" '' | tr ' ' '#')$(printf '%*s' $((30 - filled)) '' | tr ' ' '.')
-  line=$(printf '  [%s] %3d%%  %5d/%d events  %6s events/s' "$bar" $((hi * 100 / SINGLE_EVENTS)) \
-    "$hi" "$SINGLE_EVENTS" "$(per_second "$hi" "$elapsed_ms")")
+  line=$(printf '  [%s] %3d%%  %4d/%d  API: %4d ok %3d invalid %3d dup %d other  raw: %2d  %5s calls/s' \
+    "$bar" $((hi * 100 / SINGLE_EVENTS)) "$hi" "$SINGLE_EVENTS" "$ok_count" "$invalid_count" \
+    "$duplicate_count" "$other_count" "$raw_count" "$(per_second "$hi" "$elapsed_ms")")
   if [ -t 1 ]; then printf '\r%s' "$line"; else printf '%s\n' "$line"; fi
 done
 [ -t 1 ] && echo
 singles_ms=$(ms_between "$singles_start" "$(now_ns)")
 demo_psql -c "INSERT INTO demo.timings VALUES ('single', $SINGLE_EVENTS, $singles_ms)"
+explain "The answer to the sample call above:"
+demo_psql -At -c "SELECT jsonb_pretty(answer) FROM demo.api_calls WHERE n = $sample_n"
+
+echo
+echo "${BOLD}Refused calls${RESET}: keys that are not known, a key used on a site it is not bound to, and a key"
+echo "that is revoked between two calls (the first one is accepted). A refused call stores nothing; each"
+echo "attempt is audited on the key's tenant (an unknown key's on the tenant owning the site domain)"
+echo "with the key's public prefix, never the key."
+demo_psql_keys -v tenant_bk="$DEMO_TENANT" -v site="$SITE_DOMAIN" -v other_site="$OTHER_SITE" \
+  -v api_key_prefix="$API_KEY_PREFIX" -v old_key_prefix="$OLD_KEY_PREFIX" <<'SQL'
+\pset footer off
+SELECT set_config('demo.api_key', :'api_key', false), set_config('demo.other_key', :'other_key', false),
+       set_config('demo.old_key', :'old_key', false) \g /dev/null
+SELECT user_agent AS firefox FROM demo.devices WHERE device = 3 \gset
+SELECT user_agent AS iphone FROM demo.devices WHERE device = 7 \gset
+-- Each statement on its own (autocommit): one call, one transaction.
+INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+VALUES ('wrong key: never issued', 1, '203.0.113.250', 'INVALID_API_KEY',
+        api.track_page_view('ovt_00000000_' || repeat('0', 64), :'site', '/pricing', :'firefox', '203.0.113.250'));
+INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+VALUES ('wrong key: right prefix, wrong secret', 1, '203.0.113.250', 'INVALID_API_KEY',
+        api.track_page_view(:'api_key_prefix' || '_' || repeat('f', 64), :'site', '/pricing', :'firefox', '203.0.113.250'));
+INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+VALUES ('wrong key: empty', 1, '2001:db8:bad:1::66', 'INVALID_API_KEY',
+        api.track_page_view('', :'site', '/', :'iphone', '2001:db8:bad:1::66'));
+INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+VALUES ('domain mismatch: other.example key', 1, '192.0.2.201', 'DOMAIN_MISMATCH',
+        api.track_page_view(current_setting('demo.other_key'), :'site', '/pricing', :'firefox', '192.0.2.201',
+                            p_event_id => 'other-site-0001'));
+INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+VALUES ('domain mismatch: other.example key', 2, '192.0.2.201', 'DOMAIN_MISMATCH',
+        api.track_custom_event(current_setting('demo.other_key'), :'site', 'signup_click', '{"button": "hero"}',
+                               '/pricing', :'firefox', '192.0.2.201', p_event_id => 'other-site-0002'));
+INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+VALUES ('revoked key: old WordPress plugin', 1, '198.51.100.77', 'success',
+        api.track_page_view(current_setting('demo.old_key'), :'site', '/blog/privacy-first-analytics', :'iphone',
+                            '198.51.100.77', 'https://news.ycombinator.com/', 'Analytics without cookies | Example Blog',
+                            p_event_id => 'wp-plugin-0001'));
+INSERT INTO demo.admin_calls (action, subject, answer)
+VALUES ('api.revoke_api_key', 'old WordPress plugin', api.revoke_api_key(util.hash_binary(:'tenant_bk'), :'old_key_prefix'));
+INSERT INTO demo.api_calls (story, seq, client_ip, expected, answer)
+VALUES ('revoked key: old WordPress plugin', 2, '198.51.100.77', 'API_KEY_REVOKED',
+        api.track_page_view(current_setting('demo.old_key'), :'site', '/docs/getting-started', :'iphone',
+                            '198.51.100.77', 'https://example.com/blog/privacy-first-analytics',
+                            'Getting started | Example Docs', p_event_id => 'wp-plugin-0002'));
+SELECT story || ' #' || seq AS call, coalesce(answer ->> 'error_code', 'success') AS answer,
+       coalesce(answer ->> 'key_prefix', '') AS answered_key_prefix,
+       coalesce(answer ->> 'message', answer ->> 'status') AS message
+  FROM demo.api_calls
+ WHERE story NOT IN ('browser traffic', 'rate-limit burst')
+ ORDER BY call_no;
+SELECT format('(api.revoke_api_key revoked %s at %s, between the two calls of that key.)',
+              answer ->> 'key_prefix', answer ->> 'revoked_at') AS revoked
+  FROM demo.admin_calls WHERE action = 'api.revoke_api_key' \gset
+\echo :revoked
+SQL
+
+echo
+echo "${BOLD}Rate limit${RESET}: one address (a headless scraper at $BURST_IP) sends $BURST_CALLS page views as fast as it"
+echo "can. The limiter counts calls per tenant, client address and clock minute in auth.ip_tracking_s;"
+echo "over onevault_tracking.rate_limit_per_minute the API answers RATE_LIMITED with retry_after."
+# The whole burst must fall into one minute window: start it in the first 45 seconds of a minute.
+second=$((10#$(date +%S)))
+if ((second >= 45)); then
+  explain "  (waiting $((60 - second)) s for the next minute, so that the burst stays within one)"
+  while (($((10#$(date +%S))) >= 45)); do sleep 0.5; done
+fi
+burst_start=$(now_ns)
+demo_psql_keys -o /dev/null -v burst_calls="$BURST_CALLS" -v burst_ip="$BURST_IP" <<'SQL'
+LOAD '$libdir/onevault_tracking';
+SELECT set_config('demo.api_key', :'api_key', false) \g /dev/null
+SELECT current_setting('onevault_tracking.rate_limit_per_minute')::integer AS rate_limit \gset
+SELECT format('SELECT demo.send_burst(%s, %L, %s)', k, :'burst_ip', :rate_limit)
+  FROM generate_series(1, :burst_calls) AS k
+\gexec
+SQL
+burst_ms=$(ms_between "$burst_start" "$(now_ns)")
+demo_psql -c "INSERT INTO demo.timings VALUES ('rate-limit burst', $BURST_CALLS, $burst_ms)"
+demo_psql -At -v ms="$burst_ms" <<'SQL'
+SELECT format('  %s calls in %s ms (%s to %s): %s accepted, %s RATE_LIMITED (from call %s on; retry_after %s to %s s)',
+              count(*), :ms, to_char(min(called_at), 'HH24:MI:SS.MS'), to_char(max(called_at), 'HH24:MI:SS.MS'),
+              count(*) FILTER (WHERE answer ->> 'success' = 'true'),
+              count(*) FILTER (WHERE answer ->> 'error_code' = 'RATE_LIMITED'),
+              coalesce(min(seq) FILTER (WHERE answer ->> 'error_code' = 'RATE_LIMITED')::text, '-'),
+              coalesce(min((answer ->> 'retry_after')::int)::text, '-'), coalesce(max((answer ->> 'retry_after')::int)::text, '-'))
+  FROM demo.api_calls
+ WHERE story = 'rate-limit burst';
+SQL
 
 echo
 echo "${BOLD}Batches${RESET}: raw.batch_ingest_tracking_events, one call per batch, as the edge collector relays"
@@ -696,6 +978,8 @@ heading "7/9 Processing: raw -> staging"
 explain "staging.process_pending_events($PROCESS_BATCH), called until it claims nothing: every raw event is validated"
 explain "(invalid ones are staged as INVALID with their reasons: the quarantine), enriched (browser, OS,"
 explain "device, bot, channel, campaign, anonymised address) and given a session, in $PROCESS_BATCH-event transactions."
+explain "The API calls staged (and loaded) their events already; what waits here are the batches' events and"
+explain "those sent to the raw endpoint."
 to_process=$(demo_psql -At -c "SELECT count(*) FROM raw.site_tracking_events_r WHERE processing_status IN ('PENDING', 'ERROR')")
 echo "$to_process raw events waiting (PENDING or ERROR)."
 processing_start=$(now_ns)
@@ -749,7 +1033,8 @@ heading "8/9 Loading: staging -> business vault"
 explain "business.load_staged_events($VAULT_BATCH), called until it loads nothing: every VALID staged event not yet"
 explain "loaded becomes a tracking_event_l row with its details satellite; its site, page and session become"
 explain "hubs (each business key once, per tenant), linked to the site, with their own details satellites."
-explain "Quarantined (INVALID) events stay out. One transaction per call; each event is loaded exactly once."
+explain "Quarantined (INVALID) events stay out. One transaction per call; each event is loaded exactly once"
+explain "(the API calls loaded theirs already)."
 to_load=$(demo_psql -At -c "SELECT count(*) FROM staging.site_tracking_events_s
                              WHERE validation_status = 'VALID' AND NOT loaded_to_vault")
 echo "$to_load VALID staged events waiting to be loaded."
@@ -807,32 +1092,83 @@ printf '  %d calls (the last one found nothing): %d events in %d ms; %d hub, %d 
 
 # ---------------------------------------------------------------------------------------------
 heading "9/9 Report"
-demo_psql -v demo_tenant="$DEMO_TENANT" -v other_tenant="$OTHER_TENANT" \
-  -v replay_events="$REPLAY_EVENTS" -v vault_batch="$VAULT_BATCH" <<'SQL'
+demo_psql_keys -v demo_tenant="$DEMO_TENANT" -v other_tenant="$OTHER_TENANT" \
+  -v replay_events="$REPLAY_EVENTS" -v vault_batch="$VAULT_BATCH" \
+  -v burst_calls="$BURST_CALLS" -v burst_ip="$BURST_IP" <<'SQL'
 \pset footer off
 \pset null '-'
+LOAD '$libdir/onevault_tracking';
+SELECT current_setting('onevault_tracking.rate_limit_per_minute')::integer AS rate_limit \gset
 \echo
-\echo 'What was sent and what raw.site_tracking_events_r holds (a repeated event_id is stored once)'
-WITH single AS (
-    SELECT count(*) AS sent FROM demo.events WHERE channel = 'single'
-), batch AS (
-    SELECT sum((result ->> 'size')::int) AS sent, sum((result ->> 'rejected')::int) AS rejected
+\echo 'What was sent and what raw.site_tracking_events_r holds (a repeated event_id is stored once; "refused":'
+\echo 'answered with an error code and not stored. Events that fail validation are stored, then quarantined)'
+WITH api AS (
+    SELECT CASE WHEN story = 'browser traffic' THEN 1 WHEN story = 'rate-limit burst' THEN 3 ELSE 2 END AS ord,
+           count(*) AS sent,
+           count(*) FILTER (WHERE answer ? 'raw_event_id' AND answer ->> 'error_code' IS DISTINCT FROM 'DUPLICATE_EVENT') AS stored,
+           count(*) FILTER (WHERE answer ->> 'error_code' = 'DUPLICATE_EVENT') AS duplicates,
+           count(*) FILTER (WHERE NOT answer ? 'raw_event_id') AS refused
+      FROM demo.api_calls
+     GROUP BY 1
+), lines AS (
+    SELECT ord, (ARRAY['API: browser traffic', 'API: wrong, misused, revoked keys', 'API: rate-limit burst'])[ord] AS channel,
+           sent, stored, duplicates, refused
+      FROM api
+    UNION ALL
+    SELECT 4, 'raw endpoint: single calls', (SELECT count(*) FROM demo.events WHERE endpoint = 'raw'),
+           count(DISTINCT raw_event_id), count(*) - count(DISTINCT raw_event_id), 0
+      FROM demo.raw_sends
+    UNION ALL
+    SELECT 5, 'raw bulk path: batches', sum((result ->> 'size')::int),
+           sum((result ->> 'accepted')::int), sum((result ->> 'duplicates')::int), sum((result ->> 'rejected')::int)
       FROM demo.batch_results
-), stored AS (
-    SELECT count(*) FILTER (WHERE batch_id IS NULL) AS single,
-           count(*) FILTER (WHERE batch_id IS NOT NULL) AS batch
-      FROM raw.site_tracking_events_r
 )
-SELECT 'single calls' AS channel, single.sent, stored.single AS stored,
-       single.sent - stored.single AS duplicates_avoided, 0 AS rejected
-  FROM single, stored
-UNION ALL
-SELECT 'batches', batch.sent, stored.batch, batch.sent - batch.rejected - stored.batch, batch.rejected
-  FROM batch, stored
-UNION ALL
-SELECT 'total', single.sent + batch.sent, stored.single + stored.batch,
-       single.sent - stored.single + batch.sent - batch.rejected - stored.batch, batch.rejected
-  FROM single, batch, stored;
+SELECT channel, sent, stored, duplicates_avoided, refused
+  FROM (SELECT ord, channel, sent, stored, duplicates AS duplicates_avoided, refused
+          FROM lines
+        UNION ALL
+        SELECT 9, 'total (raw rows: ' || (SELECT count(*) FROM raw.site_tracking_events_r) || ')',
+               sum(sent), sum(stored), sum(duplicates), sum(refused)
+          FROM lines) AS t
+ ORDER BY ord;
+
+\echo
+\echo 'Tracking API answers: success, or a stable error code; per part of the demo ("unexpected": not the'
+\echo 'answer the demo expects for the call: clean event success, broken INVALID_EVENT, retry DUPLICATE_EVENT, ...)'
+SELECT coalesce(answer ->> 'error_code', 'success') AS answer, count(*) AS calls,
+       count(*) FILTER (WHERE story = 'browser traffic') AS browser_traffic,
+       count(*) FILTER (WHERE story LIKE 'wrong key%') AS wrong_key,
+       count(*) FILTER (WHERE story LIKE 'domain mismatch%') AS domain_mismatch,
+       count(*) FILTER (WHERE story LIKE 'revoked key%') AS revoked_key,
+       count(*) FILTER (WHERE story = 'rate-limit burst') AS burst,
+       count(*) FILTER (WHERE coalesce(answer ->> 'error_code', 'success') <> expected) AS unexpected,
+       coalesce((array_agg(answer ->> 'message' ORDER BY call_no) FILTER (WHERE answer ? 'message'))[1],
+                'status ' || string_agg(DISTINCT answer ->> 'status', ', ')
+                    || ', loaded_to_vault ' || string_agg(DISTINCT answer ->> 'loaded_to_vault', ', ')) AS message
+  FROM demo.api_calls
+ GROUP BY 1
+ ORDER BY 2 DESC, 1;
+
+\echo
+\echo 'Rate limiting: auth.ip_tracking_s, one row per tenant, client address and minute window (the window''s'
+\echo 'count; blocked once over the limit, suspicious over twice the limit), counted for every call whose'
+\echo 'key passed; limit onevault_tracking.rate_limit_per_minute'
+SELECT t.tenant_bk AS tenant, count(*) AS rows, count(DISTINCT i.security_tracking_hk) AS addresses,
+       count(DISTINCT i.load_date) AS windows, sum(i.request_count) AS requests,
+       max(i.request_count) AS max_in_a_window, count(*) FILTER (WHERE i.is_blocked) AS blocked_rows,
+       count(*) FILTER (WHERE i.suspicious_activity_flag) AS suspicious_rows, :rate_limit AS rate_limit
+  FROM auth.ip_tracking_s AS i
+  JOIN auth.security_tracking_h AS h USING (security_tracking_hk)
+  JOIN auth.tenant_h AS t USING (tenant_hk)
+ GROUP BY t.tenant_bk;
+\echo 'The burst''s address: its window and what the API answered'
+SELECT host(i.ip_address) AS address, to_char(i.load_date, 'HH24:MI:SS') || ' to ' || to_char(i.load_end_date, 'HH24:MI:SS') AS "window",
+       i.request_count AS counted, i.is_blocked AS blocked, i.block_reason,
+       (SELECT count(*) FROM demo.api_calls WHERE story = 'rate-limit burst' AND answer ->> 'success' = 'true') AS accepted,
+       (SELECT count(*) FROM demo.api_calls WHERE story = 'rate-limit burst' AND answer ->> 'error_code' = 'RATE_LIMITED') AS rate_limited
+  FROM auth.ip_tracking_s AS i
+ WHERE i.ip_address = :'burst_ip'::inet
+ ORDER BY i.load_date;
 
 \echo
 \echo 'The stored events, by kind (raw payloads are kept exactly as received; "-": no event_type key)'
@@ -907,8 +1243,9 @@ SELECT e ->> 'code' AS code, e ->> 'field' AS field, count(*) AS events,
  ORDER BY 3 DESC, 1, 2;
 
 \echo
-\echo 'The broken trackers in the sample, and what validation made of their events'
-SELECT b.what AS tracker_bug, count(s.*) AS events,
+\echo 'The broken trackers in the sample, how their events were sent (through the API, which answered'
+\echo 'INVALID_EVENT with the reasons; to the raw endpoint; in batches) and what validation made of them'
+SELECT b.what AS tracker_bug, string_agg(DISTINCT e.endpoint, ', ') AS sent_via, count(s.*) AS events,
        count(*) FILTER (WHERE s.validation_status = 'INVALID') AS quarantined,
        (SELECT string_agg(DISTINCT c ->> 'code', ', ')
           FROM jsonb_array_elements(jsonb_agg(s.validation_errors)) AS l, jsonb_array_elements(l) AS c) AS reasons
@@ -918,7 +1255,7 @@ SELECT b.what AS tracker_bug, count(s.*) AS events,
   JOIN raw.site_tracking_events_r AS r ON r.client_event_id = e.payload ->> 'event_id'
   JOIN staging.site_tracking_events_s AS s USING (raw_event_id)
  GROUP BY b.broken, b.what
- ORDER BY 2 DESC, 1;
+ ORDER BY 3 DESC, 1;
 
 \echo
 \echo 'Who sent the valid events (the edge collector relays its visitors'' events with its own address'
@@ -1113,8 +1450,8 @@ SELECT b.table_name AS "table", coalesce((r.result -> 'rows_added' ->> replace(b
 
 \echo
 \echo 'Top pages, answered by the vault alone (tracking_event_l -> page_h, with the current event and page'
-\echo 'details; people only: the bots'' own events left out, those the collector relays with its API key'
-\echo 'kept): the same numbers as "Top pages" from staging above'
+\echo 'details; people only: the bots'' own events left out, those the collector relays (with its own API'
+\echo 'key hash) kept): the same numbers as "Top pages" from staging above'
 SELECT p.page_bk AS page, count(*) FILTER (WHERE d.event_type = 'page_view') AS page_views,
        count(DISTINCT l.session_hk) AS visits,
        round(100.0 * count(*) FILTER (WHERE d.event_type = 'page_view')
@@ -1125,7 +1462,7 @@ SELECT p.page_bk AS page, count(*) FILTER (WHERE d.event_type = 'page_view') AS 
   JOIN business.tracking_event_details_s AS d
     ON d.tracking_event_hk = l.tracking_event_hk AND d.load_end_date IS NULL
   LEFT JOIN business.page_details_s AS pd ON pd.page_hk = p.page_hk AND pd.load_end_date IS NULL
- WHERE NOT d.is_bot OR l.api_key_hk IS NOT NULL
+ WHERE NOT d.is_bot OR l.api_key_hk = util.hash_binary('demo_api_key_edge_collector')
  GROUP BY p.page_bk, pd.page_title
  ORDER BY 2 DESC, 1
  LIMIT 10;
@@ -1143,9 +1480,13 @@ SELECT t.tenant_bk AS tenant, s.total_events, s.pending_events, s.processed_even
 \x off
 
 \echo
-\echo 'Audit records per tenant (util.log_audit_event): one per stored single event, one per batch,'
-\echo 'one per processing call that claimed events, one per vault load call that loaded events (the replay''s too)'
+\echo 'Audit records per tenant (util.log_audit_event): one per tracking API call (TRACKING_ATTEMPT, whatever'
+\echo 'its answer), one per site registered and key created or revoked, one per event stored by the raw'
+\echo 'endpoint, one per batch, one per processing call that claimed events, one per vault load call that'
+\echo 'loaded events (the replay''s too)'
 SELECT t.tenant_bk AS tenant, t.load_date::date AS tenant_since,
+       count(d.*) FILTER (WHERE d.operation = 'TRACKING_ATTEMPT') AS tracking_attempt,
+       count(d.*) FILTER (WHERE d.operation IN ('SITE_REGISTERED', 'API_KEY_CREATED', 'API_KEY_REVOKED')) AS site_and_key_admin,
        count(d.*) FILTER (WHERE d.operation = 'TRACKING_EVENT_RECEIVED') AS tracking_event_received,
        count(d.*) FILTER (WHERE d.operation = 'TRACKING_BATCH_RECEIVED') AS tracking_batch_received,
        count(d.*) FILTER (WHERE d.operation = 'TRACKING_EVENTS_PROCESSED') AS tracking_events_processed,
@@ -1158,11 +1499,32 @@ SELECT t.tenant_bk AS tenant, t.load_date::date AS tenant_since,
  ORDER BY t.load_date DESC;
 
 \echo
-\echo 'Throughput (wall clock, including psql; single calls commit once per event, processing and vault'
-\echo 'loading once per call)'
-SELECT step, events, milliseconds AS ms,
+\echo 'TRACKING_ATTEMPT audit records per tenant and outcome (the details carry the key''s public prefix and'
+\echo 'the anonymised client network, never the key or the full address)'
+SELECT t.tenant_bk AS tenant, d.new_data ->> 'outcome' AS outcome, coalesce(d.new_data ->> 'error_code', '-') AS error_code,
+       count(*) AS records, coalesce(string_agg(DISTINCT d.new_data ->> 'api_key_prefix', ', '), '-') AS api_key_prefixes,
+       count(DISTINCT d.new_data ->> 'client_network') AS client_networks
+  FROM audit.audit_detail_s AS d
+  JOIN audit.audit_event_h AS a USING (audit_event_hk)
+  JOIN auth.tenant_h AS t ON t.tenant_hk = a.tenant_hk
+ WHERE d.operation = 'TRACKING_ATTEMPT'
+ GROUP BY 1, 2, 3
+ ORDER BY 1, 4 DESC, 2, 3;
+\echo 'One of them, as util.log_audit_event stored it (the call of the other site''s key on example.com):'
+SELECT jsonb_pretty(d.new_data) AS details
+  FROM audit.audit_detail_s AS d
+ WHERE d.operation = 'TRACKING_ATTEMPT' AND d.new_data ->> 'error_code' = 'DOMAIN_MISMATCH'
+ ORDER BY d.load_date
+ LIMIT 1 \g (tuples_only=on format=unaligned)
+
+\echo
+\echo 'Throughput (wall clock, including psql; API and raw endpoint calls commit once per event, and the API'
+\echo 'stages and loads each event in that call; processing and vault loading once per call)'
+SELECT CASE step WHEN 'single' THEN 'single calls (API, raw endpoint)' ELSE step END AS step,
+       events, milliseconds AS ms,
        CASE WHEN milliseconds > 0 THEN round(events * 1000.0 / milliseconds) END AS events_per_s
-  FROM demo.timings ORDER BY array_position(ARRAY['single', 'batch', 'processing', 'vault load'], step);
+  FROM demo.timings
+ ORDER BY array_position(ARRAY['single', 'rate-limit burst', 'batch', 'processing', 'vault load'], step);
 
 -- Checks of what the demo expects; failures are listed and make the script exit 1.
 CREATE TABLE demo.checks AS
@@ -1221,9 +1583,76 @@ WITH sent AS (
                  + (SELECT count(*) FROM business.session_h WHERE tenant_hk <> util.hash_binary(:'demo_tenant'))
                  + (SELECT count(*) FROM business.tracking_event_l WHERE tenant_hk <> util.hash_binary(:'demo_tenant'))
            ) AS vault_elsewhere
+), answers AS (
+    -- Every tracking API call: its answer as outcome and error code (as the audit records them).
+    SELECT c.*, coalesce(c.answer ->> 'error_code', 'success') AS code,
+           CASE WHEN c.answer ->> 'success' = 'true' THEN 'accepted'
+                WHEN c.answer ->> 'error_code' = 'DUPLICATE_EVENT' THEN 'duplicate' ELSE 'rejected' END AS outcome
+      FROM demo.api_calls AS c
+), api AS (
+    SELECT (SELECT count(*) FROM answers) AS api_calls,
+           (SELECT count(*) FROM answers WHERE code <> expected) AS api_unexpected,
+           (SELECT count(*) FROM answers WHERE code = 'success') AS api_successes,
+           -- Successes whose event the call stored, staged VALID and loaded into the vault at once.
+           (SELECT count(*) FROM answers AS a
+              JOIN raw.site_tracking_events_r AS r ON r.raw_event_id = (a.answer ->> 'raw_event_id')::bigint
+              JOIN staging.site_tracking_events_s AS s ON s.raw_event_id = r.raw_event_id
+             WHERE a.code = 'success' AND a.answer ->> 'status' = 'PROCESSED' AND a.answer ->> 'loaded_to_vault' = 'true'
+               AND r.batch_id IS NULL AND r.api_key_hk IS NOT NULL
+               AND s.validation_status = 'VALID' AND s.loaded_to_vault) AS api_successes_landed,
+           -- Events the API stored: each success, and each INVALID_EVENT that names its raw event.
+           (SELECT count(DISTINCT (answer ->> 'raw_event_id')) FROM answers
+             WHERE code = 'success' OR (code = 'INVALID_EVENT' AND answer ? 'raw_event_id')) AS api_stored_answers,
+           (SELECT count(*) FROM raw.site_tracking_events_r WHERE batch_id IS NULL AND api_key_hk IS NOT NULL) AS api_stored,
+           (SELECT count(*) FROM raw.site_tracking_events_r WHERE batch_id IS NULL AND api_key_hk IS NULL) AS raw_endpoint_stored,
+           (SELECT count(*) FROM answers WHERE story = 'rate-limit burst' AND code = 'RATE_LIMITED') AS burst_limited,
+           (SELECT count(*) || ' row, ' || coalesce(sum(request_count), 0) || ' calls, '
+                   || CASE WHEN bool_and(is_blocked) THEN 'blocked' ELSE 'not blocked' END
+              FROM auth.ip_tracking_s WHERE ip_address = :'burst_ip'::inet) AS burst_windows,
+           -- The limiter counts each call whose key passed: all but the key refusals.
+           (SELECT count(*) FROM answers
+             WHERE code NOT IN ('INVALID_API_KEY', 'API_KEY_REVOKED', 'API_KEY_EXPIRED', 'DOMAIN_MISMATCH')) AS api_calls_metered,
+           (SELECT coalesce(sum(request_count), 0) FROM auth.ip_tracking_s) AS limiter_requests,
+           (SELECT count(*)
+              FROM (SELECT outcome, code, count(*) AS calls FROM answers GROUP BY 1, 2) AS a
+              FULL JOIN (SELECT d.new_data ->> 'outcome' AS outcome,
+                                coalesce(d.new_data ->> 'error_code', 'success') AS code, count(*) AS records
+                           FROM audit.audit_detail_s AS d
+                           JOIN audit.audit_event_h AS h USING (audit_event_hk)
+                          WHERE d.operation = 'TRACKING_ATTEMPT' AND h.tenant_hk = util.hash_binary(:'demo_tenant')
+                          GROUP BY 1, 2) AS r USING (outcome, code)
+             WHERE a.calls IS DISTINCT FROM r.records) AS attempts_differing,
+           -- Site and key administration audited: sites created or changed, keys created, keys revoked.
+           (SELECT count(*) FROM demo.admin_calls
+             WHERE (action = 'api.register_site' AND (answer ->> 'created' = 'true' OR answer ->> 'details_changed' = 'true'))
+                OR action = 'api.create_api_key'
+                OR (action = 'api.revoke_api_key' AND answer ->> 'already_revoked' = 'false')) AS admin_records,
+           -- Audit details holding one of the demo's keys, or anything of a key's form (a presented key).
+           (SELECT count(*) FROM audit.audit_detail_s
+             WHERE new_data::text ~ 'ovt_[0-9a-f]{8}_[0-9a-f]{64}'
+                OR strpos(new_data::text, :'api_key') > 0 OR strpos(new_data::text, :'other_key') > 0
+                OR strpos(new_data::text, :'old_key') > 0) AS audit_keys,
+           -- Audit details holding a full client address: any string value that is one of the
+           -- addresses sent, or a TRACKING_ATTEMPT client_network with host bits.
+           (SELECT count(DISTINCT d.audit_event_hk)
+              FROM audit.audit_detail_s AS d
+             CROSS JOIN LATERAL jsonb_path_query(d.new_data, 'strict $.**') AS v
+              JOIN (SELECT DISTINCT host(client_ip) AS ip
+                      FROM (SELECT client_ip FROM demo.api_calls UNION ALL SELECT client_ip FROM demo.events
+                            UNION ALL SELECT client_ip FROM demo.batches) AS c) AS sent
+                ON split_part(v #>> '{}', '/', 1) = sent.ip
+             WHERE jsonb_typeof(v) = 'string')
+         + (SELECT count(*)
+              FROM (SELECT (new_data ->> 'client_network')::inet AS network FROM audit.audit_detail_s
+                     WHERE operation = 'TRACKING_ATTEMPT' AND new_data ->> 'client_network' IS NOT NULL) AS n
+             WHERE host(n.network) <> host(network(set_masklen(n.network,
+                       CASE WHEN family(n.network) = 4 THEN 24
+                            WHEN host(n.network) LIKE '::ffff:%' THEN 120 ELSE 48 END)))) AS audit_full_ips
 ), facts AS (
     SELECT (SELECT count(*) FROM demo.events WHERE channel = 'single' AND NOT retry) AS single_new,
-           (SELECT count(*) FROM raw.site_tracking_events_r WHERE batch_id IS NULL) AS single_stored,
+           (SELECT count(*) FROM raw.site_tracking_events_r
+             WHERE batch_id IS NULL
+               AND client_event_id IN (SELECT payload ->> 'event_id' FROM demo.events WHERE channel = 'single')) AS single_stored,
            (SELECT count(*) FROM raw.site_tracking_events_r WHERE batch_id IS NOT NULL) AS batch_stored,
            (SELECT count(*) FROM demo.batch_results) AS batches,
            (SELECT count(*) FROM demo.processing_calls WHERE (result ->> 'claimed')::int > 0) AS processing_calls,
@@ -1251,16 +1680,28 @@ WITH sent AS (
            (SELECT count(*) FILTER (WHERE sender = 'bot') FROM demo.traffic) AS bot_events,
            (SELECT count(*) FILTER (WHERE sender <> 'edge collector') FROM demo.traffic) AS direct_events,
            derived.visits AS derived_visits, derived.sessions AS derived_sessions, derived.pairs AS derived_pairs,
-           vault.*
-      FROM derived, vault
+           vault.*, api.*
+      FROM derived, vault, api
 )
 SELECT v.ord, v.check_name, v.expected::text AS expected, v.actual::text AS actual, v.expected = v.actual AS ok
   FROM facts CROSS JOIN LATERAL (VALUES
     (1, 'each single event stored once, retries not', single_new, single_stored),
     (2, '1000 + 500 + 240 batch events stored', 1740, batch_stored),
-    (3, 'audit records on Demo Corp = stored single events + batches + processing and vault load calls',
-     single_stored + batches + processing_calls + vault_load_calls, audit_demo),
+    (3, 'audit records on Demo Corp = API calls + site/key admin + raw endpoint events + batches'
+        || ' + processing/load calls',
+     api_calls + admin_records + raw_endpoint_stored + batches + processing_calls + vault_load_calls, audit_demo),
     (4, 'audit records on any other tenant', 0, audit_elsewhere),
+    (31, 'API answers other than expected (clean event: success, broken: INVALID_EVENT, ...)', 0, api_unexpected),
+    (32, 'API successes = events the API stored, staged VALID and loaded in the call',
+     api_successes, api_successes_landed),
+    (33, 'raw rows stored by the API = successes + INVALID_EVENT answers naming one',
+     api_stored_answers, api_stored),
+    (34, format('RATE_LIMITED answers in the burst = its calls - the limit (%s - %s)', :burst_calls, :rate_limit),
+     greatest(0, :burst_calls - :rate_limit), burst_limited),
+    (36, 'calls counted by the rate limiter = API calls whose key passed', api_calls_metered, limiter_requests),
+    (37, 'TRACKING_ATTEMPT records per outcome and error code unlike the API answers', 0, attempts_differing),
+    (38, 'audit details with an API key (the plaintext, or anything of a key''s form)', 0, audit_keys),
+    (39, 'audit details with a full client address', 0, audit_full_ips),
     (5, 'raw rows on any other tenant', 0, raw_elsewhere),
     (6, 'stored addresses with host bits (not anonymised)', 0, full_ips),
     (7, 'raw events left PENDING, ERROR or FAILED', 0, unprocessed),
@@ -1284,6 +1725,10 @@ UNION ALL
 SELECT 13, 'bot events among the events sent directly', '> 0',
        bot_events || ' of ' || direct_events || ' (' || round(100.0 * bot_events / nullif(direct_events, 0), 1) || '%)',
        bot_events > 0
+  FROM facts
+UNION ALL
+SELECT 35, 'the burst in auth.ip_tracking_s (all its calls in one minute window)',
+       format('1 row, %s calls, blocked', :burst_calls), burst_windows, burst_windows = format('1 row, %s calls, blocked', :burst_calls)
   FROM facts;
 \echo
 \echo 'Checks'
@@ -1313,6 +1758,9 @@ for example:
     FROM staging.site_tracking_events_s WHERE validation_status = 'VALID' ORDER BY event_timestamp DESC LIMIT 10;
   SELECT h.page_bk, d.page_title, d.load_date, d.load_end_date
     FROM business.page_h AS h JOIN business.page_details_s AS d USING (page_hk) ORDER BY 1, 3;
+  SELECT story, answer FROM demo.api_calls WHERE answer ->> 'success' = 'false' ORDER BY call_no LIMIT 10;
+  SELECT new_data FROM audit.audit_detail_s WHERE operation = 'TRACKING_ATTEMPT' ORDER BY load_date DESC LIMIT 5;
+  SELECT ip_address, load_date, request_count, is_blocked FROM auth.ip_tracking_s ORDER BY request_count DESC LIMIT 5;
   SELECT * FROM raw.get_ingestion_stats();
   SELECT * FROM onevault_tracking.integration_status();
 (the sample data is in schema demo). Stop it and delete its files with:
