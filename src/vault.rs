@@ -329,7 +329,7 @@ pub fn load_satellite(
            FROM (SELECT count(pg_advisory_xact_lock(lock_key))
                    FROM (SELECT hashtextextended($2 || encode(parent, 'hex'), 0) AS lock_key
                            FROM unnest($1::bytea[]) AS parent ORDER BY 1 OFFSET 0) AS ordered) AS locked",
-        &[parents.into(), satellite.table.into()],
+        &[parents.clone().into(), satellite.table.into()],
     )
     .and_then(|rows| rows.first().get_one::<String>())
     .expect("lock satellite keys")
@@ -359,9 +359,10 @@ pub fn load_satellite(
         &format!(
             "UPDATE {table} AS s SET load_end_date = i.load_date
                FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
-              WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL AND s.hash_diff <> i.hash_diff"
+              WHERE s.{parent} = ANY ($2) AND s.{parent} = i.{parent} AND s.load_end_date IS NULL
+                AND s.hash_diff <> i.hash_diff"
         ),
-        &[JsonB(json.0.clone()).into()],
+        &[JsonB(json.0.clone()).into(), parents.clone().into()],
     )
     .expect("end-date changed satellite rows");
     let attributes = column_list(satellite.attributes);
@@ -376,10 +377,11 @@ pub fn load_satellite(
             "INSERT INTO {table} ({parent}, load_date, hash_diff, {attributes}, tenant_hk, record_source)
              SELECT i.{parent}, i.load_date, i.hash_diff, {selected}, i.tenant_hk, i.record_source
                FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
-              WHERE NOT EXISTS (SELECT 1 FROM {table} AS s WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
+              WHERE NOT EXISTS (SELECT 1 FROM {table} AS s
+                                 WHERE s.{parent} = ANY ($2) AND s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
             selected = selected.join(", ")
         ),
-        &[json.into()],
+        &[json.into(), parents.into()],
     )
     .expect("insert changed satellite rows")
     .len()
@@ -601,33 +603,33 @@ fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
 /// (tenant, page host, page path or session id, hash key): what the details queries look up.
 type StagedKey = (Vec<u8>, String, String, HashKey);
 
-/// A page's details come from its latest VALID event in staging that has a title (else its
-/// latest), and a session's from its first VALID event, whichever load brings them: loading
+/// A page's details come from its latest VALID event in staging that has a title (the title is
+/// NULL while none has), and a session's from its first VALID event (each one index probe), whichever load brings them: loading
 /// events late, again or out of order cannot roll the details back.
-const PAGE_DETAILS_SQL: &str = "SELECT DISTINCT ON (s.tenant_hk, s.page_host, s.page_path)
-        s.tenant_hk, s.page_host, s.page_path,
-        jsonb_build_object('page_title', s.page_title, 'page_host', s.page_host, 'page_path', s.page_path)
-   FROM unnest($1::bytea[], $2::text[], $3::text[]) AS k (tenant_hk, page_host, page_path)
-   JOIN staging.site_tracking_events_s AS s
-     ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.page_path = k.page_path
-  WHERE s.validation_status = 'VALID'
-  ORDER BY s.tenant_hk, s.page_host, s.page_path, s.page_title IS NULL, s.event_timestamp DESC, s.raw_event_id DESC";
+const PAGE_DETAILS_SQL: &str = "SELECT k.tenant_hk, k.page_host, k.page_path,
+        jsonb_build_object('page_title', e.page_title, 'page_host', k.page_host, 'page_path', k.page_path)
+   FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::text[])) AS k (tenant_hk, page_host, page_path)
+   CROSS JOIN LATERAL (
+        SELECT (SELECT s.page_title FROM staging.site_tracking_events_s AS s
+                 WHERE s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.page_path = k.page_path
+                   AND s.validation_status = 'VALID' AND s.page_title IS NOT NULL
+                 ORDER BY s.event_timestamp DESC LIMIT 1) AS page_title) AS e";
 
-const SESSION_DETAILS_SQL: &str = "SELECT DISTINCT ON (s.tenant_hk, s.page_host, s.session_id)
-        s.tenant_hk, s.page_host, s.session_id,
+const SESSION_DETAILS_SQL: &str = "SELECT k.tenant_hk, k.page_host, k.session_id,
         jsonb_build_object(
-            'visitor_hash', '\\x' || encode(s.visitor_hash, 'hex'),
-            'session_source', s.session_source,
-            'session_start', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
-            'entry_page_path', s.page_path, 'referrer_host', s.referrer_host, 'channel', s.channel,
-            'utm_source', s.utm_source, 'utm_medium', s.utm_medium, 'utm_campaign', s.utm_campaign,
-            'utm_term', s.utm_term, 'utm_content', s.utm_content, 'device_type', s.device_type,
-            'browser_name', s.browser_name, 'os_name', s.os_name, 'is_bot', s.is_bot)
-   FROM unnest($1::bytea[], $2::text[], $3::text[]) AS k (tenant_hk, page_host, session_id)
-   JOIN staging.site_tracking_events_s AS s
-     ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.session_id = k.session_id
-  WHERE s.validation_status = 'VALID'
-  ORDER BY s.tenant_hk, s.page_host, s.session_id, s.event_timestamp, s.raw_event_id";
+            'visitor_hash', '\\x' || encode(f.visitor_hash, 'hex'),
+            'session_source', f.session_source,
+            'session_start', to_char(f.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+            'entry_page_path', f.page_path, 'referrer_host', f.referrer_host, 'channel', f.channel,
+            'utm_source', f.utm_source, 'utm_medium', f.utm_medium, 'utm_campaign', f.utm_campaign,
+            'utm_term', f.utm_term, 'utm_content', f.utm_content, 'device_type', f.device_type,
+            'browser_name', f.browser_name, 'os_name', f.os_name, 'is_bot', f.is_bot)
+   FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::text[])) AS k (tenant_hk, page_host, session_id)
+   CROSS JOIN LATERAL (
+        SELECT s.* FROM staging.site_tracking_events_s AS s
+         WHERE s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.session_id = k.session_id
+           AND s.validation_status = 'VALID'
+         ORDER BY s.event_timestamp, s.raw_event_id LIMIT 1) AS f";
 
 fn details_from_staging(
     client: &mut SpiClient<'_>,
