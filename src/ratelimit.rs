@@ -1,7 +1,8 @@
 //! Rate limiting with its state in the platform's `auth.ip_tracking_s`: one
 //! `auth.security_tracking_h` row per tenant and client IP, and one satellite row per IP and
-//! fixed window (`load_date` = window start, `load_end_date` = window end), counted by a single
-//! atomic upsert. N concurrent calls in a window get the counts 1..N, so exactly `limit` of them
+//! fixed window (`load_date` = window start), counted by a single atomic upsert. The row of the
+//! latest window is the current one (`load_end_date` NULL, as the platform's index expects); the
+//! first request of a new window end-dates the previous row at that window's end. N concurrent calls in a window get the counts 1..N, so exactly `limit` of them
 //! are allowed: there is no check-then-insert race. Counting is per tenant, never across tenants.
 //!
 //! Fail closed: if the limiter cannot count (a missing table, a constraint), the call fails with
@@ -60,10 +61,9 @@ pub fn check(
         "WITH bounds AS (
              SELECT to_timestamp(floor(extract(epoch FROM clock_timestamp()) / $4) * $4) AS start)
          INSERT INTO auth.ip_tracking_s AS t
-                (security_tracking_hk, load_date, load_end_date, hash_diff, ip_address, request_count,
+                (security_tracking_hk, load_date, hash_diff, ip_address, request_count,
                  first_request_time, last_request_time, record_source)
-         SELECT $1, b.start, b.start + make_interval(secs => $4), $5, $2::inet, 1,
-                clock_timestamp(), clock_timestamp(), util.get_record_source()
+         SELECT $1, b.start, $5, $2::inet, 1, clock_timestamp(), clock_timestamp(), util.get_record_source()
            FROM bounds AS b
          ON CONFLICT (security_tracking_hk, load_date) DO UPDATE
             SET request_count = t.request_count + 1,
@@ -77,8 +77,8 @@ pub fn check(
                                             'window_seconds', $4, 'reason', 'over twice the rate limit')
                     ELSE t.suspicious_activity_details END
          RETURNING request_count,
-                   to_char(load_end_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                   ceil(extract(epoch FROM load_end_date - clock_timestamp()))::bigint",
+                   to_char((load_date + make_interval(secs => $4)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                   ceil(extract(epoch FROM load_date + make_interval(secs => $4) - clock_timestamp()))::bigint",
         &[
             tracking_hk.to_vec().into(),
             ip.clone().into(),
@@ -92,6 +92,18 @@ pub fn check(
         TrackingError::RateLimiterFailed { message: e.to_string() }.raise()
     });
     let count = row.0.expect("request_count");
+    if count == 1 {
+        // A new window: the previous one of this IP is history now.
+        spi::execute(
+            client,
+            "UPDATE auth.ip_tracking_s
+                SET load_end_date = load_date + make_interval(secs => $2)
+              WHERE security_tracking_hk = $1 AND load_end_date IS NULL
+                AND load_date < (SELECT max(load_date) FROM auth.ip_tracking_s WHERE security_tracking_hk = $1)",
+            &[tracking_hk.to_vec().into(), window_seconds.into()],
+        )
+        .unwrap_or_else(|e| TrackingError::RateLimiterFailed { message: e.to_string() }.raise());
+    }
     Verdict {
         allowed: count <= limit,
         count,

@@ -237,6 +237,32 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_latest_window_is_the_current_rate_limit_row() {
+        let acme = tenant("Acme", 0);
+        let check = || {
+            json(
+                "SELECT api.check_rate_limit($1, '10.1.1.1', 5, 1)",
+                &[acme.as_slice().into()],
+            )
+        };
+        assert_eq!(check()["current_count"], 1);
+        assert_eq!(check()["current_count"], 2);
+        Spi::run("SELECT pg_sleep(1.05)").unwrap();
+        let next = check();
+        assert_eq!(
+            (next["current_count"].clone(), next["allowed"].clone()),
+            (1.into(), true.into())
+        );
+        let (rows, current, ended_right) = Spi::get_three::<i64, i64, bool>(
+            "SELECT count(*), count(*) FILTER (WHERE load_end_date IS NULL),
+                    bool_and(load_end_date = load_date + interval '1 second') FILTER (WHERE load_end_date IS NOT NULL)
+               FROM auth.ip_tracking_s",
+        )
+        .unwrap();
+        assert_eq!((rows, current, ended_right), (Some(2), Some(1), Some(true)));
+    }
+
+    #[pg_test]
     fn deferred_processing_lands_raw_only() {
         let acme = tenant("Acme", 0);
         let key = site_with_key(&acme, "example.com");
