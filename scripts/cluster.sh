@@ -33,6 +33,16 @@ cluster_psql() {
   "$PG_BIN/psql" -h "$dir" -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
+# cluster_fresh_db DIR PORT DB: (re)creates DB with the One Vault core replica and the extension.
+cluster_fresh_db() {
+  local dir=$1 port=$2 db=$3 repo
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  PGOPTIONS='-c client_min_messages=warning' cluster_psql "$dir" "$port" -d postgres \
+    -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+  PGOPTIONS='-c client_min_messages=warning' cluster_psql "$dir" "$port" -d "$db" -1 \
+    -f "$repo/sql/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
+}
+
 # install_extension [--release]: builds and installs the extension into PostgreSQL 15.
 install_extension() {
   local profile=()

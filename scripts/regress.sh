@@ -25,10 +25,7 @@ status=0
   --dbname=onevault_regress --schedule="$REPO/tests/pg_regress/schedule" || status=$?
 
 # The isolation specs need the core and the extension in their database beforehand.
-cluster_psql "$DIR" "$PORT" -d postgres -c 'DROP DATABASE IF EXISTS onevault_isolation' \
-  -c 'CREATE DATABASE onevault_isolation'
-PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d onevault_isolation -1 \
-  -f "$REPO/sql/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
+cluster_fresh_db "$DIR" "$PORT" onevault_isolation
 "$PGXS_TEST/isolation/pg_isolation_regress" "${COMMON[@]}" --use-existing \
   --inputdir="$REPO/tests/isolation" --outputdir="$OUT/isolation" \
   --dbname=onevault_isolation --schedule="$REPO/tests/isolation/schedule" || status=$?

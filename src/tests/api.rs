@@ -2,31 +2,18 @@
 
 #[pgrx::pg_schema]
 mod tests {
+    use crate::tests::support::{count, tenant};
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::Value;
 
     const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15";
 
-    fn tenant(name: &str, age_days: i32) -> Vec<u8> {
-        Spi::get_one_with_args::<Vec<u8>>(
-            "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, load_date, record_source)
-             VALUES (util.hash_binary($1), $1, now() - make_interval(days => $2), 'test') RETURNING tenant_hk",
-            &[name.into(), age_days.into()],
-        )
-        .unwrap()
-        .unwrap()
-    }
-
     fn json(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Value {
         Spi::get_one_with_args::<JsonB>(sql, args)
             .unwrap()
             .unwrap()
             .0
-    }
-
-    fn count(sql: &str) -> i64 {
-        Spi::get_one::<i64>(sql).unwrap().unwrap()
     }
 
     /// Registers `domain` for the tenant and returns a fresh key's plaintext.

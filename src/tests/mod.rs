@@ -3,4 +3,5 @@
 mod api;
 mod raw_layer;
 mod staging;
+mod support;
 mod vault;

@@ -3,21 +3,10 @@
 
 #[pgrx::pg_schema]
 mod tests {
+    use crate::tests::support::{count, tenant};
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::{json, Value};
-
-    /// Creates a tenant the way the platform does, `age_days` old; returns its hash key.
-    fn tenant(name: &str, age_days: i32) -> Vec<u8> {
-        Spi::get_one_with_args::<Vec<u8>>(
-            "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, load_date, record_source)
-             VALUES (util.hash_binary($1), $1, now() - make_interval(days => $2), 'test')
-             RETURNING tenant_hk",
-            &[name.into(), age_days.into()],
-        )
-        .unwrap()
-        .unwrap()
-    }
 
     fn ingest(tenant_hk: &[u8], ip: &str, payload: Value) -> i64 {
         Spi::get_one_with_args::<i64>(
@@ -36,10 +25,6 @@ mod tests {
         .unwrap()
         .unwrap()
         .0
-    }
-
-    fn count(sql: &str) -> i64 {
-        Spi::get_one::<i64>(sql).unwrap().unwrap()
     }
 
     fn page_view(event_id: &str) -> Value {

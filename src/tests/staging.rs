@@ -3,21 +3,12 @@
 
 #[pgrx::pg_schema]
 mod tests {
+    use crate::tests::support::{call, tenant};
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::{json, Value};
 
     const EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91";
-
-    fn tenant(name: &str) -> Vec<u8> {
-        Spi::get_one_with_args::<Vec<u8>>(
-            "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, record_source)
-             VALUES (util.hash_binary($1), $1, 'test') RETURNING tenant_hk",
-            &[name.into()],
-        )
-        .unwrap()
-        .unwrap()
-    }
 
     fn ingest(tenant_hk: &[u8], ip: &str, payload: Value) -> i64 {
         Spi::get_one_with_args::<i64>(
@@ -31,10 +22,6 @@ mod tests {
         )
         .unwrap()
         .unwrap()
-    }
-
-    fn call(sql: &str) -> Value {
-        Spi::get_one::<JsonB>(sql).unwrap().unwrap().0
     }
 
     fn process(raw_event_id: i64) -> Value {
@@ -67,7 +54,7 @@ mod tests {
 
     #[pg_test]
     fn a_valid_event_is_staged_with_its_enrichment_and_the_raw_row_processed() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let id = ingest(
             &acme,
             "192.168.1.100",
@@ -109,7 +96,7 @@ mod tests {
 
     #[pg_test]
     fn an_invalid_event_is_quarantined_with_its_reasons() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let id = ingest(
             &acme,
             "10.0.0.1",
@@ -143,7 +130,7 @@ mod tests {
 
     #[pg_test]
     fn processing_twice_never_creates_a_second_staging_row() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let id = ingest(&acme, "10.0.0.1", page_view("/a", &now_iso(0)));
         let first = process(id);
         let second = process(id);
@@ -175,7 +162,7 @@ mod tests {
 
     #[pg_test]
     fn a_poison_event_is_marked_error_then_failed_and_never_holds_back_the_others() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         plant_poison();
         Spi::run("SET LOCAL onevault_tracking.max_processing_attempts = 2").unwrap();
         let good = ingest(&acme, "10.0.0.1", page_view("/good", &now_iso(0)));
@@ -232,7 +219,7 @@ mod tests {
 
     #[pg_test]
     fn process_raw_event_keeps_the_failure_mark_instead_of_rolling_it_back() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         plant_poison();
         let poison = ingest(&acme, "10.0.0.2", page_view("/poison", &now_iso(0)));
         let answer = process(poison);
@@ -243,7 +230,7 @@ mod tests {
 
     #[pg_test]
     fn sessions_follow_the_thirty_minute_idle_window() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let a = ingest(&acme, "10.0.0.1", page_view("/a", &now_iso(-60)));
         let b = ingest(&acme, "10.0.0.1", page_view("/b", &now_iso(-45)));
         let c = ingest(&acme, "10.0.0.1", page_view("/c", &now_iso(-5)));
@@ -267,7 +254,7 @@ mod tests {
 
     #[pg_test]
     fn a_late_event_joins_its_stored_session_whatever_else_is_in_the_drain() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let a = ingest(&acme, "10.0.0.1", page_view("/a", &now_iso(-300)));
         let b = ingest(&acme, "10.0.0.1", page_view("/b", &now_iso(-60)));
         call("SELECT staging.process_pending_events(10)");
@@ -287,7 +274,7 @@ mod tests {
 
     #[pg_test]
     fn a_visit_across_midnight_stays_one_visitor_and_one_session() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         // Yesterday's hash X before midnight; after midnight the visitor hashes to Y today and X
         // under yesterday's salt, exactly what ingestion stores.
         let before = ingest(&acme, "10.0.0.1", page_view("/before", &now_iso(-10)));
@@ -314,7 +301,7 @@ mod tests {
 
     #[pg_test]
     fn quarantined_and_failed_events_can_be_reprocessed_after_a_fix() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         plant_poison();
         Spi::run("SET LOCAL onevault_tracking.max_processing_attempts = 1").unwrap();
         let invalid = ingest(
@@ -368,8 +355,8 @@ mod tests {
 
     #[pg_test]
     fn a_drain_audits_once_per_tenant_on_that_tenant() {
-        let acme = tenant("Acme");
-        let globex = tenant("Globex");
+        let acme = tenant("Acme", 0);
+        let globex = tenant("Globex", 0);
         ingest(&acme, "10.0.0.1", page_view("/a", &now_iso(0)));
         ingest(&acme, "10.0.0.2", page_view("/b", &now_iso(0)));
         ingest(&globex, "10.0.0.3", page_view("/c", &now_iso(0)));

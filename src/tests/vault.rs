@@ -2,21 +2,12 @@
 
 #[pgrx::pg_schema]
 mod tests {
+    use crate::tests::support::{call, count, tenant};
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::{json, Value};
 
     const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
-
-    fn tenant(name: &str) -> Vec<u8> {
-        Spi::get_one_with_args::<Vec<u8>>(
-            "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, record_source)
-             VALUES (util.hash_binary($1), $1, 'test') RETURNING tenant_hk",
-            &[name.into()],
-        )
-        .unwrap()
-        .unwrap()
-    }
 
     fn ingest(tenant_hk: &[u8], payload: Value) -> i64 {
         Spi::get_one_with_args::<i64>(
@@ -30,14 +21,6 @@ mod tests {
     fn page_view(path: &str, title: &str) -> Value {
         json!({"event_type": "page_view", "page_url": format!("https://www.example.com{path}"),
                "page_title": title, "session_id": "client-session-1"})
-    }
-
-    fn call(sql: &str) -> Value {
-        Spi::get_one::<JsonB>(sql).unwrap().unwrap().0
-    }
-
-    fn count(sql: &str) -> i64 {
-        Spi::get_one::<i64>(sql).unwrap().unwrap()
     }
 
     fn process_and_load() -> Value {
@@ -67,7 +50,7 @@ mod tests {
 
     #[pg_test]
     fn events_load_into_hubs_links_and_satellites() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         ingest(&acme, page_view("/pricing", "Pricing"));
         ingest(&acme, page_view("/pricing", "Pricing"));
         ingest(&acme, page_view("/docs", "Docs"));
@@ -91,7 +74,7 @@ mod tests {
 
     #[pg_test]
     fn replaying_the_same_staging_rows_adds_zero_rows_anywhere() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         ingest(&acme, page_view("/a", "A"));
         ingest(&acme, page_view("/b", "B"));
         process_and_load();
@@ -115,7 +98,7 @@ mod tests {
 
     #[pg_test]
     fn a_title_change_adds_one_satellite_row_and_end_dates_the_previous() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         ingest(&acme, page_view("/p", "Old title"));
         process_and_load();
         ingest(&acme, page_view("/p", "Old title"));
@@ -150,7 +133,7 @@ mod tests {
 
     #[pg_test]
     fn loading_an_older_event_late_or_again_never_rolls_page_details_back() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let stamp = |minutes: i32| {
             Spi::get_one_with_args::<String>(
                 "SELECT to_char((now() - make_interval(mins => $1)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
@@ -207,7 +190,7 @@ mod tests {
 
     #[pg_test]
     fn a_later_event_of_a_session_keeps_the_session_details() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         ingest(&acme, page_view("/entry", "Entry"));
         process_and_load();
         ingest(&acme, page_view("/second", "Second"));
@@ -223,8 +206,8 @@ mod tests {
 
     #[pg_test]
     fn the_same_page_and_session_in_two_tenants_are_separate_hubs() {
-        let acme = tenant("Acme");
-        let globex = tenant("Globex");
+        let acme = tenant("Acme", 0);
+        let globex = tenant("Globex", 0);
         ingest(&acme, page_view("/same", "Same"));
         ingest(&globex, page_view("/same", "Same"));
         process_and_load();
@@ -244,7 +227,7 @@ mod tests {
 
     #[pg_test]
     fn vault_keys_equal_util_hash_binary_of_the_documented_recipe() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         ingest(&acme, page_view("/a|b\\c", "Odd path"));
         ingest(
             &acme,
@@ -279,7 +262,7 @@ mod tests {
 
     #[pg_test]
     fn invalid_staging_rows_never_reach_the_vault() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let invalid = ingest(
             &acme,
             json!({"event_type": "page_view", "page_url": "ftp://example.com/x"}),
@@ -302,7 +285,7 @@ mod tests {
 
     #[pg_test]
     fn process_event_runs_one_event_end_to_end_with_one_audit_record() {
-        let acme = tenant("Acme");
+        let acme = tenant("Acme", 0);
         let id = ingest(&acme, page_view("/e2e", "End to end"));
         let before = count("SELECT count(*) FROM audit.audit_detail_s");
         let answer = Spi::get_one_with_args::<JsonB>(

@@ -10,10 +10,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$REPO/scripts/cluster.sh"
 DB=onevault_rate
 
-PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d postgres \
-  -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d $DB -1 \
-  -f "$REPO/sql/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking' \
+cluster_fresh_db "$DIR" "$PORT" $DB
+cluster_psql "$DIR" "$PORT" -d $DB \
   -c "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, record_source)
       VALUES (util.hash_binary('Rate Corp'), 'Rate Corp', 'stress')" \
   -c "SELECT api.register_site(util.hash_binary('Rate Corp'), 'example.com', 'Example')" >/dev/null

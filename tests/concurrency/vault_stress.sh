@@ -11,10 +11,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$REPO/scripts/cluster.sh"
 DB=onevault_stress
 
-PGOPTIONS="-c client_min_messages=warning" cluster_psql "$DIR" "$PORT" -d postgres \
-  -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d $DB -1 \
-  -f "$REPO/sql/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking' \
+cluster_fresh_db "$DIR" "$PORT" $DB
+cluster_psql "$DIR" "$PORT" -d $DB \
   -c "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, record_source)
       VALUES (util.hash_binary('Stress Corp'), 'Stress Corp', 'stress')"
 
@@ -43,7 +41,7 @@ read -r pages page_links sessions session_links events current <<<"$(cluster_psq
          (SELECT count(*) FROM business.page_details_s WHERE load_end_date IS NULL)")"
 cat "$logs"/*.err | sort | uniq -c | head -5
 rm -rf "$logs"
-cluster_psql "$DIR" "$PORT" -d postgres -c "DROP DATABASE $DB"
+PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d postgres -c "DROP DATABASE $DB"
 
 expected=$((CLIENTS * ROUNDS))
 echo "vault stress: $CLIENTS clients x $ROUNDS rounds: errors=$errors not_loaded=$not_loaded pages=$pages/$ROUNDS page_links=$page_links sessions=$sessions session_links=$session_links events=$events/$expected current_page_details=$current"

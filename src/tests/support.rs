@@ -1,0 +1,26 @@
+//! Helpers shared by the `#[pg_test]` modules.
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value;
+
+/// Creates a tenant the way the platform does, `age_days` old; returns its hash key.
+pub fn tenant(name: &str, age_days: i32) -> Vec<u8> {
+    Spi::get_one_with_args::<Vec<u8>>(
+        "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, load_date, record_source)
+         VALUES (util.hash_binary($1), $1, now() - make_interval(days => $2), 'test')
+         RETURNING tenant_hk",
+        &[name.into(), age_days.into()],
+    )
+    .unwrap()
+    .unwrap()
+}
+
+pub fn count(sql: &str) -> i64 {
+    Spi::get_one::<i64>(sql).unwrap().unwrap()
+}
+
+/// The jsonb answer of a query.
+pub fn call(sql: &str) -> Value {
+    Spi::get_one::<JsonB>(sql).unwrap().unwrap().0
+}
