@@ -228,14 +228,17 @@ CREATE INDEX tracking_event_details_s_tenant_time_idx
 CREATE FUNCTION business.load_staged_events(p_batch_size integer DEFAULT 1000)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'load_staged_events_wrapper';
 
 CREATE FUNCTION business.load_staged_event(p_raw_event_id bigint)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'load_staged_event_wrapper';
 
 CREATE FUNCTION onevault_tracking.process_event(p_raw_event_id bigint)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'process_event_wrapper';

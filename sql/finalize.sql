@@ -1,18 +1,73 @@
--- Nothing of the extension is executable by PUBLIC: access is granted explicitly.
-DO $revoke$
+-- Runs last, when every function of the extension exists.
+
+-- 1. Nothing of the extension is executable by PUBLIC, and every function that resolves names
+-- (SECURITY DEFINER ones, and all SQL and PL/pgSQL ones) has search_path pinned to
+-- pg_catalog, pg_temp: a caller's schemas (public, or objects planted in pg_temp) can never
+-- stand in for a built-in function or operator. Tables are always schema-qualified in the
+-- code. The pure native functions (hashing, validation) resolve no names, and a SET clause
+-- would cost each of their calls a configuration save and restore.
+DO $lockdown$
 DECLARE
     member_function regprocedure;
+    pinned boolean;
 BEGIN
-    FOR member_function IN
-        SELECT d.objid::regprocedure
+    FOR member_function, pinned IN
+        SELECT d.objid::regprocedure, p.prosecdef OR l.lanname <> 'c'
           FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+          JOIN pg_catalog.pg_language l ON l.oid = p.prolang
          WHERE d.classid = 'pg_catalog.pg_proc'::regclass
            AND d.refclassid = 'pg_catalog.pg_extension'::regclass
            AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'onevault_tracking')
            AND d.deptype = 'e'
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', member_function);
+        IF pinned THEN
+            EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp',
+                                      member_function);
+        END IF;
     END LOOP;
 END
-$revoke$;
+$lockdown$;
 
+-- 2. What each role may call (sql/security.sql creates the roles).
+GRANT USAGE ON SCHEMA api TO onevault_tracking_ingest, onevault_tracking_admin, onevault_tracking_reader;
+GRANT USAGE ON SCHEMA raw, staging, business, onevault_tracking
+    TO onevault_tracking_admin, onevault_tracking_reader;
+
+GRANT EXECUTE ON FUNCTION
+    api.track_page_view(text, text, text, text, inet, text, text, text, text, timestamptz, jsonb, boolean, boolean),
+    api.track_custom_event(text, text, text, jsonb, text, text, inet, text, text, text, text, timestamptz, boolean, boolean)
+TO onevault_tracking_ingest;
+
+GRANT EXECUTE ON FUNCTION
+    api.register_site(bytea, text, text, text[], text, jsonb),
+    api.create_api_key(bytea, text, text, text[], timestamptz, integer),
+    api.revoke_api_key(bytea, text),
+    api.check_rate_limit(bytea, inet, integer, integer),
+    api.log_tracking_attempt(bytea, text, text, text, inet, jsonb),
+    api.purge_expired_data(integer, integer),
+    api.erase_visitor(bytea, bytea),
+    api.erase_session(bytea, text),
+    raw.ingest_tracking_event(bytea, bytea, inet, text, jsonb),
+    raw.batch_ingest_tracking_events(bytea, bytea, inet, text, jsonb),
+    staging.enrich_event_data(jsonb, text, inet),
+    staging.process_raw_event(bigint),
+    staging.process_pending_events(integer),
+    staging.reprocess_quarantined_events(bytea, bigint[]),
+    business.load_staged_events(integer),
+    business.load_staged_event(bigint),
+    onevault_tracking.process_event(bigint),
+    onevault_tracking.integration_status()
+TO onevault_tracking_admin;
+
+-- Readers (and admins, who are readers): statistics and reports run as the caller, so
+-- row-level security limits them to the session's tenant.
+GRANT EXECUTE ON FUNCTION
+    onevault_tracking.current_tenant_hk(),
+    raw.get_ingestion_stats(bytea, integer),
+    staging.validate_event_data(jsonb),
+    onevault_tracking.hash_binary(text),
+    onevault_tracking.hash_key(bytea, text[]),
+    onevault_tracking.business_key(bytea, text[])
+TO onevault_tracking_reader;

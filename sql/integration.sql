@@ -5,6 +5,7 @@ CREATE FUNCTION onevault_tracking.integration_status()
 RETURNS TABLE (component text, kind text, status text, detail text)
 LANGUAGE plpgsql
 VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $status$
 DECLARE

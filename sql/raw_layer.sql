@@ -50,12 +50,14 @@ CREATE FUNCTION raw.ingest_tracking_event(
     p_tenant_hk bytea, p_api_key_hk bytea, p_client_ip inet, p_user_agent text, p_event_data jsonb)
 RETURNS bigint
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'ingest_tracking_event_wrapper';
 
 CREATE FUNCTION raw.batch_ingest_tracking_events(
     p_tenant_hk bytea, p_api_key_hk bytea, p_client_ip inet, p_user_agent text, p_events jsonb)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'batch_ingest_tracking_events_wrapper';
 
 -- Monitoring: counts per status, error rate and the age of the oldest pending event, per

@@ -106,19 +106,23 @@ AS 'MODULE_PATHNAME', 'validate_event_data_wrapper';
 CREATE FUNCTION staging.enrich_event_data(p_event_data jsonb, p_user_agent text, p_client_ip inet)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'enrich_event_data_wrapper';
 
 CREATE FUNCTION staging.process_raw_event(p_raw_event_id bigint)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'process_raw_event_wrapper';
 
 CREATE FUNCTION staging.process_pending_events(p_batch_size integer DEFAULT 1000)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'process_pending_events_wrapper';
 
 CREATE FUNCTION staging.reprocess_quarantined_events(p_tenant_hk bytea, p_raw_event_ids bigint[] DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE c VOLATILE
+SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'reprocess_quarantined_events_wrapper';

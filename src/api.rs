@@ -126,6 +126,17 @@ fn register_site(
         }
         .raise();
     }
+    if let Some(mode) = settings.get("privacy_signals") {
+        if mode.as_str().and_then(PrivacySignals::parse).is_none() {
+            TrackingError::InvalidArgument {
+                name: "p_settings",
+                reason: format!(
+                    "privacy_signals must be \"ignore\", \"anonymize\" or \"drop\", not {mode}"
+                ),
+            }
+            .raise();
+        }
+    }
     Spi::connect_mut(|client| {
         ensure_tenant(client, tenant_hk);
         let known_zone = spi::execute(
@@ -398,6 +409,31 @@ fn revoke_api_key(p_tenant_hk: Option<&[u8]>, p_key_prefix: Option<&str>) -> Jso
 
 // Tracking -------------------------------------------------------------------------------------------
 
+/// What a site does with a browser's Do-Not-Track or Global Privacy Control signal (its
+/// `privacy_signals` setting).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PrivacySignals {
+    /// Track as usual (the default: honouring them is the site owner's decision).
+    Ignore,
+    /// Count the event without visitor identity: no visitor hash, no client session id, no
+    /// stored IP; it has no session and counts as no visitor.
+    Anonymize,
+    /// Store nothing: the call answers success with `dropped` and its reason, and only the
+    /// attempt's audit record (without client network) remains.
+    Drop,
+}
+
+impl PrivacySignals {
+    fn parse(mode: &str) -> Option<Self> {
+        match mode {
+            "ignore" => Some(Self::Ignore),
+            "anonymize" => Some(Self::Anonymize),
+            "drop" => Some(Self::Drop),
+            _ => None,
+        }
+    }
+}
+
 /// What a tracking call brings.
 struct TrackRequest<'a> {
     api_key: Option<&'a str>,
@@ -407,6 +443,25 @@ struct TrackRequest<'a> {
     /// The payload in the vocabulary, without the page (added from the site domain and path).
     payload: Map<String, Value>,
     page_path: Option<&'a str>,
+    /// The privacy signal the browser sent, if any: the reason code a dropped event answers.
+    opt_out: Option<&'static str>,
+}
+
+impl TrackRequest<'_> {
+    fn with_signals(
+        mut self,
+        do_not_track: Option<bool>,
+        global_privacy_control: Option<bool>,
+    ) -> Self {
+        self.opt_out = if global_privacy_control == Some(true) {
+            Some("GLOBAL_PRIVACY_CONTROL")
+        } else if do_not_track == Some(true) {
+            Some("DO_NOT_TRACK")
+        } else {
+            None
+        };
+        self
+    }
 }
 
 /// The key a call presented, once it passed every check.
@@ -416,6 +471,7 @@ struct KeyGrant {
     key_prefix: String,
     site_domain: String,
     rate_limit: i32,
+    privacy_signals: PrivacySignals,
 }
 
 /// A failure answer: `success: false` with a stable code, a message, and extra fields.
@@ -465,7 +521,7 @@ fn check_key(
         "SELECT h.tenant_hk, h.api_key_hk, d.key_prefix, d.scopes, d.rate_limit_per_minute,
                 d.revoked_at IS NOT NULL, coalesce(d.expires_at <= now(), false),
                 s.site_bk, coalesce(sd.allowed_domains, ARRAY[s.site_bk]), coalesce(sd.is_active, true),
-                (sd.settings ->> 'rate_limit_per_minute')::integer
+                (sd.settings ->> 'rate_limit_per_minute')::integer, sd.settings ->> 'privacy_signals'
            FROM business.api_key_details_s AS d
            JOIN business.api_key_h AS h USING (api_key_hk)
            JOIN business.site_api_key_l AS l ON l.api_key_hk = h.api_key_hk
@@ -489,6 +545,7 @@ fn check_key(
             row.get::<Vec<Option<String>>>(9).ok().flatten().unwrap_or_default(),
             row.get::<bool>(10).ok().flatten().unwrap_or(true),
             row.get::<i32>(11).ok().flatten(),
+            row.get::<String>(12).ok().flatten(),
         )
     });
     let Some((
@@ -503,6 +560,7 @@ fn check_key(
         allowed,
         active,
         site_limit,
+        privacy_signals,
     )) = found
     else {
         return Err((
@@ -552,6 +610,10 @@ fn check_key(
         rate_limit: key_limit
             .or(site_limit)
             .unwrap_or_else(settings::rate_limit_per_minute),
+        privacy_signals: privacy_signals
+            .as_deref()
+            .and_then(PrivacySignals::parse)
+            .unwrap_or(PrivacySignals::Ignore),
     })
 }
 
@@ -611,7 +673,31 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         return refusal.to_json();
     }
 
+    let opt_out = request
+        .opt_out
+        .filter(|_| grant.privacy_signals != PrivacySignals::Ignore);
+    if let (Some(reason), PrivacySignals::Drop) = (opt_out, grant.privacy_signals) {
+        log_attempt(
+            client,
+            Some(&grant.tenant_hk),
+            "dropped",
+            Some(reason),
+            Some(&grant.key_prefix),
+            None,
+            Map::new(),
+        );
+        return json!({"success": true, "dropped": true, "reason": reason,
+                      "message": "the browser asked not to be tracked; nothing was stored"});
+    }
+    // Anonymised: nothing that identifies the visitor reaches the tables.
+    let (client_ip, identity) = match opt_out {
+        Some(_) => (None, None),
+        None => (client_ip, request.client_ip),
+    };
     let mut payload = request.payload;
+    if opt_out.is_some() {
+        payload.remove("session_id");
+    }
     match request.page_path {
         Some(path) if path.starts_with('/') => {
             payload.insert(
@@ -629,7 +715,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         client,
         &grant.tenant_hk,
         &grant.api_key_hk,
-        request.client_ip,
+        identity,
         request.user_agent,
         &payload,
     );
@@ -834,7 +920,8 @@ fn common_payload(
 }
 
 /// `api.track_page_view(p_api_key, p_site_domain, p_page_path, p_user_agent, p_client_ip,
-/// p_referrer, p_page_title, p_session_id, p_event_id, p_event_timestamp, p_properties)`.
+/// p_referrer, p_page_title, p_session_id, p_event_id, p_event_timestamp, p_properties,
+/// p_do_not_track, p_global_privacy_control)`.
 #[pg_extern(sql = false)]
 #[allow(clippy::too_many_arguments)]
 fn track_page_view(
@@ -849,6 +936,8 @@ fn track_page_view(
     p_event_id: Option<&str>,
     p_event_timestamp: Option<pgrx::datum::TimestampWithTimeZone>,
     p_properties: Option<JsonB>,
+    p_do_not_track: Option<bool>,
+    p_global_privacy_control: Option<bool>,
 ) -> JsonB {
     let mut payload = common_payload(
         p_referrer,
@@ -868,13 +957,15 @@ fn track_page_view(
         client_ip: p_client_ip,
         payload,
         page_path: p_page_path,
-    };
+        opt_out: None,
+    }
+    .with_signals(p_do_not_track, p_global_privacy_control);
     Spi::connect_mut(|client| JsonB(track(client, request)))
 }
 
 /// `api.track_custom_event(p_api_key, p_site_domain, p_event_name, p_event_properties,
 /// p_page_path, p_user_agent, p_client_ip, p_referrer, p_page_title, p_session_id, p_event_id,
-/// p_event_timestamp)`.
+/// p_event_timestamp, p_do_not_track, p_global_privacy_control)`.
 #[pg_extern(sql = false)]
 #[allow(clippy::too_many_arguments)]
 fn track_custom_event(
@@ -890,6 +981,8 @@ fn track_custom_event(
     p_session_id: Option<&str>,
     p_event_id: Option<&str>,
     p_event_timestamp: Option<pgrx::datum::TimestampWithTimeZone>,
+    p_do_not_track: Option<bool>,
+    p_global_privacy_control: Option<bool>,
 ) -> JsonB {
     let mut payload = common_payload(
         p_referrer,
@@ -912,6 +1005,8 @@ fn track_custom_event(
         client_ip: p_client_ip,
         payload,
         page_path: p_page_path,
-    };
+        opt_out: None,
+    }
+    .with_signals(p_do_not_track, p_global_privacy_control);
     Spi::connect_mut(|client| JsonB(track(client, request)))
 }

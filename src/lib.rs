@@ -13,6 +13,7 @@ mod enrich;
 mod error;
 mod hashing;
 mod ingest;
+mod privacy;
 mod random;
 mod ratelimit;
 mod salts;
@@ -51,6 +52,11 @@ pgrx::extension_sql_file!(
     "../sql/integration.sql",
     name = "integration",
     requires = ["prerequisites"]
+);
+pgrx::extension_sql_file!(
+    "../sql/security.sql",
+    name = "security",
+    requires = ["api_layer", "integration"]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", finalize);
 

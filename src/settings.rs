@@ -15,6 +15,8 @@ static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_P
 static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_BATCH_SIZE);
 static MAX_PROCESSING_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 static RATE_LIMIT_PER_MINUTE: GucSetting<i32> = GucSetting::<i32>::new(120);
+static RAW_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
+static RATE_LIMIT_RETENTION_HOURS: GucSetting<i32> = GucSetting::<i32>::new(24);
 static API_PROCESSING: GucSetting<ApiProcessing> =
     GucSetting::<ApiProcessing>::new(ApiProcessing::Immediate);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
@@ -85,6 +87,27 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.raw_retention_days",
+        c"Days api.purge_expired_data keeps processed raw and staging rows.",
+        c"The vault keeps its (IP-free) events; raw rows still waiting for processing are \
+          never purged.",
+        &RAW_RETENTION_DAYS,
+        1,
+        36_500,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.rate_limit_retention_hours",
+        c"Hours api.purge_expired_data keeps rate-limit windows (the only place full IPs live).",
+        c"Windows whose last request is older are deleted with their hub rows.",
+        &RATE_LIMIT_RETENTION_HOURS,
+        1,
+        8_760,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"onevault_tracking.api_processing",
         c"immediate: the tracking API stages and loads each event in the call; deferred: raw only.",
@@ -131,4 +154,12 @@ pub fn rate_limit_per_minute() -> i32 {
 
 pub fn api_processing() -> ApiProcessing {
     API_PROCESSING.get()
+}
+
+pub fn raw_retention_days() -> i32 {
+    RAW_RETENTION_DAYS.get()
+}
+
+pub fn rate_limit_retention_hours() -> i32 {
+    RATE_LIMIT_RETENTION_HOURS.get()
 }
