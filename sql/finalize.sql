@@ -10,9 +10,10 @@ DO $lockdown$
 DECLARE
     member_function regprocedure;
     pinned boolean;
+    native_writer boolean;
 BEGIN
-    FOR member_function, pinned IN
-        SELECT d.objid::regprocedure, p.prosecdef OR l.lanname <> 'c'
+    FOR member_function, pinned, native_writer IN
+        SELECT d.objid::regprocedure, p.prosecdef OR l.lanname <> 'c', p.prosecdef AND l.lanname = 'c'
           FROM pg_catalog.pg_depend d
           JOIN pg_catalog.pg_proc p ON p.oid = d.objid
           JOIN pg_catalog.pg_language l ON l.oid = p.prolang
@@ -24,6 +25,15 @@ BEGIN
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', member_function);
         IF pinned THEN
             EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, pg_temp',
+                                      member_function);
+        END IF;
+        -- The native functions keep their statements prepared for the life of the backend. With
+        -- the default plan_cache_mode the plan cache re-plans a statement on every execution
+        -- when its generic plan looks costlier than the custom ones, which for these statements
+        -- (arrays and JSON as parameters) it always does: planning then costs more than the
+        -- work. Their statements are key lookups whose best plan does not depend on the values.
+        IF native_writer THEN
+            EXECUTE pg_catalog.format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan',
                                       member_function);
         END IF;
     END LOOP;
@@ -65,6 +75,10 @@ TO onevault_tracking_admin;
 -- row-level security limits them to the session's tenant.
 GRANT EXECUTE ON FUNCTION
     onevault_tracking.current_tenant_hk(),
+    api.site_stats(text, timestamptz, timestamptz, boolean),
+    api.site_breakdown(text, text, timestamptz, timestamptz, integer, boolean),
+    api.site_timeseries(text, timestamptz, timestamptz, text, boolean),
+    onevault_tracking.report_site(text, timestamptz, timestamptz, boolean),
     raw.get_ingestion_stats(bytea, integer),
     staging.validate_event_data(jsonb),
     onevault_tracking.hash_binary(text),

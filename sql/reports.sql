@@ -36,19 +36,21 @@
 
 -- Indexes --------------------------------------------------------------------------------------
 
--- The range scan every report starts with: a tenant's current event details between two
--- timestamps. Partial on current rows (history rows never count) and covering the columns the
--- totals and time series read, so those scan the index only (no heap visit per event).
+-- Every report starts with the same range scan: the tenant's current event details between two
+-- timestamps. This index is partial on current rows (history rows never count) and covers the
+-- columns the totals, time series and page/visit breakdowns read (event_type, event_name, is_bot,
+-- visitor_hash, and tracking_event_hk for the join to the link), so they read the index only,
+-- never the satellite's heap (Index Only Scan, Heap Fetches: 0). The site is on the link, not
+-- the satellite, so the join to business.tracking_event_l (one hash join; the link is read
+-- through its existing site_hk index) decides which events are the site's. Measured on 600,000
+-- events (300,000 on the reported site over 90 days): a one-week range reads 718 index pages
+-- instead of a bitmap heap scan over the satellite. A covering index on the link was measured
+-- too and not kept: the planner preferred the existing site_hk index and it cost as much space
+-- as the link table itself.
 CREATE INDEX tracking_event_details_s_report_idx
     ON business.tracking_event_details_s (tenant_hk, event_timestamp)
-    INCLUDE (tracking_event_hk, event_type, is_bot, visitor_hash)
+    INCLUDE (tracking_event_hk, event_type, event_name, is_bot, visitor_hash)
     WHERE load_end_date IS NULL;
-
--- The other side of that join: the events of one site, with the keys the reports need (session,
--- page), so the site's events are read from the index alone and hashed against the range.
-CREATE INDEX tracking_event_l_site_report_idx
-    ON business.tracking_event_l (site_hk, tenant_hk)
-    INCLUDE (tracking_event_hk, session_hk, page_hk);
 
 -- Context ----------------------------------------------------------------------------------------
 
@@ -67,7 +69,7 @@ BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'no tenant selected for onevault_tracking reports'
             USING ERRCODE = '42501',
-                  HINT = 'SET onevault_tracking.tenant_id to the hex of your tenant''s tenant_hk (64 hex digits) before asking for reports.';
+                  HINT = 'SET onevault_tracking.tenant_id to the hex of your tenant''s tenant_hk (64 hex digits); a role listed in onevault_tracking.reader_tenants may select only the tenants listed for it.';
     END IF;
     IF p_site_domain IS NULL OR p_from IS NULL OR p_to IS NULL OR p_include_bots IS NULL THEN
         RAISE EXCEPTION 'p_site_domain, p_from, p_to and p_include_bots must not be NULL'
@@ -419,6 +421,10 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Use ''hour'' or ''day''.';
     END IF;
     hourly := p_interval = 'hour';
+    IF NOT (isfinite(p_from) AND isfinite(p_to)) THEN
+        RAISE EXCEPTION 'a time series needs a finite range'
+            USING ERRCODE = '22023', HINT = 'Give p_from and p_to as timestamps, not infinity.';
+    END IF;
     IF extract(epoch FROM p_to - p_from) / (CASE WHEN hourly THEN 3600 ELSE 86400 END) > max_buckets THEN
         RAISE EXCEPTION 'the range has more than % % buckets', max_buckets, p_interval
             USING ERRCODE = '54000',

@@ -10,6 +10,7 @@
 use crate::audit::{self, AuditEvent};
 use crate::error::{required, TrackingError};
 use crate::ingest::land_event;
+use crate::json;
 use crate::random::strong_random;
 use crate::ratelimit;
 use crate::settings::{self, ApiProcessing};
@@ -24,6 +25,7 @@ use onevault_tracking_core::validate::{is_site_host, validate};
 use onevault_tracking_core::vault::{api_key_key, site_business_key, site_key};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use pgrx::AnyElement;
 use pgrx::{Inet, JsonB};
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
@@ -98,7 +100,7 @@ fn register_site(
     p_site_name: Option<&str>,
     p_allowed_domains: Option<Vec<Option<String>>>,
     p_timezone: Option<&str>,
-    p_settings: Option<JsonB>,
+    p_settings: Option<AnyElement>,
 ) -> JsonB {
     let tenant_hk = required(p_tenant_hk, "p_tenant_hk");
     let domain = normalised_domain("p_site_domain", required(p_site_domain, "p_site_domain"));
@@ -118,7 +120,7 @@ fn register_site(
         }
     }
     let timezone = p_timezone.unwrap_or("UTC");
-    let settings = p_settings.map_or(json!({}), |j| j.0);
+    let settings = json::argument(p_settings, "p_settings").unwrap_or_else(|| json!({}));
     if !settings.is_object() {
         TrackingError::InvalidArgument {
             name: "p_settings",
@@ -155,7 +157,7 @@ fn register_site(
         }
         let context = LoadContext::new(client);
         let site_hk = site_key(tenant_hk, &domain);
-        let created = vault::load_hub(
+        let new_sites = vault::load_hub(
             client,
             &context,
             &SITE_H,
@@ -164,7 +166,8 @@ fn register_site(
                 business_key: domain.clone(),
                 tenant_hk: tenant_hk.to_vec(),
             }],
-        ) == 1;
+        );
+        let created = !new_sites.is_empty();
         let changed = vault::load_satellite(
             client,
             &context,
@@ -180,6 +183,7 @@ fn register_site(
                     settings,
                 ],
             }],
+            &new_sites,
         ) == 1;
         let answer = json!({"success": true, "site_hk": to_hex(&site_hk), "site_domain": domain,
                             "allowed_domains": allowed, "created": created, "details_changed": changed});
@@ -284,7 +288,7 @@ fn create_api_key(
         let api_key = format!("{key_prefix}_{}", to_hex(&strong_random::<32>()));
         let api_key_hk = api_key_key(tenant_hk, &key_prefix);
         let context = LoadContext::new(client);
-        vault::load_hub(
+        let new_keys = vault::load_hub(
             client,
             &context,
             &API_KEY_H,
@@ -322,6 +326,7 @@ fn create_api_key(
                     Value::Null,
                 ],
             }],
+            &new_keys,
         );
         let mut details = Map::new();
         details.insert("key_prefix".into(), key_prefix.clone().into());
@@ -389,6 +394,7 @@ fn revoke_api_key(p_tenant_hk: Option<&[u8]>, p_key_prefix: Option<&str>) -> Jso
                     tenant_hk: tenant_hk.to_vec(),
                     attributes,
                 }],
+                &vault::NewKeys::new(),
             );
             let mut details = Map::new();
             details.insert("key_prefix".into(), key_prefix.into());
@@ -864,10 +870,10 @@ fn log_tracking_attempt(
     p_error_code: Option<&str>,
     p_api_key_prefix: Option<&str>,
     p_client_ip: Option<Inet>,
-    p_details: Option<JsonB>,
+    p_details: Option<AnyElement>,
 ) -> JsonB {
     let outcome = required(p_outcome, "p_outcome");
-    let extra = match p_details.map(|j| j.0) {
+    let extra = match json::argument(p_details, "p_details") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map,
         Some(_) => TrackingError::InvalidArgument {
@@ -935,7 +941,7 @@ fn track_page_view(
     p_session_id: Option<&str>,
     p_event_id: Option<&str>,
     p_event_timestamp: Option<pgrx::datum::TimestampWithTimeZone>,
-    p_properties: Option<JsonB>,
+    p_properties: Option<AnyElement>,
     p_do_not_track: Option<bool>,
     p_global_privacy_control: Option<bool>,
 ) -> JsonB {
@@ -947,7 +953,7 @@ fn track_page_view(
         p_event_timestamp,
     );
     payload.insert("event_type".into(), "page_view".into());
-    if let Some(JsonB(properties)) = p_properties {
+    if let Some(properties) = json::argument(p_properties, "p_properties") {
         payload.insert("properties".into(), properties);
     }
     let request = TrackRequest {
@@ -972,7 +978,7 @@ fn track_custom_event(
     p_api_key: Option<&str>,
     p_site_domain: Option<&str>,
     p_event_name: Option<&str>,
-    p_event_properties: Option<JsonB>,
+    p_event_properties: Option<AnyElement>,
     p_page_path: Option<&str>,
     p_user_agent: Option<&str>,
     p_client_ip: Option<Inet>,
@@ -995,7 +1001,7 @@ fn track_custom_event(
     if let Some(name) = p_event_name {
         payload.insert("event_name".into(), name.into());
     }
-    if let Some(JsonB(properties)) = p_event_properties {
+    if let Some(properties) = json::argument(p_event_properties, "p_event_properties") {
         payload.insert("properties".into(), properties);
     }
     let request = TrackRequest {

@@ -2,6 +2,7 @@
 //! user-agent parser both they and processing use.
 
 use crate::error::required;
+use crate::json;
 use crate::salts;
 use onevault_tracking_core::enrich::enrich;
 use onevault_tracking_core::ip::parse_inet;
@@ -10,6 +11,7 @@ use onevault_tracking_core::useragent::{UserAgentInfo, UserAgentParser};
 use onevault_tracking_core::validate::validate;
 use onevault_tracking_core::visitor::visitor_hashes;
 use pgrx::prelude::*;
+use pgrx::AnyElement;
 use pgrx::{Inet, JsonB};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -47,8 +49,8 @@ pub fn parse_user_agent(user_agent: Option<&str>) -> UserAgentInfo {
 /// sql/staging_layer.sql): `valid`, `errors`, `warnings`, `quality_score`. The timestamp window
 /// is taken around the current time.
 #[pg_extern(sql = false)]
-fn validate_event_data(p_event_data: Option<JsonB>) -> JsonB {
-    let JsonB(payload) = required(p_event_data, "p_event_data");
+fn validate_event_data(p_event_data: Option<AnyElement>) -> JsonB {
+    let payload = required(json::argument(p_event_data, "p_event_data"), "p_event_data");
     JsonB(validate(&payload, OffsetDateTime::now_utc()).to_json())
 }
 
@@ -57,11 +59,11 @@ fn validate_event_data(p_event_data: Option<JsonB>) -> JsonB {
 /// the anonymised IP and today's visitor hash.
 #[pg_extern(sql = false)]
 fn enrich_event_data(
-    p_event_data: Option<JsonB>,
+    p_event_data: Option<AnyElement>,
     p_user_agent: Option<&str>,
     p_client_ip: Option<Inet>,
 ) -> JsonB {
-    let JsonB(payload) = required(p_event_data, "p_event_data");
+    let payload = required(json::argument(p_event_data, "p_event_data"), "p_event_data");
     let fields = validate(&payload, OffsetDateTime::now_utc()).fields;
     let client_ip = p_client_ip.and_then(|Inet(text)| parse_inet(&text));
     let enrichment = enrich(&fields, parse_user_agent(p_user_agent), client_ip);

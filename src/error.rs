@@ -21,6 +21,12 @@ pub enum TrackingError {
     BatchNotArray { found: &'static str },
     /// A batch holds more events than `onevault_tracking.max_batch_size`.
     BatchTooLarge { size: usize, limit: usize },
+    /// A jsonb argument nested deeper than any event payload could need.
+    JsonTooDeep {
+        name: &'static str,
+        depth: usize,
+        limit: usize,
+    },
     /// No raw event has this id.
     UnknownRawEvent { raw_event_id: i64 },
     /// A processing batch size outside 1..=limit.
@@ -43,6 +49,7 @@ impl TrackingError {
             TrackingError::UnknownTenant { .. } => PgSqlErrorCode::ERRCODE_FOREIGN_KEY_VIOLATION,
             TrackingError::Payload(PayloadError::TooLarge { .. })
             | TrackingError::BatchTooLarge { .. }
+            | TrackingError::JsonTooDeep { .. }
             | TrackingError::UserAgentTooLong { .. } => {
                 PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED
             }
@@ -83,6 +90,9 @@ impl TrackingError {
             }
             TrackingError::BatchTooLarge { size, limit } => {
                 format!("batch of {size} events is over the limit of {limit}")
+            }
+            TrackingError::JsonTooDeep { name, depth, limit } => {
+                format!("{name} is nested {depth} levels deep; at most {limit} are accepted")
             }
             TrackingError::UnknownRawEvent { raw_event_id } => {
                 format!("raw event {raw_event_id} does not exist in raw.site_tracking_events_r")
@@ -134,6 +144,9 @@ impl TrackingError {
             }
             TrackingError::BatchTooLarge { .. } => {
                 "Split the batch, or raise onevault_tracking.max_batch_size.".into()
+            }
+            TrackingError::JsonTooDeep { .. } => {
+                "Event properties are flat objects of scalar values; send nested data as a JSON string.".into()
             }
             TrackingError::UnknownRawEvent { .. } => {
                 "Pass a raw_event_id returned by raw.ingest_tracking_event.".into()

@@ -7,6 +7,7 @@
 
 use crate::audit::{self, AuditEvent};
 use crate::error::{required, TrackingError};
+use crate::json;
 use crate::random::strong_random;
 use crate::salts;
 use crate::settings;
@@ -20,6 +21,7 @@ use onevault_tracking_core::payload::{
 use onevault_tracking_core::visitor::visitor_hashes;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
+use pgrx::AnyElement;
 use pgrx::{Inet, JsonB, Uuid};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -142,6 +144,7 @@ fn land(
         })
         .collect();
 
+    let record_source = crate::platform::record_source(client);
     let inserted: HashMap<usize, i64> = spi::execute(
         client,
         "INSERT INTO raw.site_tracking_events_r
@@ -149,10 +152,9 @@ fn land(
               batch_id, batch_position, visitor_hash, visitor_hash_previous, record_source)
          SELECT $1, $2, $3::inet, $4, item.json_text::jsonb, item.event_id,
                 $5, CASE WHEN $5 IS NULL THEN NULL ELSE item.position END,
-                item.visitor_hash, item.visitor_hash_previous, source.code
+                item.visitor_hash, item.visitor_hash_previous, $11
            FROM unnest($6::text[], $7::text[], $8::integer[], $9::bytea[], $10::bytea[])
-                AS item (json_text, event_id, position, visitor_hash, visitor_hash_previous),
-                (SELECT util.get_record_source() AS code) AS source
+                AS item (json_text, event_id, position, visitor_hash, visitor_hash_previous)
          ON CONFLICT (tenant_hk, client_event_id) DO NOTHING
          RETURNING raw_event_id, coalesce(batch_position, 0)",
         &[
@@ -186,6 +188,7 @@ fn land(
                 .map(|h| h.and_then(|h| h.previous).map(|p| p.to_vec()))
                 .collect::<Vec<_>>()
                 .into(),
+            record_source.into(),
         ],
     )
     .expect("raw insert")
@@ -272,10 +275,10 @@ fn ingest_tracking_event(
     p_api_key_hk: Option<&[u8]>,
     p_client_ip: Option<Inet>,
     p_user_agent: Option<&str>,
-    p_event_data: Option<JsonB>,
+    p_event_data: Option<AnyElement>,
 ) -> i64 {
     let sender = Sender::new(p_tenant_hk, p_api_key_hk, p_client_ip, p_user_agent);
-    let JsonB(payload) = required(p_event_data, "p_event_data");
+    let payload = required(json::argument(p_event_data, "p_event_data"), "p_event_data");
     let item = screen(0, &payload).unwrap_or_else(|e| TrackingError::from(e).raise());
     Spi::connect_mut(|client| {
         let landed = land(client, &sender, None, std::slice::from_ref(&item))
@@ -311,10 +314,10 @@ fn batch_ingest_tracking_events(
     p_api_key_hk: Option<&[u8]>,
     p_client_ip: Option<Inet>,
     p_user_agent: Option<&str>,
-    p_events: Option<JsonB>,
+    p_events: Option<AnyElement>,
 ) -> JsonB {
     let sender = Sender::new(p_tenant_hk, p_api_key_hk, p_client_ip, p_user_agent);
-    let JsonB(events) = required(p_events, "p_events");
+    let events = required(json::argument(p_events, "p_events"), "p_events");
     let Value::Array(events) = events else {
         TrackingError::BatchNotArray {
             found: json_type_name(&events),

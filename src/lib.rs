@@ -13,6 +13,8 @@ mod enrich;
 mod error;
 mod hashing;
 mod ingest;
+mod json;
+mod platform;
 mod privacy;
 mod random;
 mod ratelimit;
@@ -57,6 +59,11 @@ pgrx::extension_sql_file!(
     "../sql/security.sql",
     name = "security",
     requires = ["api_layer", "integration"]
+);
+pgrx::extension_sql_file!(
+    "../sql/reports.sql",
+    name = "reports",
+    requires = ["business_vault", "security"]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", finalize);
 

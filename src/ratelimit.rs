@@ -48,22 +48,21 @@ pub fn check(
 ) -> Verdict {
     let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).to_string();
     let tracking_hk = hash_key(tenant_hk, &[Some("ip"), Some(&ip)]);
-    spi::execute(
-        client,
-        "INSERT INTO auth.security_tracking_h (security_tracking_hk, security_tracking_bk, tenant_hk, record_source)
-         VALUES ($1, $2, $3, util.get_record_source())
-         ON CONFLICT DO NOTHING",
-        &[tracking_hk.to_vec().into(), format!("ip:{ip}").into(), tenant_hk.into()],
-    )
-    .expect("security tracking hub");
+    let record_source = crate::platform::record_source(client);
+    // The hub and the window's count in one statement: the satellite's foreign key is checked
+    // at the end of the statement, when the hub row is there.
     let row = spi::execute(
         client,
-        "WITH bounds AS (
+        "WITH hub AS (
+             INSERT INTO auth.security_tracking_h (security_tracking_hk, security_tracking_bk, tenant_hk, record_source)
+             VALUES ($1, 'ip:' || $2, $7, $6)
+             ON CONFLICT DO NOTHING),
+         bounds AS (
              SELECT to_timestamp(floor(extract(epoch FROM clock_timestamp()) / $4) * $4) AS start)
          INSERT INTO auth.ip_tracking_s AS t
                 (security_tracking_hk, load_date, hash_diff, ip_address, request_count,
                  first_request_time, last_request_time, record_source)
-         SELECT $1, b.start, $5, $2::inet, 1, clock_timestamp(), clock_timestamp(), util.get_record_source()
+         SELECT $1, b.start, $5, $2::inet, 1, clock_timestamp(), clock_timestamp(), $6
            FROM bounds AS b
          ON CONFLICT (security_tracking_hk, load_date) DO UPDATE
             SET request_count = t.request_count + 1,
@@ -85,6 +84,8 @@ pub fn check(
             limit.into(),
             window_seconds.into(),
             hash_diff(&[Some(&ip), Some(&window_seconds.to_string())]).to_vec().into(),
+            record_source.into(),
+            tenant_hk.into(),
         ],
     )
     .and_then(|rows| rows.first().get_three::<i32, String, i64>())

@@ -48,7 +48,7 @@ macro_rules! claim {
         concat!(
             "SELECT raw_event_id, tenant_hk, \
                     (extract(epoch FROM received_at) * 1000000)::bigint, client_ip::text, \
-                    user_agent, raw_payload, visitor_hash, visitor_hash_previous, \
+                    user_agent, raw_payload::text, visitor_hash, visitor_hash_previous, \
                     processing_status \
                FROM raw.site_tracking_events_r WHERE ",
             $condition
@@ -100,10 +100,11 @@ impl Claimed {
             client_ip: row.get(4).ok().flatten(),
             user_agent: row.get(5).ok().flatten(),
             payload: row
-                .get::<JsonB>(6)
+                .get::<String>(6)
                 .ok()
                 .flatten()
-                .map_or(Value::Null, |j| j.0),
+                .and_then(|text| crate::json::parse(&text, crate::json::MAX_STORED_DEPTH).ok())
+                .unwrap_or(Value::Null),
             visitor,
             status: row.get(9).ok().flatten().expect("processing_status"),
         }
@@ -316,10 +317,7 @@ fn process(client: &mut SpiClient<'_>, claimed: &[Claimed]) -> Outcome {
     if claimed.is_empty() {
         return outcome;
     }
-    let record_source: String = spi::execute(client, "SELECT util.get_record_source()::text", &[])
-        .and_then(|rows| rows.first().get_one::<String>())
-        .expect("record source")
-        .unwrap_or_else(|| "system".into());
+    let record_source = crate::platform::record_source(client);
 
     let mut prepared = Vec::with_capacity(claimed.len());
     let mut failures: Vec<(i64, String)> = Vec::new();

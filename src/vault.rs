@@ -25,7 +25,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub struct Hub {
     pub table: &'static str,
@@ -183,11 +183,8 @@ pub struct LoadContext {
 
 impl LoadContext {
     pub fn new(client: &mut SpiClient<'_>) -> Self {
-        let record_source = spi::execute(client, "SELECT util.get_record_source()::text", &[])
-            .and_then(|rows| rows.first().get_one::<String>())
-            .expect("record source");
         LoadContext {
-            record_source: record_source.unwrap_or_else(|| "system".into()),
+            record_source: crate::platform::record_source(client),
         }
     }
 }
@@ -196,26 +193,31 @@ fn column_list(columns: &[&str]) -> String {
     columns.join(", ")
 }
 
-/// Inserts the rows (JSON objects keyed by column name) whose key is new.
+/// Keys a hub or link load inserted: their satellites cannot have rows yet.
+pub type NewKeys = HashSet<HashKey>;
+
+/// Inserts the rows (JSON objects keyed by column name) whose key is new; answers those keys.
 fn insert_new(
     client: &mut SpiClient<'_>,
     table: &str,
     key: &str,
     columns: &[&str],
     rows: BTreeMap<HashKey, Map<String, Value>>,
-) -> usize {
+) -> NewKeys {
     if rows.is_empty() {
-        return 0;
+        return NewKeys::new();
     }
     let list = column_list(columns);
     let sql = format!(
         "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1)
-          ORDER BY {key} ON CONFLICT ({key}) DO NOTHING"
+          ORDER BY {key} ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
     );
     let json = Value::Array(rows.into_values().map(Value::Object).collect());
     spi::execute(client, &sql, &[JsonB(json).into()])
         .expect("load new keys")
-        .len()
+        .filter_map(|row| row.get::<Vec<u8>>(1).ok().flatten())
+        .filter_map(|key| HashKey::try_from(key.as_slice()).ok())
+        .collect()
 }
 
 pub struct HubRow {
@@ -230,7 +232,7 @@ pub fn load_hub(
     context: &LoadContext,
     hub: &Hub,
     rows: Vec<HubRow>,
-) -> usize {
+) -> NewKeys {
     let rows: BTreeMap<HashKey, Map<String, Value>> = rows
         .into_iter()
         .map(|row| {
@@ -261,7 +263,7 @@ pub fn load_link(
     context: &LoadContext,
     link: &Link,
     rows: Vec<LinkRow>,
-) -> usize {
+) -> NewKeys {
     let rows: BTreeMap<HashKey, Map<String, Value>> = rows
         .into_iter()
         .map(|row| {
@@ -309,21 +311,30 @@ fn diff_text(value: &Value) -> Option<String> {
 
 /// The satellite loader: a new row for each parent whose attributes differ from its current
 /// row (by hash_diff), end-dating that row. Of several rows for one parent, the last one wins.
+/// Parents in `new_parents` were inserted by this transaction, so no other load can touch their
+/// satellite rows (its foreign key check would wait for this transaction) and they have no
+/// current row: they are inserted without locks or end-dating, in one statement.
 pub fn load_satellite(
     client: &mut SpiClient<'_>,
     context: &LoadContext,
     satellite: &Satellite,
     rows: Vec<SatelliteRow>,
+    new_parents: &NewKeys,
 ) -> usize {
     let rows: BTreeMap<HashKey, SatelliteRow> =
         rows.into_iter().map(|row| (row.parent, row)).collect();
     if rows.is_empty() {
         return 0;
     }
-    // The load date is read after the locks are held, so it is later than the load date of
-    // any row a concurrent load committed for these keys: history stays in order.
     let parents: Vec<Vec<u8>> = rows.keys().map(|k| k.to_vec()).collect();
-    let load_date = spi::execute(
+    let all_new = rows.keys().all(|parent| new_parents.contains(parent));
+    // The load date is read after the locks are held, so it is later than the load date of
+    // any row a concurrent load committed for these keys: history stays in order. (New parents:
+    // the insert's own clock_timestamp().)
+    let load_date = if all_new {
+        Value::Null
+    } else {
+        spi::execute(
         client,
         "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
            FROM (SELECT count(pg_advisory_xact_lock(lock_key))
@@ -333,7 +344,9 @@ pub fn load_satellite(
     )
     .and_then(|rows| rows.first().get_one::<String>())
     .expect("lock satellite keys")
-    .expect("clock_timestamp");
+    .expect("clock_timestamp")
+    .into()
+    };
 
     let json: Vec<Value> = rows
         .into_values()
@@ -343,7 +356,7 @@ pub fn load_satellite(
             let mut object = Map::new();
             object.insert(satellite.parent.into(), bytea_literal(&row.parent).into());
             object.insert("hash_diff".into(), bytea_literal(&hash_diff(&texts)).into());
-            object.insert("load_date".into(), load_date.clone().into());
+            object.insert("load_date".into(), load_date.clone());
             for (column, value) in satellite.attributes.iter().zip(row.attributes) {
                 object.insert((*column).into(), value);
             }
@@ -354,17 +367,19 @@ pub fn load_satellite(
         .collect();
     let json = JsonB(Value::Array(json));
     let (table, parent) = (satellite.table, satellite.parent);
-    spi::execute(
-        client,
-        &format!(
-            "UPDATE {table} AS s SET load_end_date = i.load_date
+    if !all_new {
+        spi::execute(
+            client,
+            &format!(
+                "UPDATE {table} AS s SET load_end_date = i.load_date
                FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
               WHERE s.{parent} = ANY ($2) AND s.{parent} = i.{parent} AND s.load_end_date IS NULL
                 AND s.hash_diff <> i.hash_diff"
-        ),
-        &[JsonB(json.0.clone()).into(), parents.clone().into()],
-    )
-    .expect("end-date changed satellite rows");
+            ),
+            &[JsonB(json.0.clone()).into(), parents.clone().into()],
+        )
+        .expect("end-date changed satellite rows");
+    }
     let attributes = column_list(satellite.attributes);
     let selected: Vec<String> = satellite
         .attributes
@@ -375,7 +390,8 @@ pub fn load_satellite(
         client,
         &format!(
             "INSERT INTO {table} ({parent}, load_date, hash_diff, {attributes}, tenant_hk, record_source)
-             SELECT i.{parent}, i.load_date, i.hash_diff, {selected}, i.tenant_hk, i.record_source
+             SELECT i.{parent}, coalesce(i.load_date, clock_timestamp()), i.hash_diff, {selected},
+                    i.tenant_hk, i.record_source
                FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
               WHERE NOT EXISTS (SELECT 1 FROM {table} AS s
                                  WHERE s.{parent} = ANY ($2) AND s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
@@ -555,36 +571,42 @@ fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
         &session_lookup,
     );
 
-    counts.insert("site_h", load_hub(client, &context, &SITE_H, sites));
-    counts.insert("page_h", load_hub(client, &context, &PAGE_H, pages));
-    counts.insert(
-        "session_h",
-        load_hub(client, &context, &SESSION_H, sessions),
-    );
-    counts.insert(
-        "page_site_l",
-        load_link(client, &context, &PAGE_SITE_L, page_sites),
-    );
-    counts.insert(
-        "session_site_l",
-        load_link(client, &context, &SESSION_SITE_L, session_sites),
-    );
-    counts.insert(
-        "tracking_event_l",
-        load_link(client, &context, &TRACKING_EVENT_L, events),
-    );
-    counts.insert(
-        "page_details_s",
-        load_satellite(client, &context, &PAGE_DETAILS_S, page_details),
-    );
-    counts.insert(
-        "session_details_s",
-        load_satellite(client, &context, &SESSION_DETAILS_S, session_details),
-    );
-    counts.insert(
-        "tracking_event_details_s",
-        load_satellite(client, &context, &TRACKING_EVENT_DETAILS_S, event_details),
-    );
+    let new_sites = load_hub(client, &context, &SITE_H, sites);
+    let new_pages = load_hub(client, &context, &PAGE_H, pages);
+    let new_sessions = load_hub(client, &context, &SESSION_H, sessions);
+    let new_page_sites = load_link(client, &context, &PAGE_SITE_L, page_sites);
+    let new_session_sites = load_link(client, &context, &SESSION_SITE_L, session_sites);
+    let new_events = load_link(client, &context, &TRACKING_EVENT_L, events);
+    for (table, new) in [
+        ("site_h", &new_sites),
+        ("page_h", &new_pages),
+        ("session_h", &new_sessions),
+        ("page_site_l", &new_page_sites),
+        ("session_site_l", &new_session_sites),
+        ("tracking_event_l", &new_events),
+    ] {
+        counts.insert(table, new.len());
+    }
+    for (table, satellite, rows, new_parents) in [
+        ("page_details_s", &PAGE_DETAILS_S, page_details, &new_pages),
+        (
+            "session_details_s",
+            &SESSION_DETAILS_S,
+            session_details,
+            &new_sessions,
+        ),
+        (
+            "tracking_event_details_s",
+            &TRACKING_EVENT_DETAILS_S,
+            event_details,
+            &new_events,
+        ),
+    ] {
+        counts.insert(
+            table,
+            load_satellite(client, &context, satellite, rows, new_parents),
+        );
+    }
 
     let ids: Vec<i64> = staged
         .iter()
@@ -758,14 +780,16 @@ pub(crate) fn process_end_to_end(
         &[raw_event_id.into()],
     );
     let counts = load_rows(client, &staged);
-    let loaded = spi::execute(
-        client,
-        "SELECT coalesce(bool_or(loaded_to_vault), false) FROM staging.site_tracking_events_s WHERE raw_event_id = $1",
-        &[raw_event_id.into()],
-    )
-    .and_then(|rows| rows.first().get_one::<bool>())
-    .expect("loaded state")
-    .unwrap_or(false);
+    // Loaded now, or (nothing to load) loaded before?
+    let loaded = !staged.is_empty()
+        || spi::execute(
+            client,
+            "SELECT coalesce(bool_or(loaded_to_vault), false) FROM staging.site_tracking_events_s WHERE raw_event_id = $1",
+            &[raw_event_id.into()],
+        )
+        .and_then(|rows| rows.first().get_one::<bool>())
+        .expect("loaded state")
+        .unwrap_or(false);
     if let Value::Object(state) = &mut state {
         state.insert("loaded_to_vault".into(), loaded.into());
     }
