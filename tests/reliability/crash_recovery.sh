@@ -47,8 +47,11 @@ crash() {
   pm=$(head -1 "$DIR/data/postmaster.pid")
   kill -STOP "$pm"
   kids=$(pgrep -P "$pm" || true)
+  # Children first: a backend that outlived the postmaster by a moment would notice its death
+  # and say so to its client (FATAL: terminating connection due to unexpected postmaster exit).
   # shellcheck disable=SC2086
-  kill -KILL "$pm" $kids
+  [ -z "$kids" ] || kill -KILL $kids
+  kill -KILL "$pm"
   for pid in $pm $kids; do
     while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
   done
@@ -169,7 +172,8 @@ last=$(tail -1 "$work/committed")
 # Whatever the clients saw before the crash other than the lost connection is an error.
 client_errors=$(cat "$work"/*.err | grep -v -e 'server closed the connection' -e 'connection to server was lost' \
   -e 'terminated abnormally' -e '^$' -e 'before or while processing' -e 'connection to server on socket' \
-  -e 'Is the server running' -e 'No such file or directory' -e 'could not send data to server' -e 'no connection to the server' | sort | uniq -c || true)
+  -e 'Is the server running' -e 'No such file or directory' -e 'could not send data to server' -e 'no connection to the server' \
+  -e 'unexpected postmaster exit' | sort | uniq -c || true)
 
 q -c "INSERT INTO public.crash_committed SELECT unnest('{$(paste -sd, "$work/committed")}'::int[])"
 read -r missing partial unrecorded duplicates <<<"$(q -F ' ' -c "
@@ -239,7 +243,8 @@ clients=()
 cluster_start "$DIR" "$PORT" 2>"$work/restart.log" || fail "the cluster did not restart after the second crash"
 client_errors=$(cat "$work"/*.err | grep -v -e 'server closed the connection' -e 'connection to server was lost' \
   -e 'terminated abnormally' -e '^$' -e 'before or while processing' -e 'connection to server on socket' \
-  -e 'Is the server running' -e 'No such file or directory' -e 'could not send data to server' -e 'no connection to the server' | sort | uniq -c || true)
+  -e 'Is the server running' -e 'No such file or directory' -e 'could not send data to server' -e 'no connection to the server' \
+  -e 'unexpected postmaster exit' | sort | uniq -c || true)
 
 read -r d1 d2 d3 d4 d5 d6 <<<"$(consistency 'Crash Drain Corp')"
 q -c "CREATE TABLE public.crash_staged_before AS
