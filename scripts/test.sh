@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets --features pg_test -- -D warnings
 step "pure core: unit and property tests"
 cargo test -p onevault_tracking_core 2>&1 | tee "$LOGS/core.log"
 
+step "fuzzing the pure core for a bounded time"
+bash scripts/fuzz.sh "${ONEVAULT_FUZZ_SECONDS:-60}" 2>&1 | tee "$LOGS/fuzz.log"
+
 step "#[pg_test]s in PostgreSQL 15 (run as the postgres user)"
 PGRX_PGDATA=${ONEVAULT_PGRX_PGDATA:-/tmp/onevault_tracking_pgrx}
 mkdir -p "$PGRX_PGDATA" && chown postgres:postgres "$PGRX_PGDATA"
@@ -37,7 +40,7 @@ bash scripts/regress.sh 2>&1 | tee "$LOGS/regress.log"
 passed=0 failed=0
 while read -r p f; do
   passed=$((passed + p)) failed=$((failed + f))
-done < <(grep -hE '^test result: ' "$LOGS/core.log" "$LOGS/pg_test.log" \
+done < <(grep -hE '^test result: ' "$LOGS/core.log" "$LOGS/fuzz.log" "$LOGS/pg_test.log" \
            | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/')
 regress_total=$(grep -cE '^(ok|not ok|test) ' "$LOGS/regress.log" || true)
 regress_failed=$(grep -cE '^(not ok|test .*FAILED)' "$LOGS/regress.log" || true)

@@ -256,8 +256,8 @@ fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
             tenants.into(),
             hosts.into(),
             hashes.into(),
-            (earliest - SESSION_IDLE_MICROS).into(),
-            (latest + SESSION_IDLE_MICROS).into(),
+            earliest.saturating_sub(SESSION_IDLE_MICROS).into(),
+            latest.saturating_add(SESSION_IDLE_MICROS).into(),
         ],
     )
     .expect("look up open sessions");

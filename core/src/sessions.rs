@@ -26,9 +26,13 @@ struct Open {
 }
 
 impl Open {
-    /// How far `at` lies outside the session's span (0 inside it).
+    /// How far `at` lies outside the session's span (0 inside it); saturates at `i64::MAX`
+    /// instead of overflowing for times at the ends of the range.
     fn distance(&self, at: i64) -> i64 {
-        (self.first_seen - at).max(at - self.last_seen).max(0)
+        self.first_seen
+            .saturating_sub(at)
+            .max(at.saturating_sub(self.last_seen))
+            .max(0)
     }
 
     fn extend(&mut self, at: i64) {
@@ -211,5 +215,20 @@ mod tests {
         assert_eq!(a.session_id, "stored");
         let stale = s.assign(T, "example.com", visitor(9, None), 50 * MINUTE, 2);
         assert_ne!(stale.session_id, "stored");
+    }
+
+    #[test]
+    fn times_at_the_ends_of_i64_do_not_overflow() {
+        // Found by tests/fuzz: the distance to a session at i64::MIN overflowed.
+        let mut s = Sessionizer::default();
+        let first = s.assign(T, "example.com", visitor(1, None), i64::MIN, 1);
+        let later = s.assign(T, "example.com", visitor(1, None), i64::MAX, 2);
+        assert_ne!(first, later);
+        assert_eq!(
+            s.assign(T, "example.com", visitor(1, None), 0, 3)
+                .session_id
+                .len(),
+            32
+        );
     }
 }

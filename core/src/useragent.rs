@@ -207,10 +207,15 @@ fn known(family: &str) -> Option<String> {
 }
 
 /// Joins the version parts up to the first missing one; without a major there is no version.
+/// Some uap rules capture a part with its separator (`FxiOS/10.2.1` has the patch `.1`), so
+/// dots at the ends of a part are dropped: the result is never `10.2..1`.
 fn version(parts: [Option<Cow<'_, str>>; 3]) -> Option<String> {
     let mut out = String::new();
     for part in parts {
-        match part.as_deref().map(str::trim) {
+        match part
+            .as_deref()
+            .map(|p| p.trim_matches(|c: char| c.is_whitespace() || c == '.'))
+        {
             Some(p) if !p.is_empty() => {
                 if !out.is_empty() {
                     out.push('.');
@@ -532,6 +537,10 @@ mod tests {
         let ipad = parse("Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1");
         assert_eq!(ipad.browser_version.as_deref(), Some("17.1"));
         assert_eq!(ipad.os_version.as_deref(), Some("17.1"));
+        // uap captures FxiOS's patch with its dot (found by tests/fuzz).
+        let fxios = parse("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/124.2.1 Mobile/15E148 Safari/605.1.15");
+        assert_eq!(fxios.browser_name.as_deref(), Some("Firefox iOS"));
+        assert_eq!(fxios.browser_version.as_deref(), Some("124.2.1"));
     }
 
     #[test]
