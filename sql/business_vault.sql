@@ -221,8 +221,7 @@ BEGIN
     END LOOP;
 END
 $current$;
-CREATE INDEX tracking_event_details_s_tenant_time_idx
-    ON business.tracking_event_details_s (tenant_hk, event_timestamp);
+-- Events by tenant and time: sql/reports.sql creates the covering index the reports use.
 
 -- The loaders are native (src/vault.rs).
 CREATE FUNCTION business.load_staged_events(p_batch_size integer DEFAULT 1000)

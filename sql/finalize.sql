@@ -31,10 +31,16 @@ BEGIN
         -- the default plan_cache_mode the plan cache re-plans a statement on every execution
         -- when its generic plan looks costlier than the custom ones, which for these statements
         -- (arrays and JSON as parameters) it always does: planning then costs more than the
-        -- work. Their statements are key lookups whose best plan does not depend on the values.
+        -- work. Their statements are key lookups whose best plan does not depend on the values,
+        -- so one generic plan per backend is right, with one catch: it may be made while a
+        -- table is still empty, when a sequential scan looks cheapest and then stays in use as
+        -- the table grows (measured: 0.9 ms per session lookup after 2,500 events instead of
+        -- 0.02 ms). Every statement of these functions has an index to use, so sequential
+        -- scans are ruled out for them.
         IF native_writer THEN
             EXECUTE pg_catalog.format('ALTER FUNCTION %s SET plan_cache_mode = force_generic_plan',
                                       member_function);
+            EXECUTE pg_catalog.format('ALTER FUNCTION %s SET enable_seqscan = off', member_function);
         END IF;
     END LOOP;
 END

@@ -2,8 +2,9 @@
 //! `auth.security_tracking_h` row per tenant and client IP, and one satellite row per IP and
 //! fixed window (`load_date` = window start), counted by a single atomic upsert. The row of the
 //! latest window is the current one (`load_end_date` NULL, as the platform's index expects); the
-//! first request of a new window end-dates the previous row at that window's end. N concurrent calls in a window get the counts 1..N, so exactly `limit` of them
-//! are allowed: there is no check-then-insert race. Counting is per tenant, never across tenants.
+//! same statement end-dates an earlier window's row at that window's end. N concurrent calls in
+//! a window get the counts 1..N, so exactly `limit` of them are allowed: there is no
+//! check-then-insert race. Counting is per tenant, never across tenants.
 //!
 //! Fail closed: if the limiter cannot count (a missing table, a constraint), the call fails with
 //! that error instead of letting the request through unmetered (the earlier attempt failed open
@@ -58,7 +59,12 @@ pub fn check(
              VALUES ($1, 'ip:' || $2, $7, $6)
              ON CONFLICT DO NOTHING),
          bounds AS (
-             SELECT to_timestamp(floor(extract(epoch FROM clock_timestamp()) / $4) * $4) AS start)
+             SELECT to_timestamp(floor(extract(epoch FROM clock_timestamp()) / $4) * $4) AS start),
+         ended AS (
+             UPDATE auth.ip_tracking_s AS e
+                SET load_end_date = e.load_date + make_interval(secs => $4)
+               FROM bounds AS b
+              WHERE e.security_tracking_hk = $1 AND e.load_end_date IS NULL AND e.load_date < b.start)
          INSERT INTO auth.ip_tracking_s AS t
                 (security_tracking_hk, load_date, hash_diff, ip_address, request_count,
                  first_request_time, last_request_time, record_source)
@@ -93,18 +99,6 @@ pub fn check(
         TrackingError::RateLimiterFailed { message: e.to_string() }.raise()
     });
     let count = row.0.expect("request_count");
-    if count == 1 {
-        // A new window: the previous one of this IP is history now.
-        spi::execute(
-            client,
-            "UPDATE auth.ip_tracking_s
-                SET load_end_date = load_date + make_interval(secs => $2)
-              WHERE security_tracking_hk = $1 AND load_end_date IS NULL
-                AND load_date < (SELECT max(load_date) FROM auth.ip_tracking_s WHERE security_tracking_hk = $1)",
-            &[tracking_hk.to_vec().into(), window_seconds.into()],
-        )
-        .unwrap_or_else(|e| TrackingError::RateLimiterFailed { message: e.to_string() }.raise());
-    }
     Verdict {
         allowed: count <= limit,
         count,

@@ -247,7 +247,7 @@ fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
         client,
         "SELECT s.tenant_hk, s.page_host, s.visitor_hash, s.session_id,
                 (extract(epoch FROM s.event_timestamp) * 1000000)::bigint
-           FROM unnest($1::bytea[], $2::text[], $3::bytea[]) AS k (tenant_hk, page_host, visitor_hash)
+           FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::bytea[])) AS k (tenant_hk, page_host, visitor_hash)
            JOIN staging.site_tracking_events_s AS s
              ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.visitor_hash = k.visitor_hash
           WHERE s.session_source = 'derived'
