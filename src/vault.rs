@@ -405,20 +405,27 @@ pub fn load_satellite(
 
 // Loading staged events ---------------------------------------------------------------------------
 
-/// Staged VALID rows as JSON, timestamps in UTC and bytea in hex whatever the session settings
-/// (they feed hash_diff, which must not depend on `TimeZone` or `bytea_output`).
+/// Claims staged VALID rows that are not loaded yet and marks them loaded in the same
+/// statement (the load runs in the same transaction, so if it fails the mark is rolled back
+/// with it); answers them as JSON, timestamps in UTC and bytea in hex whatever the session
+/// settings (they feed hash_diff, which must not depend on `TimeZone` or `bytea_output`).
 macro_rules! staged_rows {
     ($condition:literal) => {
         concat!(
-            "SELECT to_jsonb(s) || jsonb_build_object(
+            "WITH claimed AS (
+                 SELECT s.staging_event_id FROM staging.site_tracking_events_s AS s
+                  WHERE s.validation_status = 'VALID' AND NOT s.loaded_to_vault AND ",
+            $condition,
+            ")
+             UPDATE staging.site_tracking_events_s AS s
+                SET loaded_to_vault = true, loaded_at = clock_timestamp()
+               FROM claimed AS c, raw.site_tracking_events_r AS r
+              WHERE s.staging_event_id = c.staging_event_id AND r.raw_event_id = s.raw_event_id
+             RETURNING to_jsonb(s) || jsonb_build_object(
                     'tenant_hk', encode(s.tenant_hk, 'hex'),
                     'visitor_hash', encode(s.visitor_hash, 'hex'),
                     'api_key_hk', encode(r.api_key_hk, 'hex'),
-                    'event_timestamp', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))
-               FROM staging.site_tracking_events_s AS s
-               JOIN raw.site_tracking_events_r AS r USING (raw_event_id)
-              WHERE s.validation_status = 'VALID' AND NOT s.loaded_to_vault AND ",
-            $condition
+                    'event_timestamp', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
         )
     };
 }
@@ -465,7 +472,7 @@ const LOADED_TABLES: [&str; 9] = [
     "tracking_event_details_s",
 ];
 
-/// Loads staged rows (already locked by the caller) and marks them loaded.
+/// Loads staged rows (claimed and marked loaded by the caller: `staged_rows!`).
 fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
     let mut counts: Counts = LOADED_TABLES.iter().map(|table| (*table, 0)).collect();
     if staged.is_empty() {
@@ -607,18 +614,6 @@ fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
             load_satellite(client, &context, satellite, rows, new_parents),
         );
     }
-
-    let ids: Vec<i64> = staged
-        .iter()
-        .filter_map(|row| row.get("staging_event_id").and_then(Value::as_i64))
-        .collect();
-    spi::execute(
-        client,
-        "UPDATE staging.site_tracking_events_s SET loaded_to_vault = true, loaded_at = clock_timestamp()
-          WHERE staging_event_id = ANY ($1)",
-        &[ids.into()],
-    )
-    .expect("mark staged rows loaded");
     counts
 }
 

@@ -10,6 +10,36 @@ SELECT api.create_api_key(:'tenant', 'anon.example', 'k') ->> 'api_key' AS anon_
 SELECT api.create_api_key(:'tenant', 'drop.example', 'k') ->> 'api_key' AS drop_key \gset
 \set ua '''Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'''
 
+-- Daily salt rotation. This session has not read a salt yet: plant yesterday's and two old
+-- ones; the first hash of the day creates today's salt and destroys every salt older than
+-- yesterday, after which hashes of those days can never be linked to an IP again.
+DELETE FROM onevault_tracking.visitor_salts;
+INSERT INTO onevault_tracking.visitor_salts (salt_date, salt)
+SELECT (now() AT TIME ZONE 'UTC')::date - age, decode(repeat(to_hex(age * 17), 32), 'hex')
+  FROM (VALUES (1), (2), (5)) AS a (age);
+\set salt_event '{"event_type": "page_view", "page_url": "https://ignore.example/salt"}'
+SELECT raw.ingest_tracking_event(:'tenant', NULL, '192.0.2.77', :ua, :'salt_event') AS salt_1 \gset
+SELECT raw.ingest_tracking_event(:'tenant', NULL, '192.0.2.77', :ua, :'salt_event') AS salt_2 \gset
+SELECT array_agg((now() AT TIME ZONE 'UTC')::date - salt_date ORDER BY salt_date) AS salt_ages_in_days,
+       count(DISTINCT salt) AS distinct_salts
+  FROM onevault_tracking.visitor_salts;
+SELECT a.visitor_hash = b.visitor_hash AS same_visitor_same_day,
+       a.visitor_hash_previous IS NOT NULL AND a.visitor_hash_previous <> a.visitor_hash AS previous_day_hash_kept
+  FROM raw.site_tracking_events_r a, raw.site_tracking_events_r b
+ WHERE a.raw_event_id = :salt_1 AND b.raw_event_id = :salt_2;
+-- The next day (a new session; the salts moved one day back): a new salt, a new hash, and the
+-- previous hash is the one of the day before, so a visit across midnight stays one visitor.
+UPDATE onevault_tracking.visitor_salts SET salt_date = salt_date - 1;
+\c
+SELECT raw.ingest_tracking_event(:'tenant', NULL, '192.0.2.77', :ua, :'salt_event') AS salt_3 \gset
+SELECT array_agg((now() AT TIME ZONE 'UTC')::date - salt_date ORDER BY salt_date) AS salt_ages_in_days
+  FROM onevault_tracking.visitor_salts;
+SELECT c.visitor_hash <> a.visitor_hash AS hash_rotated, c.visitor_hash_previous = a.visitor_hash AS linked_to_yesterday
+  FROM raw.site_tracking_events_r a, raw.site_tracking_events_r c
+ WHERE a.raw_event_id = :salt_1 AND c.raw_event_id = :salt_3;
+DELETE FROM staging.site_tracking_events_s WHERE raw_event_id IN (:salt_1, :salt_2, :salt_3);
+DELETE FROM raw.site_tracking_events_r WHERE raw_event_id IN (:salt_1, :salt_2, :salt_3);
+
 -- An unknown mode is refused.
 \set VERBOSITY terse
 SELECT api.register_site(:'tenant', 'bad.example', 'Bad', p_settings := '{"privacy_signals": "sometimes"}');
