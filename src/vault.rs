@@ -373,10 +373,10 @@ pub fn load_satellite(
             &format!(
                 "UPDATE {table} AS s SET load_end_date = i.load_date
                FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
-              WHERE s.{parent} = ANY ($2) AND s.{parent} = i.{parent} AND s.load_end_date IS NULL
+              WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL
                 AND s.hash_diff <> i.hash_diff"
             ),
-            &[JsonB(json.0.clone()).into(), parents.clone().into()],
+            &[JsonB(json.0.clone()).into()],
         )
         .expect("end-date changed satellite rows");
     }
@@ -394,10 +394,10 @@ pub fn load_satellite(
                     i.tenant_hk, i.record_source
                FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
               WHERE NOT EXISTS (SELECT 1 FROM {table} AS s
-                                 WHERE s.{parent} = ANY ($2) AND s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
+                                 WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
             selected = selected.join(", ")
         ),
-        &[json.into(), parents.into()],
+        &[json.into()],
     )
     .expect("insert changed satellite rows")
     .len()
