@@ -1,0 +1,635 @@
+#!/usr/bin/env bash
+# onevault_tracking benchmark: throughputs of the extension against baselines measured in the same
+# run on the same private cluster, and the ratios the performance issue sets targets for.
+#
+#   bash bench/run.sh            full run (about 5 to 6 minutes after the build)
+#   bash bench/run.sh --quick    quick run (under 3 minutes after the build)
+#   bash bench/run.sh --no-build measure whatever build is installed (skips prerequisites and build)
+#   bash bench/run.sh --profile  also record pg_stat_statements (track = all) for B and C and write
+#                                where each call's time goes to target/bench/profile-*.txt (the
+#                                throughputs then include the profiler's overhead)
+#
+# It installs the prerequisites (scripts/prereqs.sh), builds and installs the extension in release
+# mode (cargo pgrx install --release), starts a private PostgreSQL 15 cluster with default settings
+# (fsync on) in $ONEVAULT_BENCH_DIR (default /tmp/onevault_tracking_bench, unix socket only) on
+# port $ONEVAULT_BENCH_PORT (default 55450), creates a fresh database with the One Vault core
+# replica, the extension, a tenant, a site (api.register_site) and an API key
+# (api.create_api_key), and measures:
+#
+#   A  insert_c1/c2     bare single-row INSERT of a raw-shaped row (bench.raw_like: the raw table's
+#                       columns, defaults, identity, constraints and indexes), one transaction per
+#                       row, pgbench, 1 and 2 clients
+#   B  track_c1/c2      api.track_page_view, the whole pipeline (key, rate limit, raw, staging,
+#                       vault, audit), one call per transaction, pgbench, 1 and 2 clients
+#   C  plpgsql_c1/c2    the same workload through bench/plpgsql_pipeline.sql, the PL/pgSQL reference
+#   D  copy             COPY of N raw-shaped rows into bench.raw_like
+#   E  batch            raw.batch_ingest_tracking_events of the same N events, batches of 1000
+#   F  process          the N landed events through staging.process_pending_events(1000) and
+#                       business.load_staged_events(1000) (also reported separately)
+#   G  hash_native      onevault_tracking.hash_binary vs util.hash_binary (pgcrypto) over 1,000,000
+#      hash_pgcrypto    keys, one statement each (plus hash_key against the same key built in SQL)
+#      report_*         api.site_stats (and the other reports) over the loaded events, if present
+#
+# N is 100,000 (10,000 with --quick). D, E and F run first, on empty tables; A, B and C then run on
+# top of the events they left (realistic table sizes and planner statistics), each run of B and C
+# with its own client addresses and session ids. pgbench runs 20 s per measurement (5 s with
+# --quick) after a warm-up run, and its throughput is the mean of the per-second rates after the
+# first second (so the first call per backend, which builds the user-agent parser, is not counted).
+# Every run checks that its work succeeded (every tracking call accepted and loaded, every event
+# stored, staged and loaded) and fails otherwise. See bench/README.md.
+#
+# Output: a table, the ratios with their targets (PASS/BELOW), and target/bench/results.json
+# (throughput, units, ratios, targets, machine, PostgreSQL version, mode, date). Exit status 0 when
+# everything ran, even below target (a measurement, not a test); non-zero on any error.
+#
+# Run it as root on Debian (PostgreSQL runs as the postgres user). The lead's tests install builds
+# into the same PostgreSQL, so serialise installs: flock /tmp/onevault_tracking_install.lock bash bench/run.sh
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=${ONEVAULT_BENCH_DIR:-/tmp/onevault_tracking_bench}
+PORT=${ONEVAULT_BENCH_PORT:-55450}
+DB=onevault_bench
+OUT_DIR="$REPO/target/bench"
+RESULTS="$OUT_DIR/results.json"
+
+MODE=full
+BUILD=true
+PROFILE=false
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+while (($#)); do
+  case $1 in
+    --quick) MODE=quick; shift ;;
+    --no-build) BUILD=false; shift ;;
+    --profile) PROFILE=true; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ "$MODE" = quick ]; then
+  N=10000 SECONDS_PER_RUN=5 WARMUP_SECONDS=3 HASH_RUNS=2
+else
+  N=100000 SECONDS_PER_RUN=20 WARMUP_SECONDS=5 HASH_RUNS=3
+fi
+HASH_KEYS=1000000
+BATCH_SIZE=1000
+
+case $BENCH_DIR in
+  /?*) BENCH_DIR=${BENCH_DIR%/} ;;
+  *) echo "run.sh: ONEVAULT_BENCH_DIR must be an absolute path, got '$BENCH_DIR'" >&2; exit 2 ;;
+esac
+if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1024 || PORT > 65535)); then
+  echo "run.sh: ONEVAULT_BENCH_PORT must be a port number from 1024 to 65535, got '$PORT'" >&2
+  exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "run.sh: run me as root (I install packages and run PostgreSQL as the postgres user)" >&2
+  exit 1
+fi
+
+# shellcheck source=scripts/cluster.sh
+source "$REPO/scripts/cluster.sh"
+PGBENCH=$PG_BIN/pgbench
+WORK="$BENCH_DIR/work"
+COPY_FILE="$BENCH_DIR/raw_rows.copy"
+STARTED=$(date +%s)
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+
+STEP=start
+step() { STEP=$*; printf '\n== %s ==\n' "$*"; }
+set -o errtrace
+trap 'echo "run.sh: failed in step \"$STEP\"; see the error above (PostgreSQL log: $BENCH_DIR/postgres.log)" >&2' ERR
+CLUSTER_UP=false
+SUCCEEDED=false
+# The cluster is stopped whatever happens; after a successful run its data (about 2 GB after a full
+# run) is deleted too, and the logs stay (postgres.log, work/: the pgbench scripts and logs).
+cleanup() {
+  if $CLUSTER_UP; then
+    cluster_stop "$BENCH_DIR"
+    if $SUCCEEDED; then rm -rf -- "$BENCH_DIR/data" "$COPY_FILE"; fi
+  fi
+}
+trap cleanup EXIT
+fail() { echo "run.sh: $*" >&2; exit 1; }
+
+bpsql() { cluster_psql "$BENCH_DIR" "$PORT" -d "$DB" -P pager=off "$@"; }
+# bpsql_do ARGS: the same, for statements whose output is not wanted.
+bpsql_do() { bpsql -q "$@" >/dev/null; }
+
+# The workload of B and C (and of A's and D/E/F's payloads): realistic browsers and a crawler,
+# referrers (search, social, internal, other sites, an Android mail app, direct), campaigns.
+SITE=example.com
+UAS=(
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15'
+  'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0'
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0'
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1'
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36'
+  'Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1'
+  'Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36'
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0'
+  'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'
+)
+REFERRERS=(
+  '' '' '' 'https://www.google.com/' 'https://www.bing.com/search?q=web+analytics'
+  'https://news.ycombinator.com/item?id=42' 'https://t.co/AbC123' "https://$SITE/blog"
+  'https://partner-blog.org/posts/12' 'android-app://com.google.android.gm'
+)
+CAMPAIGNS=(
+  '' '' '' '' '' '' '?ref=hn&page=2'
+  '?utm_source=newsletter&utm_medium=email&utm_campaign=spring+sale'
+  '?utm_source=google&utm_medium=cpc&utm_campaign=brand&gclid=Cj0KCQiA'
+  '?utm_source=twitter&utm_medium=social&utm_content=thread%201'
+)
+# Distinct client addresses of B and C: enough that no address comes near the default rate limit
+# of 120 calls per minute (the limiter still counts every call).
+CLIENT_IPS=20000
+sql_array() {
+  local out='ARRAY[' sep='' item
+  for item in "$@"; do
+    out+="$sep'${item//\'/\'\'}'"
+    sep=', '
+  done
+  printf '%s]::text[]' "$out"
+}
+UA_ARRAY=$(sql_array "${UAS[@]}")
+REFERRER_ARRAY=$(sql_array "${REFERRERS[@]}")
+CAMPAIGN_ARRAY=$(sql_array "${CAMPAIGNS[@]}")
+
+printf 'onevault_tracking benchmark (%s mode: N = %s events, %s s per pgbench run)\n' "$MODE" "$N" "$SECONDS_PER_RUN"
+echo "load average at start: $LOAD_AT_START (on $(nproc) cores; other work on the machine skews the results)"
+
+# ---------------------------------------------------------------------------------------------
+if $BUILD; then
+  step "prerequisites"
+  export PATH="$HOME/.cargo/bin:$PATH"
+  command -v cargo >/dev/null || fail "cargo not found; install Rust first (https://rustup.rs)"
+  bash "$REPO/scripts/prereqs.sh"
+  step "build and install (release)"
+  build_log=$(mktemp "${TMPDIR:-/tmp}/onevault_tracking_bench_build.XXXXXX")
+  build_started=$(date +%s)
+  if ! (cd "$REPO" && install_extension --release) 2>"$build_log"; then
+    tail -40 "$build_log" >&2
+    fail "the release build failed (log: $build_log)"
+  fi
+  rm -f -- "$build_log"
+  BUILD_NOTE="release, built and installed by this run ($(($(date +%s) - build_started)) s)"
+  echo "$BUILD_NOTE"
+else
+  BUILD_NOTE="not built by this run (--no-build): the build installed in $("$PG_CONFIG" --pkglibdir)"
+  echo "note: --no-build, measuring the installed build"
+fi
+
+# ---------------------------------------------------------------------------------------------
+step "private cluster"
+if [ -e "$BENCH_DIR" ]; then
+  # Only ever delete what this script makes.
+  for entry in "$BENCH_DIR"/* "$BENCH_DIR"/.[!.]*; do
+    [ -e "$entry" ] || continue
+    case ${entry##*/} in
+      data | work | postgres.log | initdb.log | raw_rows.copy | .s.PGSQL.*) ;;
+      *) fail "$BENCH_DIR holds ${entry##*/}, which the benchmark did not create; not deleting it" ;;
+    esac
+  done
+  cluster_stop "$BENCH_DIR"
+  rm -rf -- "$BENCH_DIR"
+fi
+CLUSTER_UP=true
+cluster_start "$BENCH_DIR" "$PORT"
+if $PROFILE; then
+  printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\npg_stat_statements.max = 10000\n" \
+    >>"$BENCH_DIR/data/postgresql.conf"
+  cluster_stop "$BENCH_DIR"
+  cluster_start "$BENCH_DIR" "$PORT"
+  echo "profiling: pg_stat_statements with track = all (throughputs include its overhead)"
+fi
+mkdir -p "$WORK" "$OUT_DIR"
+rm -f -- "$OUT_DIR"/profile-*.txt
+PG_VERSION=$(cluster_psql "$BENCH_DIR" "$PORT" -d postgres -At -c "SHOW server_version")
+echo "PostgreSQL $PG_VERSION in $BENCH_DIR (port $PORT, fsync $(cluster_psql "$BENCH_DIR" "$PORT" -d postgres -At -c 'SHOW fsync'), shared_buffers $(cluster_psql "$BENCH_DIR" "$PORT" -d postgres -At -c 'SHOW shared_buffers'))"
+
+step "database, tenant, site, key, workload"
+cluster_fresh_db "$BENCH_DIR" "$PORT" "$DB"
+TENANT_BK='Bench Corp_2026-01-01 00:00:00+00'
+bpsql -q -v tenant_bk="$TENANT_BK" -v site="$SITE" >/dev/null <<'SQL'
+INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, load_date, record_source)
+VALUES (util.hash_binary(:'tenant_bk'), :'tenant_bk', '2026-01-01 00:00:00+00', 'bench');
+SELECT api.register_site(util.hash_binary(:'tenant_bk'), :'site', 'Benchmark site', p_timezone => 'UTC');
+SQL
+answer=$(bpsql -At -F ' ' -v tenant_bk="$TENANT_BK" -v site="$SITE" <<'SQL'
+SELECT a ->> 'api_key', a ->> 'api_key_hk', encode(util.hash_binary(:'tenant_bk'), 'hex')
+  FROM api.create_api_key(util.hash_binary(:'tenant_bk'), :'site', 'benchmark') AS a;
+SQL
+)
+read -r API_KEY API_KEY_HK TENANT_HK <<<"$answer"
+[[ $API_KEY =~ ^ovt_[0-9a-f]{8}_[0-9a-f]{64}$ ]] || fail "api.create_api_key did not answer a key"
+bpsql -q -f "$REPO/bench/plpgsql_pipeline.sql" >/dev/null
+if $PROFILE; then bpsql_do -c "CREATE EXTENSION pg_stat_statements"; fi
+bpsql -q -v tenant_hk="\\x$TENANT_HK" -v api_key_hk="\\x$API_KEY_HK" -v site="$SITE" -v n="$N" \
+  -v uas="$UA_ARRAY" -v referrers="$REFERRER_ARRAY" -v campaigns="$CAMPAIGN_ARRAY" \
+  -v copy_file="$COPY_FILE" -f "$REPO/bench/setup.sql" >/dev/null
+echo "tenant $TENANT_HK, site $SITE, key ${API_KEY:0:12}..., $N bulk events in $((N / BATCH_SIZE)) batches"
+
+# The pgbench scripts (A: bare insert; B and C: one tracking call per transaction).
+VARIABLES="\\set page random(1, 200)
+\\set ua random(1, ${#UAS[@]})
+\\set ref random(1, ${#REFERRERS[@]})
+\\set campaign random(1, ${#CAMPAIGNS[@]})
+\\set ip random(1, $CLIENT_IPS)
+\\set sess random(1, 20000)
+\\set with_session random(0, 1)
+\\set ev random(1, 4000000000000000000)"
+CLIENT_IP="'10.0.0.0'::inet + (:run * 1048576 + (:ip * 7919) % 1048576)"
+cat >"$WORK/insert_raw.sql" <<EOF
+$VARIABLES
+INSERT INTO bench.raw_like (tenant_hk, api_key_hk, client_ip, user_agent, visitor_hash, raw_payload,
+                            client_event_id, record_source)
+VALUES (:tenant_hk, :api_key_hk, set_masklen(network(set_masklen($CLIENT_IP, 24)), 32), ($UA_ARRAY)[:ua],
+        :visitor_hash,
+        jsonb_strip_nulls(jsonb_build_object(
+            'event_type', 'page_view', 'page_url', 'https://' || :site || '/p/' || :page || ($CAMPAIGN_ARRAY)[:campaign],
+            'referrer', nullif(($REFERRER_ARRAY)[:ref], ''), 'page_title', 'Page ' || :page,
+            'session_id', CASE WHEN :with_session = 1 THEN 'sess-' || :run || '-' || :sess END,
+            'event_id', 'ev-' || :client_id || '-' || :ev, 'timestamp', to_jsonb(now()),
+            'properties', CASE WHEN :page % 5 = 0 THEN '{"plan": "pro", "experiment": "b"}'::jsonb END)),
+        'ev-' || :client_id || '-' || :ev, 'web_application');
+EOF
+for impl in api bench_plpgsql; do
+  cat >"$WORK/track_$impl.sql" <<EOF
+$VARIABLES
+SELECT $impl.track_page_view(
+    :api_key, :site, '/p/' || :page || ($CAMPAIGN_ARRAY)[:campaign], ($UA_ARRAY)[:ua], $CLIENT_IP,
+    nullif(($REFERRER_ARRAY)[:ref], ''), 'Page ' || :page,
+    CASE WHEN :with_session = 1 THEN 'sess-' || :run || '-' || :sess END, 'ev-' || :client_id || '-' || :ev, now(),
+    CASE WHEN :page % 5 = 0 THEN '{"plan": "pro", "experiment": "b"}'::jsonb END);
+EOF
+done
+PGBENCH_VARS=(-D "api_key=$API_KEY" -D "site=$SITE" -D "tenant_hk=\\x$TENANT_HK" -D "api_key_hk=\\x$API_KEY_HK"
+  -D "visitor_hash=\\x$(printf 'bench visitor' | sha256sum | cut -c1-64)")
+
+# run_pgbench LABEL SCRIPT CLIENTS SECONDS: sets TPS (mean per-second rate after the first second)
+# and TX (transactions processed); fails on any client error.
+run_pgbench() {
+  local label=$1 script=$2 clients=$3 seconds=$4 log="$WORK/pgbench-$1.log"
+  if ! "$PGBENCH" -h "$BENCH_DIR" -p "$PORT" -U postgres -n -M prepared -c "$clients" -j "$clients" \
+    -T "$seconds" -P 1 -f "$script" "${PGBENCH_VARS[@]}" -D "run=$RUN_ID" "$DB" >"$log" 2>&1; then
+    tail -20 "$log" >&2
+    fail "pgbench $label failed (log: $log)"
+  fi
+  if grep -q 'aborted\|ERROR' "$log"; then
+    grep -m5 'aborted\|ERROR' "$log" >&2
+    fail "pgbench $label had client errors (log: $log)"
+  fi
+  TX=$(awk -F': ' '/number of transactions actually processed/ {print $2 + 0}' "$log")
+  TPS=$(awk '/^progress: / { t = $2 + 0; if (t > 1.5) { sum += $4; n++ } } END { if (n) printf "%.1f", sum / n }' "$log")
+  [ -n "$TPS" ] || TPS=$(awk '/^tps = / {print $3; exit}' "$log")
+  [ -n "$TX" ] && [ -n "$TPS" ] || fail "could not read pgbench $label's results (log: $log)"
+}
+
+# wal_start / wal_per_tx: WAL written between them per transaction of the last pgbench run (sets
+# WAL_PER_TX): what each commit has to flush, the main cost of a small transaction with fsync on.
+wal_start() { WAL0=$(bpsql -At -c "SELECT pg_current_wal_lsn()"); }
+wal_per_tx() { WAL_PER_TX=$(bpsql -At -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$WAL0') / $TX)"); }
+
+# profile_report METRIC CALLS: the statements of the last run by total time, nested ones (what
+# the tracking function runs) with their share of the calls' time and their time per call.
+profile_report() {
+  local file="$OUT_DIR/profile-$1.txt"
+  bpsql -v calls="$2" >"$file" <<'SQL'
+\pset footer off
+SELECT (SELECT round(sum(total_exec_time)::numeric, 1) FROM pg_stat_statements WHERE toplevel AND query ~ 'track_page_view') AS calls_total_ms,
+       :calls AS calls,
+       (SELECT round((sum(total_exec_time) / :calls)::numeric, 3) FROM pg_stat_statements WHERE toplevel AND query ~ 'track_page_view') AS ms_per_call \gset
+\echo 'tracking calls:' :calls ', total' :calls_total_ms 'ms,' :ms_per_call 'ms per call'
+\echo 'statements run inside them (pg_stat_statements, track = all), by total time:'
+SELECT round((100 * total_exec_time / :calls_total_ms)::numeric, 1) AS "% of calls",
+       round((total_exec_time / :calls)::numeric, 3) AS "ms per call",
+       round((calls::numeric / :calls), 2) AS "runs per call",
+       round(mean_exec_time::numeric, 3) AS "ms per run",
+       left(regexp_replace(query, '\s+', ' ', 'g'), 150) AS statement
+  FROM pg_stat_statements
+ WHERE NOT toplevel
+ ORDER BY total_exec_time DESC
+ LIMIT 40;
+SQL
+  sed -n '1,16p' "$file" | sed 's/^/    /'
+}
+
+# ---------------------------------------------------------------------------------------------
+step "D: COPY of $N raw-shaped rows"
+bpsql_do -c "TRUNCATE bench.raw_like" -c "CHECKPOINT"
+bpsql_do -v n="$N" -v copy_file="$COPY_FILE" <<'SQL'
+SELECT clock_timestamp() AS t0 \gset
+COPY bench.raw_like (tenant_hk, api_key_hk, client_ip, user_agent, visitor_hash, raw_payload, client_event_id,
+                     batch_id, batch_position, record_source)
+FROM :'copy_file';
+SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS seconds \gset
+SELECT bench.assert((SELECT count(*) FROM bench.raw_like) = :n, 'COPY stored the wrong number of rows');
+SELECT bench.record('copy', 'rows/s', :n / :seconds, 'D: COPY of N raw-shaped rows into bench.raw_like (one statement)',
+                    format('%s rows in %s s', :n, round(:seconds, 3)));
+SQL
+bpsql -At -c "SELECT format('  %s rows/s (%s)', round(value, 1), notes) FROM bench.results WHERE metric = 'copy'"
+
+# ---------------------------------------------------------------------------------------------
+step "E: raw.batch_ingest_tracking_events of the same $N events (batches of $BATCH_SIZE)"
+bpsql_do -c "CHECKPOINT"
+bpsql_do -v n="$N" <<'SQL'
+SELECT clock_timestamp() AS t0 \gset
+DO $batches$
+DECLARE
+    v_tenant bytea := decode(substr((SELECT value FROM bench.config WHERE name = 'tenant_hk'), 3), 'hex');
+    v_key bytea := decode(substr((SELECT value FROM bench.config WHERE name = 'api_key_hk'), 3), 'hex');
+    v_batch record;
+    v_answer jsonb;
+BEGIN
+    -- One call and one commit per batch, as the collector's requests would arrive.
+    FOR v_batch IN SELECT * FROM bench.batches ORDER BY batch_no LOOP
+        v_answer := raw.batch_ingest_tracking_events(v_tenant, v_key, v_batch.client_ip, v_batch.user_agent, v_batch.events);
+        IF (v_answer ->> 'accepted')::int <> jsonb_array_length(v_batch.events) THEN
+            RAISE EXCEPTION 'batch % not fully accepted: %', v_batch.batch_no, v_answer - 'results';
+        END IF;
+        COMMIT;
+    END LOOP;
+END
+$batches$;
+SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS seconds \gset
+SELECT bench.assert((SELECT count(*) FROM raw.site_tracking_events_r WHERE processing_status = 'PENDING') = :n,
+                    'the batches did not land every event');
+SELECT bench.record('batch', 'events/s', :n / :seconds,
+                    'E: raw.batch_ingest_tracking_events, batches of 1000, one transaction per batch',
+                    format('%s events in %s s', :n, round(:seconds, 3)));
+SQL
+bpsql -At -c "SELECT format('  %s events/s (%s)', round(value, 1), notes) FROM bench.results WHERE metric = 'batch'"
+
+# ---------------------------------------------------------------------------------------------
+step "F: processing the $N landed events through staging into the vault"
+bpsql_do -c "ANALYZE raw.site_tracking_events_r" -c "CHECKPOINT"
+bpsql_do -v n="$N" <<'SQL'
+SELECT clock_timestamp() AS t0 \gset
+DO $drain$
+DECLARE
+    v_answer jsonb;
+BEGIN
+    LOOP
+        v_answer := staging.process_pending_events(1000);
+        EXIT WHEN (v_answer ->> 'claimed')::int = 0;
+        IF (v_answer ->> 'valid')::int <> (v_answer ->> 'claimed')::int THEN
+            RAISE EXCEPTION 'processing did not stage every event VALID: %', v_answer;
+        END IF;
+        COMMIT;
+    END LOOP;
+END
+$drain$;
+SELECT clock_timestamp() AS t1 \gset
+DO $load$
+DECLARE
+    v_answer jsonb;
+BEGIN
+    LOOP
+        v_answer := business.load_staged_events(1000);
+        EXIT WHEN (v_answer ->> 'loaded')::int = 0;
+        COMMIT;
+    END LOOP;
+END
+$load$;
+SELECT extract(epoch FROM :'t1'::timestamptz - :'t0'::timestamptz) AS staging_seconds,
+       extract(epoch FROM clock_timestamp() - :'t1'::timestamptz) AS vault_seconds,
+       extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS seconds \gset
+SELECT bench.assert((SELECT count(*) FROM staging.site_tracking_events_s WHERE validation_status = 'VALID' AND loaded_to_vault) = :n
+                    AND (SELECT count(*) FROM business.tracking_event_l) = :n
+                    AND NOT EXISTS (SELECT FROM raw.site_tracking_events_r WHERE processing_status <> 'PROCESSED'),
+                    'processing did not stage and load every event');
+SELECT bench.record('process', 'events/s', :n / :seconds,
+                    'F: staging.process_pending_events(1000) then business.load_staged_events(1000), one transaction per call',
+                    format('%s events in %s s (staging %s s, vault %s s)', :n, round(:seconds, 3),
+                           round(:staging_seconds, 3), round(:vault_seconds, 3)));
+SELECT bench.record('process_staging', 'events/s', :n / :staging_seconds,
+                    'F1 (part of F): staging.process_pending_events(1000) alone', format('%s events in %s s', :n, round(:staging_seconds, 3)));
+SELECT bench.record('process_vault', 'events/s', :n / :vault_seconds,
+                    'F2 (part of F): business.load_staged_events(1000) alone', format('%s events in %s s', :n, round(:vault_seconds, 3)));
+SQL
+bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric LIKE 'process%' ORDER BY ord"
+
+# ---------------------------------------------------------------------------------------------
+step "reports over the loaded events (optional)"
+bpsql -q -v n="$N" -v site="$SITE" -v tenant_hex="$TENANT_HK" >/dev/null <<'SQL'
+SELECT to_regprocedure('api.site_stats(text,timestamptz,timestamptz,boolean)') IS NOT NULL AS has_stats,
+       to_regprocedure('api.site_breakdown(text,text,timestamptz,timestamptz,integer,boolean)') IS NOT NULL AS has_breakdown,
+       to_regprocedure('api.site_timeseries(text,timestamptz,timestamptz,text,boolean)') IS NOT NULL AS has_timeseries \gset
+\if :has_stats
+  SELECT set_config('onevault_tracking.tenant_id', :'tenant_hex', false) IS NOT NULL AS ok \gset
+  ANALYZE;
+  SELECT now() - interval '2 days' AS r_from, now() + interval '1 day' AS r_to \gset
+  -- Best of three calls of each (the first also warms the cache).
+  SELECT clock_timestamp() AS t0 \gset
+  SELECT api.site_stats(:'site', :'r_from', :'r_to') IS NOT NULL AS ok \gset
+  SELECT clock_timestamp() AS t1 \gset
+  SELECT api.site_stats(:'site', :'r_from', :'r_to') IS NOT NULL AS ok \gset
+  SELECT clock_timestamp() AS t2 \gset
+  SELECT api.site_stats(:'site', :'r_from', :'r_to') ->> 'pageviews' AS pageviews \gset
+  SELECT least(:'t1'::timestamptz - :'t0'::timestamptz, :'t2'::timestamptz - :'t1'::timestamptz,
+               clock_timestamp() - :'t2'::timestamptz) AS best \gset
+  SELECT bench.record('report_site_stats', 'events/s', :n / extract(epoch FROM :'best'::interval),
+                      'extra: api.site_stats over the N loaded events (best of 3 calls)',
+                      format('%s ms per call, %s page views counted', round(extract(epoch FROM :'best'::interval) * 1000, 1), :'pageviews'));
+  \if :has_breakdown
+    SELECT clock_timestamp() AS t0 \gset
+    SELECT api.site_breakdown(:'site', 'referrer', :'r_from', :'r_to') IS NOT NULL AS ok \gset
+    SELECT clock_timestamp() AS t1 \gset
+    SELECT api.site_breakdown(:'site', 'referrer', :'r_from', :'r_to') IS NOT NULL AS ok \gset
+    SELECT clock_timestamp() AS t2 \gset
+    SELECT api.site_breakdown(:'site', 'referrer', :'r_from', :'r_to') IS NOT NULL AS ok \gset
+    SELECT least(:'t1'::timestamptz - :'t0'::timestamptz, :'t2'::timestamptz - :'t1'::timestamptz,
+                 clock_timestamp() - :'t2'::timestamptz) AS best \gset
+    SELECT bench.record('report_site_breakdown', 'events/s', :n / extract(epoch FROM :'best'::interval),
+                        'extra: api.site_breakdown by referrer over the N loaded events (best of 3 calls)',
+                        format('%s ms per call', round(extract(epoch FROM :'best'::interval) * 1000, 1)));
+  \endif
+  \if :has_timeseries
+    SELECT clock_timestamp() AS t0 \gset
+    SELECT api.site_timeseries(:'site', :'r_from', :'r_to', 'hour') IS NOT NULL AS ok \gset
+    SELECT clock_timestamp() AS t1 \gset
+    SELECT api.site_timeseries(:'site', :'r_from', :'r_to', 'hour') IS NOT NULL AS ok \gset
+    SELECT clock_timestamp() AS t2 \gset
+    SELECT api.site_timeseries(:'site', :'r_from', :'r_to', 'hour') IS NOT NULL AS ok \gset
+    SELECT least(:'t1'::timestamptz - :'t0'::timestamptz, :'t2'::timestamptz - :'t1'::timestamptz,
+                 clock_timestamp() - :'t2'::timestamptz) AS best \gset
+    SELECT bench.record('report_site_timeseries', 'events/s', :n / extract(epoch FROM :'best'::interval),
+                        'extra: api.site_timeseries by hour over the N loaded events (best of 3 calls)',
+                        format('%s ms per call', round(extract(epoch FROM :'best'::interval) * 1000, 1)));
+  \endif
+\endif
+SQL
+reports=$(bpsql -At -c "SELECT format('  %-24s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric LIKE 'report%' ORDER BY ord")
+echo "${reports:-  api.site_stats does not exist in this build: skipped}"
+
+# ---------------------------------------------------------------------------------------------
+step "A: bare INSERT of raw-shaped rows (pgbench, one row per transaction)"
+# A, B and C run on top of the N events of D, E and F (tables of a realistic size, with planner
+# statistics), never on empty tables whose plans would not be the ones production gets.
+bpsql_do -c "VACUUM ANALYZE"
+RUN_ID=0
+for clients in 1 2; do
+  # The checkpoint comes before the warm-up, so the warm-up (not the measurement) pays the burst of
+  # full-page writes that follows every checkpoint, and no checkpoint falls into the measurement.
+  bpsql_do -c "CHECKPOINT"
+  run_pgbench "insert-warmup-c$clients" "$WORK/insert_raw.sql" "$clients" "$WARMUP_SECONDS"
+  before=$(bpsql -At -c "SELECT count(*) FROM bench.raw_like")
+  wal_start
+  run_pgbench "insert-c$clients" "$WORK/insert_raw.sql" "$clients" "$SECONDS_PER_RUN"
+  wal_per_tx
+  after=$(bpsql -At -c "SELECT count(*) FROM bench.raw_like")
+  ((after - before == TX)) || fail "A with $clients client(s): pgbench committed $TX rows, the table got $((after - before))"
+  bpsql_do -c "SELECT bench.record('insert_c$clients', 'rows/s', $TPS,
+    'A: single-row INSERT into bench.raw_like (raw table shape), one per transaction, $clients client(s)',
+    '$TX rows in $SECONDS_PER_RUN s, $WAL_PER_TX bytes of WAL per row', $WAL_PER_TX)"
+  printf '  %d client(s): %s rows/s (%s rows, %s bytes of WAL per row)\n' "$clients" "$TPS" "$TX" "$WAL_PER_TX"
+done
+
+# ---------------------------------------------------------------------------------------------
+step "B and C: api.track_page_view vs the PL/pgSQL reference (pgbench, one call per transaction)"
+for clients in 1 2; do
+  for impl in api bench_plpgsql; do
+    if [ $impl = api ]; then metric=track_c$clients; else metric=plpgsql_c$clients; fi
+    # Each run (with its warm-up) has its own client addresses and session ids, so no run finds
+    # visitors, sessions or rate-limit windows an earlier one created.
+    RUN_ID=$((RUN_ID + 1))
+    bpsql_do -c "CHECKPOINT"
+    run_pgbench "$metric-warmup" "$WORK/track_$impl.sql" "$clients" "$WARMUP_SECONDS"
+    read -r raw0 staged0 vault0 accepted0 rejected0 < <(bpsql -At -F ' ' -c "SELECT * FROM bench.tracked()")
+    if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
+    wal_start
+    run_pgbench "$metric" "$WORK/track_$impl.sql" "$clients" "$SECONDS_PER_RUN"
+    wal_per_tx
+    if $PROFILE; then profile_report "$metric" "$TX"; fi
+    read -r raw1 staged1 vault1 accepted1 rejected1 < <(bpsql -At -F ' ' -c "SELECT * FROM bench.tracked()")
+    # Every call must have been accepted, landed, staged VALID and loaded into the vault.
+    for check in "raw rows:$((raw1 - raw0))" "staged and loaded:$((staged1 - staged0))" \
+      "vault events:$((vault1 - vault0))" "accepted attempts:$((accepted1 - accepted0))"; do
+      ((${check#*:} == TX)) || fail "$metric: $TX calls but ${check#*:} ${check%%:*} (rejected attempts: $((rejected1 - rejected0)))"
+    done
+    ((rejected1 == rejected0)) || fail "$metric: $((rejected1 - rejected0)) calls were rejected"
+    bpsql_do -c "SELECT bench.record('$metric', 'calls/s', $TPS,
+      '$([ $impl = api ] && echo 'B: api.track_page_view (native)' || echo 'C: bench_plpgsql.track_page_view (PL/pgSQL reference)'), one call per transaction, $clients client(s)',
+      '$TX calls in $SECONDS_PER_RUN s, all accepted, staged and loaded; $WAL_PER_TX bytes of WAL per call', $WAL_PER_TX)"
+    printf '  %-14s %d client(s): %s calls/s (%s calls, all accepted, staged, loaded; %s bytes of WAL per call)\n' \
+      "$impl" "$clients" "$TPS" "$TX" "$WAL_PER_TX"
+  done
+done
+
+# ---------------------------------------------------------------------------------------------
+step "G: hash keys over $HASH_KEYS keys, one statement each (best of $HASH_RUNS)"
+# psql cannot loop: the rounds (native and SQL alternating) are written out into one script.
+round=$(cat <<'SQL'
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(DISTINCT onevault_tracking.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
+INSERT INTO timings (metric, seconds, keys) VALUES ('hash_native', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(DISTINCT util.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
+INSERT INTO timings (metric, seconds, keys) VALUES ('hash_pgcrypto', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(DISTINCT onevault_tracking.hash_key(:'tenant'::bytea, :'site', '/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
+INSERT INTO timings (metric, seconds, keys) VALUES ('hash_key_native', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
+SELECT clock_timestamp() AS t0 \gset
+SELECT count(DISTINCT util.hash_binary(encode(:'tenant'::bytea, 'hex') || '|' || replace(replace(:'site', '\', '\\'), '|', '\|')
+                                       || '|' || replace(replace('/p/' || i, '\', '\\'), '|', '\|'))) AS k
+  FROM generate_series(1, :keys) AS i \gset
+INSERT INTO timings (metric, seconds, keys) VALUES ('hash_key_sql', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
+SQL
+)
+{
+  echo "CREATE TEMP TABLE timings (ord serial, metric text, seconds float8, keys bigint);"
+  for ((r = 0; r < HASH_RUNS; r++)); do echo "$round"; done
+  cat <<'SQL'
+SELECT bench.assert(NOT EXISTS (SELECT FROM timings WHERE keys <> :keys), 'a hash statement did not give one distinct key per input');
+SELECT bench.assert(NOT EXISTS (SELECT FROM generate_series(1, 1000) AS i
+                                 WHERE onevault_tracking.hash_binary(:'site' || '|/p/' || i) <> util.hash_binary(:'site' || '|/p/' || i)
+                                    OR onevault_tracking.hash_key(:'tenant'::bytea, :'site', '/p/' || i)
+                                       <> util.hash_binary(encode(:'tenant'::bytea, 'hex') || '|' || :'site' || '|/p/' || i)),
+                    'the native hashes differ from util.hash_binary');
+SELECT bench.record(metric, 'keys/s', (:keys / seconds)::numeric,
+       CASE metric
+           WHEN 'hash_native' THEN 'G: count(DISTINCT onevault_tracking.hash_binary(text)) over 1,000,000 keys'
+           WHEN 'hash_pgcrypto' THEN 'G: count(DISTINCT util.hash_binary(text)) (pgcrypto digest) over the same keys'
+           WHEN 'hash_key_native' THEN 'extra: onevault_tracking.hash_key(tenant, site, path) over 1,000,000 keys'
+           ELSE 'extra: the same hash key built in SQL (hex tenant, escaped parts) and util.hash_binary' END,
+       format('best of %s: %s s', runs, round(seconds::numeric, 3)))
+  FROM (SELECT metric, min(seconds) AS seconds, count(*) AS runs, min(ord) AS ord
+          FROM timings GROUP BY metric ORDER BY min(ord)) AS best;
+SQL
+} >"$WORK/hash.sql"
+bpsql -q -v keys="$HASH_KEYS" -v site="$SITE" -v tenant="\\x$TENANT_HK" -f "$WORK/hash.sql" >/dev/null
+bpsql -At -c "SELECT format('  %-16s %s keys/s (%s)', metric, round(value), notes) FROM bench.results WHERE metric LIKE 'hash%' ORDER BY ord"
+
+# ---------------------------------------------------------------------------------------------
+step "results"
+ELAPSED=$(($(date +%s) - STARTED))
+CPU_MODEL=$(lscpu 2>/dev/null | awk -F': *' '/^Model name/ {print $2; exit}')
+MEM_KB=$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git -C "$REPO" status --porcelain -- src sql core Cargo.toml Cargo.lock 2>/dev/null)" ] || COMMIT="$COMMIT+uncommitted changes"
+bpsql -q <<'SQL'
+CREATE VIEW bench.ratios AS
+SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / nullif(m.value, 0) AS value, d.target,
+       CASE WHEN d.target IS NULL THEN 'no target'
+            WHEN n.value / nullif(m.value, 0) >= d.target THEN 'PASS' ELSE 'BELOW' END AS status
+  FROM (VALUES (1, 'track_vs_insert_c1', 'track_c1', 'insert_c1', 0.5),
+               (2, 'track_vs_insert_c2', 'track_c2', 'insert_c2', NULL),
+               (3, 'track_vs_plpgsql_c1', 'track_c1', 'plpgsql_c1', 3),
+               (4, 'track_vs_plpgsql_c2', 'track_c2', 'plpgsql_c2', NULL),
+               (5, 'batch_vs_copy', 'batch', 'copy', 0.5),
+               (6, 'process_vs_copy', 'process', 'copy', 0.1),
+               (7, 'hash_vs_pgcrypto', 'hash_native', 'hash_pgcrypto', 2)) AS d (ord, ratio, numerator, denominator, target)
+  JOIN bench.results AS n ON n.metric = d.numerator
+  JOIN bench.results AS m ON m.metric = d.denominator;
+SQL
+bpsql -At -v mode="$MODE" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -v nproc="$(nproc)" -v cpu="$CPU_MODEL" \
+  -v mem_gb="$((MEM_KB / 1048576))" -v kernel="$(uname -r)" -v build="$BUILD_NOTE" -v commit="$COMMIT" \
+  -v n="$N" -v seconds="$SECONDS_PER_RUN" -v warmup="$WARMUP_SECONDS" -v elapsed="$ELAPSED" -v ips="$CLIENT_IPS" -v profile="$PROFILE" \
+  -v load_start="$LOAD_AT_START" -v load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" \
+  >"$RESULTS.tmp" <<'SQL'
+SELECT json_build_object(
+    'benchmark', 'onevault_tracking bench/run.sh',
+    'mode', :'mode',
+    'date', :'date',
+    'elapsed_seconds', :elapsed,
+    'machine', json_build_object('nproc', :nproc, 'cpu_model', :'cpu', 'memory_gb', :mem_gb, 'kernel', :'kernel',
+                                 'load_average_at_start', :'load_start', 'load_average_at_end', :'load_end'),
+    'postgresql', json_build_object('version', current_setting('server_version'), 'fsync', current_setting('fsync'),
+                                     'synchronous_commit', current_setting('synchronous_commit'),
+                                     'shared_buffers', current_setting('shared_buffers')),
+    'extension', json_build_object('version', (SELECT extversion FROM pg_extension WHERE extname = 'onevault_tracking'),
+                                    'build', :'build', 'commit', :'commit'),
+    'profiled', :profile,
+    'parameters', json_build_object('events_n', :n, 'batch_size', 1000, 'pgbench_seconds', :seconds,
+                                     'pgbench_warmup_seconds', :warmup, 'pgbench_protocol', 'prepared',
+                                     'client_ips', :ips, 'hash_keys', 1000000),
+    'throughput', (SELECT json_object_agg(metric, round(value, 1) ORDER BY ord) FROM bench.results),
+    'units', (SELECT json_object_agg(metric, unit ORDER BY ord) FROM bench.results),
+    'descriptions', (SELECT json_object_agg(metric, what ORDER BY ord) FROM bench.results),
+    'notes', (SELECT json_object_agg(metric, notes ORDER BY ord) FROM bench.results WHERE notes IS NOT NULL),
+    'wal_bytes_per_transaction', (SELECT json_object_agg(metric, wal_bytes_per_tx ORDER BY ord) FROM bench.results
+                                   WHERE wal_bytes_per_tx IS NOT NULL),
+    'ratios', (SELECT json_object_agg(ratio, round(value, 3) ORDER BY ord) FROM bench.ratios),
+    'targets', (SELECT json_object_agg(ratio, target ORDER BY ord) FROM bench.ratios WHERE target IS NOT NULL),
+    'status', (SELECT json_object_agg(ratio, status ORDER BY ord) FROM bench.ratios))
+SQL
+
+# Pretty-printed in the order written when python3 is there (jq would sort nothing either way).
+if command -v python3 >/dev/null && python3 -m json.tool --indent 2 "$RESULTS.tmp" >"$RESULTS" 2>/dev/null; then
+  rm -f -- "$RESULTS.tmp"
+else
+  mv -- "$RESULTS.tmp" "$RESULTS"
+fi
+
+bpsql <<'SQL'
+\pset footer off
+SELECT metric AS name, unit, to_char(value, 'FM999G999G999G990D0') AS throughput, notes
+  FROM bench.results ORDER BY ord;
+SELECT ratio, numerator || ' / ' || denominator AS "of", to_char(value, 'FM999990D000') AS value,
+       coalesce('>= ' || target, '') AS target, status
+  FROM bench.ratios ORDER BY ord;
+SQL
+echo "results: $RESULTS  (elapsed ${ELAPSED} s, $MODE mode)"
+SUCCEEDED=true
