@@ -1,7 +1,8 @@
 -- Runs last, when every function of the extension exists.
 
 -- 1. Nothing of the extension is executable by PUBLIC, and every function that resolves names
--- (SECURITY DEFINER ones, and all SQL and PL/pgSQL ones) has search_path pinned to
+-- (SECURITY DEFINER ones, and all SQL and PL/pgSQL ones but onevault_tracking.report_events,
+-- which qualifies every name so that it can be inlined) has search_path pinned to
 -- pg_catalog, pg_temp: a caller's schemas (public, or objects planted in pg_temp) can never
 -- stand in for a built-in function or operator. Tables are always schema-qualified in the
 -- code. The pure native functions (hashing, validation) resolve no names, and a SET clause
@@ -13,7 +14,9 @@ DECLARE
     native_writer boolean;
 BEGIN
     FOR member_function, pinned, native_writer IN
-        SELECT d.objid::regprocedure, p.prosecdef OR l.lanname <> 'c', p.prosecdef AND l.lanname = 'c'
+        SELECT d.objid::regprocedure,
+               p.prosecdef OR (l.lanname <> 'c' AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure),
+               p.prosecdef AND l.lanname = 'c'
           FROM pg_catalog.pg_depend d
           JOIN pg_catalog.pg_proc p ON p.oid = d.objid
           JOIN pg_catalog.pg_language l ON l.oid = p.prolang
@@ -85,6 +88,7 @@ GRANT EXECUTE ON FUNCTION
     api.site_breakdown(text, text, timestamptz, timestamptz, integer, boolean),
     api.site_timeseries(text, timestamptz, timestamptz, text, boolean),
     onevault_tracking.report_site(text, timestamptz, timestamptz, boolean),
+    onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean),
     raw.get_ingestion_stats(bytea, integer),
     staging.validate_event_data(jsonb),
     onevault_tracking.hash_binary(text),

@@ -103,6 +103,39 @@ BEGIN
 END
 $report_site$;
 
+-- The events every report counts: the tenant's current event details of the site in [p_from,
+-- p_to), bots left out unless p_include_bots (the rules above), with their link's keys. The
+-- reports call it with report_site's tenant and site, and add their own conditions.
+-- It is written to be inlined: LANGUAGE sql, STABLE, one SELECT, not STRICT, not SECURITY
+-- DEFINER and without a SET clause, so the planner pastes it into the calling query. The
+-- caller's conditions then join the scan, and only the columns the caller reads are read: a
+-- caller reading only the index's columns still gets an Index Only Scan on
+-- tracking_event_details_s_report_idx. PARALLEL SAFE, as its body is: the planner judges a query
+-- by the functions it calls before inlining them, and an unsafe one would rule out parallel
+-- plans. Without a SET clause it cannot pin search_path, and its body is parsed with the
+-- caller's; so every name in it is qualified, operators included.
+CREATE FUNCTION onevault_tracking.report_events(
+    p_tenant bytea, p_site bytea, p_from timestamptz, p_to timestamptz, p_include_bots boolean)
+RETURNS TABLE (
+    tracking_event_hk bytea, session_hk bytea, page_hk bytea, event_type text, event_name text,
+    event_timestamp timestamptz, visitor_hash bytea, properties jsonb, referrer_host text, channel text,
+    utm_source text, utm_medium text, utm_campaign text, browser_name text, os_name text, device_type text)
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SECURITY INVOKER
+AS $report_events$
+    SELECT d.tracking_event_hk, l.session_hk, l.page_hk, d.event_type, d.event_name, d.event_timestamp,
+           d.visitor_hash, d.properties, d.referrer_host, d.channel, d.utm_source, d.utm_medium,
+           d.utm_campaign, d.browser_name, d.os_name, d.device_type
+      FROM business.tracking_event_details_s AS d
+      JOIN business.tracking_event_l AS l ON l.tracking_event_hk OPERATOR(pg_catalog.=) d.tracking_event_hk
+     WHERE d.tenant_hk OPERATOR(pg_catalog.=) p_tenant AND d.load_end_date IS NULL
+       AND d.event_timestamp OPERATOR(pg_catalog.>=) p_from AND d.event_timestamp OPERATOR(pg_catalog.<) p_to
+       AND (p_include_bots OR d.is_bot IS NOT TRUE)
+       AND l.tenant_hk OPERATOR(pg_catalog.=) p_tenant AND l.site_hk OPERATOR(pg_catalog.=) p_site
+$report_events$;
+
 -- Totals -----------------------------------------------------------------------------------------
 
 CREATE FUNCTION api.site_stats(
@@ -120,13 +153,8 @@ BEGIN
     SELECT * INTO STRICT ctx FROM onevault_tracking.report_site(p_site_domain, p_from, p_to, p_include_bots);
 
     WITH events AS MATERIALIZED (
-        SELECT l.session_hk, d.event_type, d.event_name, d.event_timestamp, d.visitor_hash
-          FROM business.tracking_event_details_s AS d
-          JOIN business.tracking_event_l AS l ON l.tracking_event_hk = d.tracking_event_hk
-         WHERE d.tenant_hk = ctx.tenant AND d.load_end_date IS NULL
-           AND d.event_timestamp >= p_from AND d.event_timestamp < p_to
-           AND (p_include_bots OR d.is_bot IS NOT TRUE)
-           AND l.tenant_hk = ctx.tenant AND l.site_hk = ctx.site
+        SELECT e.session_hk, e.event_type, e.event_name, e.event_timestamp, e.visitor_hash
+          FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
     ),
     totals AS (
         SELECT count(DISTINCT e.visitor_hash) AS visitors,
@@ -229,18 +257,13 @@ BEGIN
 
     IF p_dimension = 'page' THEN
         WITH pages AS (
-            SELECT l.page_hk,
-                   count(DISTINCT d.visitor_hash) AS visitors,
-                   count(DISTINCT l.session_hk) AS visits,
+            SELECT e.page_hk,
+                   count(DISTINCT e.visitor_hash) AS visitors,
+                   count(DISTINCT e.session_hk) AS visits,
                    count(*) AS pageviews
-              FROM business.tracking_event_details_s AS d
-              JOIN business.tracking_event_l AS l ON l.tracking_event_hk = d.tracking_event_hk
-             WHERE d.tenant_hk = ctx.tenant AND d.load_end_date IS NULL
-               AND d.event_timestamp >= p_from AND d.event_timestamp < p_to
-               AND (p_include_bots OR d.is_bot IS NOT TRUE)
-               AND l.tenant_hk = ctx.tenant AND l.site_hk = ctx.site
-               AND d.event_type = 'page_view'
-             GROUP BY l.page_hk
+              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
+             WHERE e.event_type = 'page_view'
+             GROUP BY e.page_hk
         ),
         top AS (
             SELECT p.page_path AS value, g.visitors, g.visits, g.pageviews
@@ -258,14 +281,9 @@ BEGIN
 
     ELSIF p_dimension IN ('entry_page', 'exit_page') THEN
         WITH events AS MATERIALIZED (
-            SELECT l.tracking_event_hk, l.page_hk, l.session_hk, d.event_type, d.event_timestamp, d.visitor_hash
-              FROM business.tracking_event_details_s AS d
-              JOIN business.tracking_event_l AS l ON l.tracking_event_hk = d.tracking_event_hk
-             WHERE d.tenant_hk = ctx.tenant AND d.load_end_date IS NULL
-               AND d.event_timestamp >= p_from AND d.event_timestamp < p_to
-               AND (p_include_bots OR d.is_bot IS NOT TRUE)
-               AND l.tenant_hk = ctx.tenant AND l.site_hk = ctx.site
-               AND l.session_hk IS NOT NULL
+            SELECT e.tracking_event_hk, e.page_hk, e.session_hk, e.event_type, e.event_timestamp, e.visitor_hash
+              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
+             WHERE e.session_hk IS NOT NULL
         ),
         -- Each visit's first (entry) or last (exit) page view: the sign turns "latest" into
         -- "smallest"; equal timestamps are ordered by event key, so the choice is stable.
@@ -303,15 +321,10 @@ BEGIN
 
     ELSIF p_dimension IN ('event_name') OR property IS NOT NULL THEN
         WITH events AS (
-            SELECT l.session_hk, d.visitor_hash,
-                   CASE WHEN property IS NULL THEN d.event_name ELSE d.properties ->> property END AS value
-              FROM business.tracking_event_details_s AS d
-              JOIN business.tracking_event_l AS l ON l.tracking_event_hk = d.tracking_event_hk
-             WHERE d.tenant_hk = ctx.tenant AND d.load_end_date IS NULL
-               AND d.event_timestamp >= p_from AND d.event_timestamp < p_to
-               AND (p_include_bots OR d.is_bot IS NOT TRUE)
-               AND l.tenant_hk = ctx.tenant AND l.site_hk = ctx.site
-               AND d.event_type = 'custom'
+            SELECT e.session_hk, e.visitor_hash,
+                   CASE WHEN property IS NULL THEN e.event_name ELSE e.properties ->> property END AS value
+              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
+             WHERE e.event_type = 'custom'
         ),
         top AS (
             SELECT e.value,
@@ -332,7 +345,7 @@ BEGIN
     ELSE
         -- Visit attributes.
         WITH events AS (
-            SELECT l.session_hk, d.event_type, d.visitor_hash,
+            SELECT e.session_hk, e.event_type, e.visitor_hash,
                    CASE WHEN s.session_hk IS NOT NULL THEN
                             CASE p_dimension
                                 WHEN 'referrer' THEN s.referrer_host WHEN 'channel' THEN s.channel
@@ -341,19 +354,14 @@ BEGIN
                                 WHEN 'os' THEN s.os_name WHEN 'device' THEN s.device_type END
                         ELSE
                             CASE p_dimension
-                                WHEN 'referrer' THEN d.referrer_host WHEN 'channel' THEN d.channel
-                                WHEN 'utm_source' THEN d.utm_source WHEN 'utm_medium' THEN d.utm_medium
-                                WHEN 'utm_campaign' THEN d.utm_campaign WHEN 'browser' THEN d.browser_name
-                                WHEN 'os' THEN d.os_name WHEN 'device' THEN d.device_type END
+                                WHEN 'referrer' THEN e.referrer_host WHEN 'channel' THEN e.channel
+                                WHEN 'utm_source' THEN e.utm_source WHEN 'utm_medium' THEN e.utm_medium
+                                WHEN 'utm_campaign' THEN e.utm_campaign WHEN 'browser' THEN e.browser_name
+                                WHEN 'os' THEN e.os_name WHEN 'device' THEN e.device_type END
                    END AS value
-              FROM business.tracking_event_details_s AS d
-              JOIN business.tracking_event_l AS l ON l.tracking_event_hk = d.tracking_event_hk
+              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
               LEFT JOIN business.session_details_s AS s
-                ON s.session_hk = l.session_hk AND s.tenant_hk = ctx.tenant AND s.load_end_date IS NULL
-             WHERE d.tenant_hk = ctx.tenant AND d.load_end_date IS NULL
-               AND d.event_timestamp >= p_from AND d.event_timestamp < p_to
-               AND (p_include_bots OR d.is_bot IS NOT TRUE)
-               AND l.tenant_hk = ctx.tenant AND l.site_hk = ctx.site
+                ON s.session_hk = e.session_hk AND s.tenant_hk = ctx.tenant AND s.load_end_date IS NULL
         ),
         top AS (
             SELECT e.value,
@@ -433,18 +441,13 @@ BEGIN
     END IF;
 
     WITH events AS MATERIALIZED (
-        SELECT l.session_hk, d.event_type, d.event_timestamp, d.visitor_hash,
+        SELECT e.session_hk, e.event_type, e.event_timestamp, e.visitor_hash,
                CASE WHEN hourly
-                    THEN d.event_timestamp - ((d.event_timestamp AT TIME ZONE ctx.zone)
-                                              - date_trunc('hour', d.event_timestamp AT TIME ZONE ctx.zone))
-                    ELSE date_trunc('day', d.event_timestamp AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
+                    THEN e.event_timestamp - ((e.event_timestamp AT TIME ZONE ctx.zone)
+                                              - date_trunc('hour', e.event_timestamp AT TIME ZONE ctx.zone))
+                    ELSE date_trunc('day', e.event_timestamp AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
                END AS bucket
-          FROM business.tracking_event_details_s AS d
-          JOIN business.tracking_event_l AS l ON l.tracking_event_hk = d.tracking_event_hk
-         WHERE d.tenant_hk = ctx.tenant AND d.load_end_date IS NULL
-           AND d.event_timestamp >= p_from AND d.event_timestamp < p_to
-           AND (p_include_bots OR d.is_bot IS NOT TRUE)
-           AND l.tenant_hk = ctx.tenant AND l.site_hk = ctx.site
+          FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
     ),
     first_bucket AS (
         SELECT CASE WHEN hourly

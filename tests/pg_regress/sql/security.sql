@@ -58,7 +58,8 @@ SELECT n.nspname, count(*) AS tables, bool_and(c.relrowsecurity) AS rls,
  GROUP BY n.nspname ORDER BY 1;
 
 -- Every SECURITY DEFINER function and every SQL or PL/pgSQL function pins search_path; the
--- only unpinned ones are the pure native functions, which resolve no names.
+-- only unpinned ones are the pure native functions, which resolve no names, and the reports'
+-- event set, an SQL function that must stay inlinable and so qualifies every name instead.
 SELECT p.oid::regprocedure AS unpinned, p.prosecdef
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')
