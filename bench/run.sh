@@ -523,16 +523,16 @@ step "G: hash keys over $HASH_KEYS keys, one statement each (best of $HASH_RUNS)
 # psql cannot loop: the rounds (native and SQL alternating) are written out into one script.
 round=$(cat <<'SQL'
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(DISTINCT onevault_tracking.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
+SELECT count(onevault_tracking.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
 INSERT INTO timings (metric, seconds, keys) VALUES ('hash_native', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(DISTINCT util.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
+SELECT count(util.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
 INSERT INTO timings (metric, seconds, keys) VALUES ('hash_pgcrypto', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(DISTINCT onevault_tracking.hash_key(:'tenant'::bytea, :'site', '/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
+SELECT count(onevault_tracking.hash_key(:'tenant'::bytea, :'site', '/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
 INSERT INTO timings (metric, seconds, keys) VALUES ('hash_key_native', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
 SELECT clock_timestamp() AS t0 \gset
-SELECT count(DISTINCT util.hash_binary(encode(:'tenant'::bytea, 'hex') || '|' || replace(replace(:'site', '\', '\\'), '|', '\|')
+SELECT count(util.hash_binary(encode(:'tenant'::bytea, 'hex') || '|' || replace(replace(:'site', '\', '\\'), '|', '\|')
                                        || '|' || replace(replace('/p/' || i, '\', '\\'), '|', '\|'))) AS k
   FROM generate_series(1, :keys) AS i \gset
 INSERT INTO timings (metric, seconds, keys) VALUES ('hash_key_sql', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
@@ -542,7 +542,11 @@ SQL
   echo "CREATE TEMP TABLE timings (ord serial, metric text, seconds float8, keys bigint);"
   for ((r = 0; r < HASH_RUNS; r++)); do echo "$round"; done
   cat <<'SQL'
-SELECT bench.assert(NOT EXISTS (SELECT FROM timings WHERE keys <> :keys), 'a hash statement did not give one distinct key per input');
+SELECT bench.assert(NOT EXISTS (SELECT FROM timings WHERE keys <> :keys), 'a hash statement did not give one key per input');
+-- Untimed: the timed statements measure hashing; sorting a million keys to count the distinct
+-- ones would add the same large cost to both sides.
+SELECT bench.assert((SELECT count(DISTINCT onevault_tracking.hash_binary(:'site' || '|/p/' || i))
+                       FROM generate_series(1, :keys) AS i) = :keys, 'the native hash keys are not all distinct');
 SELECT bench.assert(NOT EXISTS (SELECT FROM generate_series(1, 1000) AS i
                                  WHERE onevault_tracking.hash_binary(:'site' || '|/p/' || i) <> util.hash_binary(:'site' || '|/p/' || i)
                                     OR onevault_tracking.hash_key(:'tenant'::bytea, :'site', '/p/' || i)
@@ -550,8 +554,8 @@ SELECT bench.assert(NOT EXISTS (SELECT FROM generate_series(1, 1000) AS i
                     'the native hashes differ from util.hash_binary');
 SELECT bench.record(metric, 'keys/s', (:keys / seconds)::numeric,
        CASE metric
-           WHEN 'hash_native' THEN 'G: count(DISTINCT onevault_tracking.hash_binary(text)) over 1,000,000 keys'
-           WHEN 'hash_pgcrypto' THEN 'G: count(DISTINCT util.hash_binary(text)) (pgcrypto digest) over the same keys'
+           WHEN 'hash_native' THEN 'G: count(onevault_tracking.hash_binary(text)) over 1,000,000 keys'
+           WHEN 'hash_pgcrypto' THEN 'G: count(util.hash_binary(text)) (pgcrypto digest) over the same keys'
            WHEN 'hash_key_native' THEN 'extra: onevault_tracking.hash_key(tenant, site, path) over 1,000,000 keys'
            ELSE 'extra: the same hash key built in SQL (hex tenant, escaped parts) and util.hash_binary' END,
        format('best of %s: %s s', runs, round(seconds::numeric, 3)))
