@@ -453,20 +453,18 @@ struct TrackRequest<'a> {
     opt_out: Option<&'static str>,
 }
 
-impl TrackRequest<'_> {
-    fn with_signals(
-        mut self,
-        do_not_track: Option<bool>,
-        global_privacy_control: Option<bool>,
-    ) -> Self {
-        self.opt_out = if global_privacy_control == Some(true) {
-            Some("GLOBAL_PRIVACY_CONTROL")
-        } else if do_not_track == Some(true) {
-            Some("DO_NOT_TRACK")
-        } else {
-            None
-        };
-        self
+/// The reason code of the privacy signal a browser sent, if any (GPC names the reason when both
+/// are sent).
+fn opt_out(
+    do_not_track: Option<bool>,
+    global_privacy_control: Option<bool>,
+) -> Option<&'static str> {
+    if global_privacy_control == Some(true) {
+        Some("GLOBAL_PRIVACY_CONTROL")
+    } else if do_not_track == Some(true) {
+        Some("DO_NOT_TRACK")
+    } else {
+        None
     }
 }
 
@@ -963,9 +961,8 @@ fn track_page_view(
         client_ip: p_client_ip,
         payload,
         page_path: p_page_path,
-        opt_out: None,
-    }
-    .with_signals(p_do_not_track, p_global_privacy_control);
+        opt_out: opt_out(p_do_not_track, p_global_privacy_control),
+    };
     Spi::connect_mut(|client| JsonB(track(client, request)))
 }
 
@@ -1011,8 +1008,7 @@ fn track_custom_event(
         client_ip: p_client_ip,
         payload,
         page_path: p_page_path,
-        opt_out: None,
-    }
-    .with_signals(p_do_not_track, p_global_privacy_control);
+        opt_out: opt_out(p_do_not_track, p_global_privacy_control),
+    };
     Spi::connect_mut(|client| JsonB(track(client, request)))
 }

@@ -215,41 +215,29 @@ const SUBJECT_VAULT_EVENTS: &str = "SELECT l.tracking_event_hk FROM business.tra
      SELECT e.tracking_event_hk FROM business.tracking_event_details_s AS e
       WHERE e.tenant_hk = $1 AND e.visitor_hash = $2";
 
-/// (table, DELETE statement over $1 = the keys it is given), children before parents.
+/// (table, key column, which keys): what erasure deletes, children before parents.
 const ERASURES: [(&str, &str, Keys); 7] = [
     (
         "business.tracking_event_details_s",
-        "WITH gone AS (DELETE FROM business.tracking_event_details_s WHERE tracking_event_hk = ANY ($1) RETURNING 1) SELECT count(*) FROM gone",
+        "tracking_event_hk",
         Keys::VaultEvents,
     ),
     (
         "business.tracking_event_l",
-        "WITH gone AS (DELETE FROM business.tracking_event_l WHERE tracking_event_hk = ANY ($1) RETURNING 1) SELECT count(*) FROM gone",
+        "tracking_event_hk",
         Keys::VaultEvents,
     ),
-    (
-        "business.session_details_s",
-        "WITH gone AS (DELETE FROM business.session_details_s WHERE session_hk = ANY ($1) RETURNING 1) SELECT count(*) FROM gone",
-        Keys::Sessions,
-    ),
-    (
-        "business.session_site_l",
-        "WITH gone AS (DELETE FROM business.session_site_l WHERE session_hk = ANY ($1) RETURNING 1) SELECT count(*) FROM gone",
-        Keys::Sessions,
-    ),
-    (
-        "business.session_h",
-        "WITH gone AS (DELETE FROM business.session_h WHERE session_hk = ANY ($1) RETURNING 1) SELECT count(*) FROM gone",
-        Keys::Sessions,
-    ),
+    ("business.session_details_s", "session_hk", Keys::Sessions),
+    ("business.session_site_l", "session_hk", Keys::Sessions),
+    ("business.session_h", "session_hk", Keys::Sessions),
     (
         "staging.site_tracking_events_s",
-        "WITH gone AS (DELETE FROM staging.site_tracking_events_s WHERE raw_event_id = ANY ($1) RETURNING 1) SELECT count(*) FROM gone",
+        "raw_event_id",
         Keys::RawEvents,
     ),
     (
         "raw.site_tracking_events_r",
-        "WITH gone AS (DELETE FROM raw.site_tracking_events_r WHERE raw_event_id = ANY ($1) RETURNING 1) SELECT count(*) FROM gone",
+        "raw_event_id",
         Keys::RawEvents,
     ),
 ];
@@ -349,13 +337,16 @@ fn erase(
 
         let mut erased = Map::new();
         let mut total = 0i64;
-        for (table, sql, keys) in ERASURES {
+        for (table, column, keys) in ERASURES {
+            let sql = format!(
+                "WITH gone AS (DELETE FROM {table} WHERE {column} = ANY ($1) RETURNING 1) SELECT count(*) FROM gone"
+            );
             let argument = match keys {
                 Keys::VaultEvents => vault_events.clone().into(),
                 Keys::Sessions => session_hks.clone().into(),
                 Keys::RawEvents => raw_ids.clone().into(),
             };
-            let count = spi::execute(client, sql, &[argument])
+            let count = spi::execute(client, &sql, &[argument])
                 .and_then(|rows| rows.first().get_one::<i64>())
                 .expect("erasure delete")
                 .unwrap_or(0);
