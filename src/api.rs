@@ -9,12 +9,13 @@
 
 use crate::audit::{self, AuditEvent};
 use crate::error::{required, TrackingError};
-use crate::ingest::land_event;
+use crate::ingest::{land_event, Landing};
 use crate::json;
 use crate::random::strong_random;
 use crate::ratelimit;
 use crate::settings::{self, ApiProcessing};
 use crate::spi::{self, bytea_literal};
+use crate::staging::process_landed;
 use crate::vault::{
     self, HubRow, LinkRow, LoadContext, SatelliteRow, API_KEY_DETAILS_S, API_KEY_H, SITE_API_KEY_L,
     SITE_DETAILS_S, SITE_H,
@@ -715,6 +716,11 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         None => {}
     }
     let payload = Value::Object(payload);
+    let processing = settings::api_processing();
+    let landing = match processing {
+        ApiProcessing::Immediate => Landing::TakenForProcessing,
+        ApiProcessing::Deferred => Landing::Pending,
+    };
     let landed = land_event(
         client,
         &grant.tenant_hk,
@@ -722,8 +728,9 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         identity,
         request.user_agent,
         &payload,
+        landing,
     );
-    let (raw_event_id, duplicate) = match landed {
+    let landed = match landed {
         Ok(landed) => landed,
         Err(problem) => {
             let refusal = Refusal::new("INVALID_EVENT", problem.to_string()).with(
@@ -742,6 +749,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
             return refusal.to_json();
         }
     };
+    let (raw_event_id, duplicate) = (landed.raw_event_id, landed.duplicate);
     let mut details = Map::new();
     details.insert("raw_event_id".into(), raw_event_id.into());
     if duplicate {
@@ -762,9 +770,10 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         return refusal.to_json();
     }
 
-    let (answer, outcome) = match settings::api_processing() {
+    let (answer, outcome) = match processing {
         ApiProcessing::Immediate => {
-            let (_, state, _) = vault::process_end_to_end(client, raw_event_id);
+            let taken = landed.claimed.expect("a new event taken for processing");
+            let (state, _) = process_landed(client, taken);
             if state["validation_status"] == "INVALID" {
                 let refusal = Refusal::new(
                     "INVALID_EVENT",

@@ -12,6 +12,7 @@ use crate::random::strong_random;
 use crate::salts;
 use crate::settings;
 use crate::spi;
+use crate::staging::{claim_columns, Claimed};
 use onevault_tracking_core::hashing::to_hex;
 use onevault_tracking_core::ip::{parse_inet, stored_ip};
 use onevault_tracking_core::payload::{
@@ -105,10 +106,42 @@ fn screen(position: usize, payload: &Value) -> Result<Screened, PayloadError> {
 }
 
 /// Where a screened payload ended up.
-struct Landed {
+pub(crate) struct Landed {
     position: usize,
-    raw_event_id: i64,
-    duplicate: bool,
+    pub raw_event_id: i64,
+    pub duplicate: bool,
+    /// The stored row, when it was landed for processing in the same call.
+    pub claimed: Option<Claimed>,
+}
+
+/// How raw rows land: waiting for the drain, or already taken by the caller, which processes
+/// them in the same transaction (so no drain can see them PENDING, and marking them processed
+/// later, an update of every raw index, is not needed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Landing {
+    Pending,
+    TakenForProcessing,
+}
+
+macro_rules! land_sql {
+    ($returning:expr) => {
+        concat!(
+            "INSERT INTO raw.site_tracking_events_r
+                 (tenant_hk, api_key_hk, client_ip, user_agent, raw_payload, client_event_id,
+                  batch_id, batch_position, visitor_hash, visitor_hash_previous, record_source,
+                  processing_status, processed_at)
+             SELECT $1, $2, $3::inet, $4, item.json_text::jsonb, item.event_id,
+                    $5, CASE WHEN $5 IS NULL THEN NULL ELSE item.position END,
+                    item.visitor_hash, item.visitor_hash_previous, $11,
+                    CASE WHEN $12 THEN 'PROCESSED' ELSE 'PENDING' END,
+                    CASE WHEN $12 THEN clock_timestamp() END
+               FROM unnest($6::text[], $7::text[], $8::integer[], $9::bytea[], $10::bytea[])
+                    AS item (json_text, event_id, position, visitor_hash, visitor_hash_previous)
+             ON CONFLICT (tenant_hk, client_event_id) DO NOTHING
+             RETURNING coalesce(batch_position, 0), ",
+            $returning
+        )
+    };
 }
 
 /// Stores `items` for `sender` in one INSERT; answers in the order of `items`.
@@ -117,6 +150,7 @@ fn land(
     sender: &Sender<'_>,
     batch_id: Option<Uuid>,
     items: &[Screened],
+    landing: Landing,
 ) -> Vec<Landed> {
     let tenant_known = spi::execute(
         client,
@@ -145,18 +179,15 @@ fn land(
         .collect();
 
     let record_source = crate::platform::record_source(client);
-    let inserted: HashMap<usize, i64> = spi::execute(
+    let taken = landing == Landing::TakenForProcessing;
+    let sql = if taken {
+        land_sql!(claim_columns!())
+    } else {
+        land_sql!("raw_event_id")
+    };
+    let mut inserted: HashMap<usize, (i64, Option<Claimed>)> = spi::execute(
         client,
-        "INSERT INTO raw.site_tracking_events_r
-             (tenant_hk, api_key_hk, client_ip, user_agent, raw_payload, client_event_id,
-              batch_id, batch_position, visitor_hash, visitor_hash_previous, record_source)
-         SELECT $1, $2, $3::inet, $4, item.json_text::jsonb, item.event_id,
-                $5, CASE WHEN $5 IS NULL THEN NULL ELSE item.position END,
-                item.visitor_hash, item.visitor_hash_previous, $11
-           FROM unnest($6::text[], $7::text[], $8::integer[], $9::bytea[], $10::bytea[])
-                AS item (json_text, event_id, position, visitor_hash, visitor_hash_previous)
-         ON CONFLICT (tenant_hk, client_event_id) DO NOTHING
-         RETURNING raw_event_id, coalesce(batch_position, 0)",
+        sql,
         &[
             sender.tenant_hk.into(),
             sender.api_key_hk.into(),
@@ -189,13 +220,17 @@ fn land(
                 .collect::<Vec<_>>()
                 .into(),
             record_source.into(),
+            taken.into(),
         ],
     )
     .expect("raw insert")
     .map(|row| {
-        let id: i64 = row.get(1).expect("raw_event_id").expect("not null");
-        let position: i32 = row.get(2).expect("batch_position").expect("not null");
-        (position as usize, id)
+        let position: i32 = row.get(1).expect("batch_position").expect("not null");
+        let id: i64 = row.get(2).expect("raw_event_id").expect("not null");
+        (
+            position as usize,
+            (id, taken.then(|| Claimed::from_row(&row, 1))),
+        )
     })
     .collect();
 
@@ -226,11 +261,12 @@ fn land(
 
     items
         .iter()
-        .map(|item| match inserted.get(&item.position) {
-            Some(&raw_event_id) => Landed {
+        .map(|item| match inserted.remove(&item.position) {
+            Some((raw_event_id, claimed)) => Landed {
                 position: item.position,
                 raw_event_id,
                 duplicate: false,
+                claimed,
             },
             None => {
                 let event_id = item
@@ -241,14 +277,16 @@ fn land(
                     position: item.position,
                     raw_event_id: stored[event_id],
                     duplicate: true,
+                    claimed: None,
                 }
             }
         })
         .collect()
 }
 
-/// Lands one event for the API layer, which audits the whole call itself: the raw event id, and
-/// whether a stored event with the same client event id answered instead.
+/// Lands one event for the API layer, which audits the whole call itself: the raw event id,
+/// whether a stored event with the same client event id answered instead, and the stored row
+/// when it was taken for processing.
 pub(crate) fn land_event(
     client: &mut SpiClient<'_>,
     tenant_hk: &[u8],
@@ -256,13 +294,15 @@ pub(crate) fn land_event(
     client_ip: Option<Inet>,
     user_agent: Option<&str>,
     payload: &Value,
-) -> Result<(i64, bool), PayloadError> {
+    landing: Landing,
+) -> Result<Landed, PayloadError> {
     let sender = Sender::new(Some(tenant_hk), Some(api_key_hk), client_ip, user_agent);
     let item = screen(0, payload)?;
-    let landed = land(client, &sender, None, std::slice::from_ref(&item))
-        .pop()
-        .expect("one item in, one out");
-    Ok((landed.raw_event_id, landed.duplicate))
+    Ok(
+        land(client, &sender, None, std::slice::from_ref(&item), landing)
+            .pop()
+            .expect("one item in, one out"),
+    )
 }
 
 /// `raw.ingest_tracking_event` (declared in sql/raw_layer.sql: the raw schema is shared with
@@ -281,9 +321,15 @@ fn ingest_tracking_event(
     let payload = required(json::argument(p_event_data, "p_event_data"), "p_event_data");
     let item = screen(0, &payload).unwrap_or_else(|e| TrackingError::from(e).raise());
     Spi::connect_mut(|client| {
-        let landed = land(client, &sender, None, std::slice::from_ref(&item))
-            .pop()
-            .expect("one item in, one out");
+        let landed = land(
+            client,
+            &sender,
+            None,
+            std::slice::from_ref(&item),
+            Landing::Pending,
+        )
+        .pop()
+        .expect("one item in, one out");
         if !landed.duplicate {
             let mut details = sender.audit_details();
             details.insert("raw_event_id".into(), landed.raw_event_id.into());
@@ -344,7 +390,7 @@ fn batch_ingest_tracking_events(
     let batch_id = new_batch_id();
 
     Spi::connect_mut(|client| {
-        let landed = land(client, &sender, Some(batch_id), &accepted);
+        let landed = land(client, &sender, Some(batch_id), &accepted, Landing::Pending);
         let new_ids: Vec<i64> = landed
             .iter()
             .filter(|l| !l.duplicate)

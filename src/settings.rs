@@ -19,6 +19,7 @@ static RAW_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 static RATE_LIMIT_RETENTION_HOURS: GucSetting<i32> = GucSetting::<i32>::new(24);
 static API_PROCESSING: GucSetting<ApiProcessing> =
     GucSetting::<ApiProcessing>::new(ApiProcessing::Immediate);
+static PROCESS_LOADS_VAULT: GucSetting<bool> = GucSetting::<bool>::new(true);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
     GucSetting::<IpStorageSetting>::new(IpStorageSetting::Anonymized);
 
@@ -117,6 +118,17 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"onevault_tracking.process_loads_vault",
+        c"Whether processing raw events also loads the VALID ones into the vault, in the same \
+          transaction.",
+        c"On (default), staging.process_pending_events, staging.process_raw_event and \
+          staging.reprocess_quarantined_events take events from raw to the vault in one pass; \
+          off leaves VALID staged events for business.load_staged_events.",
+        &PROCESS_LOADS_VAULT,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"onevault_tracking.client_ip_storage",
         c"What the tracking tables keep of a client IP: anonymized (default), full or none.",
@@ -154,6 +166,10 @@ pub fn rate_limit_per_minute() -> i32 {
 
 pub fn api_processing() -> ApiProcessing {
     API_PROCESSING.get()
+}
+
+pub fn process_loads_vault() -> bool {
+    PROCESS_LOADS_VAULT.get()
 }
 
 pub fn raw_retention_days() -> i32 {

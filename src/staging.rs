@@ -14,7 +14,9 @@ use crate::error::{batch_size, required, TrackingError};
 use crate::settings;
 use crate::spi::{self, bytea_literal};
 use crate::subtxn;
+use crate::vault::{self, staged_json, Counts};
 use onevault_tracking_core::enrich::enrich;
+use onevault_tracking_core::hashing::to_hex;
 use onevault_tracking_core::ip::parse_inet;
 use onevault_tracking_core::sessions::{Sessionizer, SESSION_IDLE_MICROS};
 use onevault_tracking_core::validate::validate;
@@ -23,7 +25,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData};
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -43,26 +45,42 @@ macro_rules! staging_columns {
 }
 
 /// The raw columns a claim reads, in the order `Claimed::from_row` expects.
+macro_rules! claim_columns {
+    () => {
+        "raw_event_id, tenant_hk, (extract(epoch FROM received_at) * 1000000)::bigint, \
+         client_ip::text, user_agent, raw_payload::text, visitor_hash, visitor_hash_previous, \
+         processing_status, api_key_hk"
+    };
+}
+pub(crate) use claim_columns;
+
 macro_rules! claim {
     ($condition:literal) => {
         concat!(
-            "SELECT raw_event_id, tenant_hk, \
-                    (extract(epoch FROM received_at) * 1000000)::bigint, client_ip::text, \
-                    user_agent, raw_payload::text, visitor_hash, visitor_hash_previous, \
-                    processing_status \
-               FROM raw.site_tracking_events_r WHERE ",
+            "SELECT ",
+            claim_columns!(),
+            " FROM raw.site_tracking_events_r WHERE ",
             $condition
         )
     };
 }
 
+/// Writes the staging rows; with `$2` (the vault is loaded in the same transaction) the VALID
+/// ones are written as loaded and answered as the vault loader reads them (`staged_json!`),
+/// which spares the loader an update of each staged row (staging has eight indexes, and
+/// `loaded_to_vault` is in one's predicate, so that update is never in place).
 const INSERT_STAGING: &str = concat!(
-    "INSERT INTO staging.site_tracking_events_s (",
+    "INSERT INTO staging.site_tracking_events_s AS s (",
     staging_columns!(),
-    ") SELECT ",
+    ", loaded_to_vault, loaded_at) SELECT ",
     staging_columns!(),
-    " FROM jsonb_populate_recordset(NULL::staging.site_tracking_events_s, $1)
-      ON CONFLICT (raw_event_id) DO NOTHING"
+    ", $2 AND validation_status = 'VALID',
+       CASE WHEN $2 AND validation_status = 'VALID' THEN clock_timestamp() END
+      FROM jsonb_populate_recordset(NULL::staging.site_tracking_events_s, $1)
+      ON CONFLICT (raw_event_id) DO NOTHING
+      RETURNING CASE WHEN s.loaded_to_vault THEN ",
+    staged_json!(),
+    " END"
 );
 
 const MARK_PROCESSED: &str = "UPDATE raw.site_tracking_events_r
@@ -70,7 +88,7 @@ const MARK_PROCESSED: &str = "UPDATE raw.site_tracking_events_r
       WHERE raw_event_id = ANY ($1)";
 
 /// A raw row taken for processing, copied out of SPI memory.
-struct Claimed {
+pub(crate) struct Claimed {
     raw_event_id: i64,
     tenant_hk: Vec<u8>,
     received_at_micros: i64,
@@ -79,12 +97,15 @@ struct Claimed {
     payload: Value,
     visitor: Option<VisitorHashes>,
     status: String,
+    api_key_hk: Option<Vec<u8>>,
 }
 
 impl Claimed {
-    fn from_row(row: &SpiHeapTupleData<'_>) -> Self {
+    /// Reads `claim_columns!` from a row where they follow `offset` other columns.
+    pub(crate) fn from_row(row: &SpiHeapTupleData<'_>, offset: usize) -> Self {
+        let at = |ordinal: usize| ordinal + offset;
         let hash = |ordinal: usize| -> Option<VisitorHash> {
-            row.get::<Vec<u8>>(ordinal)
+            row.get::<Vec<u8>>(at(ordinal))
                 .ok()
                 .flatten()
                 .and_then(|bytes| VisitorHash::try_from(bytes.as_slice()).ok())
@@ -94,19 +115,20 @@ impl Claimed {
             previous: hash(8),
         });
         Claimed {
-            raw_event_id: row.get(1).ok().flatten().expect("raw_event_id"),
-            tenant_hk: row.get(2).ok().flatten().expect("tenant_hk"),
-            received_at_micros: row.get(3).ok().flatten().expect("received_at"),
-            client_ip: row.get(4).ok().flatten(),
-            user_agent: row.get(5).ok().flatten(),
+            raw_event_id: row.get(at(1)).ok().flatten().expect("raw_event_id"),
+            tenant_hk: row.get(at(2)).ok().flatten().expect("tenant_hk"),
+            received_at_micros: row.get(at(3)).ok().flatten().expect("received_at"),
+            client_ip: row.get(at(4)).ok().flatten(),
+            user_agent: row.get(at(5)).ok().flatten(),
             payload: row
-                .get::<String>(6)
+                .get::<String>(at(6))
                 .ok()
                 .flatten()
                 .and_then(|text| crate::json::parse(&text, crate::json::MAX_STORED_DEPTH).ok())
                 .unwrap_or(Value::Null),
             visitor,
-            status: row.get(9).ok().flatten().expect("processing_status"),
+            status: row.get(at(9)).ok().flatten().expect("processing_status"),
+            api_key_hk: row.get(at(10)).ok().flatten(),
         }
     }
 }
@@ -118,7 +140,7 @@ fn claim(
 ) -> Vec<Claimed> {
     spi::execute(client, sql, args)
         .expect("claim raw events")
-        .map(|row| Claimed::from_row(&row))
+        .map(|row| Claimed::from_row(&row, 0))
         .collect()
 }
 
@@ -132,6 +154,7 @@ struct Prepared {
     site_host: String,
     visitor: Option<VisitorHashes>,
     client_session: bool,
+    api_key_hk: Option<Vec<u8>>,
 }
 
 fn prepare(event: &Claimed, record_source: &str) -> Prepared {
@@ -206,6 +229,7 @@ fn prepare(event: &Claimed, record_source: &str) -> Prepared {
         site_host: enrichment.page_host.unwrap_or_default(),
         visitor: event.visitor,
         client_session: fields.session_id.is_some(),
+        api_key_hk: event.api_key_hk.clone(),
     }
 }
 
@@ -292,14 +316,58 @@ fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
     }
 }
 
-/// Writes `rows` and marks their raw rows PROCESSED.
-fn write(rows: &[&Prepared]) {
+/// How processing treats the events it stages.
+#[derive(Clone, Copy)]
+struct Processing {
+    /// Load the VALID events into the vault in the same transaction.
+    load_vault: bool,
+    /// The raw rows landed as PROCESSED already: the tracking API took them for processing in
+    /// the same transaction.
+    raw_marked: bool,
+}
+
+impl Processing {
+    /// How the drain and the processing functions work: per `onevault_tracking.process_loads_vault`.
+    fn configured() -> Self {
+        Processing {
+            load_vault: settings::process_loads_vault(),
+            raw_marked: false,
+        }
+    }
+}
+
+/// Writes `rows`, loads the VALID ones into the vault when asked to, and marks their raw rows
+/// PROCESSED; answers what the vault load added.
+fn write(rows: &[&Prepared], processing: Processing) -> Counts {
     let ids: Vec<i64> = rows.iter().map(|p| p.raw_event_id).collect();
+    let api_keys: HashMap<i64, Option<String>> = rows
+        .iter()
+        .map(|p| (p.raw_event_id, p.api_key_hk.as_deref().map(to_hex)))
+        .collect();
     let json = Value::Array(rows.iter().map(|p| Value::Object(p.row.clone())).collect());
     Spi::connect_mut(|client| {
-        spi::execute(client, INSERT_STAGING, &[JsonB(json).into()]).expect("insert staging rows");
-        spi::execute(client, MARK_PROCESSED, &[ids.into()]).expect("mark raw rows processed");
-    });
+        let staged: Vec<Value> = spi::execute(
+            client,
+            INSERT_STAGING,
+            &[JsonB(json).into(), processing.load_vault.into()],
+        )
+        .expect("insert staging rows")
+        .filter_map(|row| row.get::<JsonB>(1).ok().flatten())
+        .map(|JsonB(mut staged)| {
+            let id = staged.get("raw_event_id").and_then(Value::as_i64);
+            let api_key = id.and_then(|id| api_keys.get(&id).cloned().flatten());
+            if let Value::Object(staged) = &mut staged {
+                staged.insert("api_key_hk".into(), api_key.into());
+            }
+            staged
+        })
+        .collect();
+        let counts = vault::load_rows(client, &staged);
+        if !processing.raw_marked {
+            spi::execute(client, MARK_PROCESSED, &[ids.into()]).expect("mark raw rows processed");
+        }
+        counts
+    })
 }
 
 /// What became of each claimed event.
@@ -309,10 +377,15 @@ struct Outcome {
     invalid: Vec<i64>,
     /// (raw event id, message, final?)
     failed: Vec<(i64, String, bool)>,
+    /// Whether the VALID events were loaded into the vault too.
+    loaded_to_vault: bool,
+    /// Rows the vault load added, per table.
+    rows_added: Counts,
 }
 
-/// Validates, enriches, sessionizes and stages `claimed`; failures are recorded on the raw rows.
-fn process(client: &mut SpiClient<'_>, claimed: &[Claimed]) -> Outcome {
+/// Validates, enriches, sessionizes and stages `claimed`, and loads the VALID events into the
+/// vault when asked to; failures are recorded on the raw rows.
+fn process(client: &mut SpiClient<'_>, claimed: &[Claimed], processing: Processing) -> Outcome {
     let mut outcome = Outcome::default();
     if claimed.is_empty() {
         return outcome;
@@ -334,18 +407,31 @@ fn process(client: &mut SpiClient<'_>, claimed: &[Claimed]) -> Outcome {
     }
     assign_sessions(client, &mut prepared);
 
-    let all: Vec<&Prepared> = prepared.iter().collect();
-    let written: Vec<&Prepared> = if subtxn::attempt(|| write(&all)).is_ok() {
-        all
-    } else {
-        let mut written = Vec::new();
-        for p in all {
-            match subtxn::attempt(|| write(&[p])) {
-                Ok(()) => written.push(p),
-                Err(message) => failures.push((p.raw_event_id, message)),
-            }
+    outcome.loaded_to_vault = processing.load_vault;
+    let mut add = |counts: Counts| {
+        for (table, added) in counts {
+            *outcome.rows_added.entry(table).or_default() += added;
         }
-        written
+    };
+    let all: Vec<&Prepared> = prepared.iter().collect();
+    let written: Vec<&Prepared> = match subtxn::attempt(|| write(&all, processing)) {
+        Ok(counts) => {
+            add(counts);
+            all
+        }
+        Err(_) => {
+            let mut written = Vec::new();
+            for p in all {
+                match subtxn::attempt(|| write(&[p], processing)) {
+                    Ok(counts) => {
+                        add(counts);
+                        written.push(p);
+                    }
+                    Err(message) => failures.push((p.raw_event_id, message)),
+                }
+            }
+            written
+        }
     };
     for p in written {
         if p.valid {
@@ -407,6 +493,9 @@ fn audit_per_tenant(
             details.insert("quarantined".into(), count(&outcome.invalid).into());
             details.insert("errors".into(), count(&failed).into());
             details.insert("failed".into(), count(&final_failures).into());
+            if outcome.loaded_to_vault {
+                details.insert("loaded_to_vault".into(), count(&outcome.valid).into());
+            }
             details
         },
     );
@@ -425,6 +514,10 @@ fn summary(claimed: &[Claimed], outcome: &Outcome) -> Map<String, Value> {
         "failed".into(),
         outcome.failed.iter().filter(|f| f.2).count().into(),
     );
+    if outcome.loaded_to_vault {
+        out.insert("loaded_to_vault".into(), outcome.valid.len().into());
+        out.insert("rows_added".into(), json!(outcome.rows_added));
+    }
     out
 }
 
@@ -433,18 +526,28 @@ fn summary(claimed: &[Claimed], outcome: &Outcome) -> Map<String, Value> {
 fn process_raw_event(p_raw_event_id: Option<i64>) -> JsonB {
     let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
     Spi::connect_mut(|client| {
-        JsonB(process_one(client, raw_event_id, Some("TRACKING_EVENT_PROCESSED")).1)
+        let processing = Processing::configured();
+        JsonB(
+            process_one(
+                client,
+                raw_event_id,
+                Some("TRACKING_EVENT_PROCESSED"),
+                processing,
+            )
+            .1,
+        )
     })
 }
 
 /// Processes one raw event if it is still pending (waiting for a session that holds it), and
-/// answers with its tenant and state. `audit_as` names the audit record to write; `None` when
-/// the caller audits the whole operation itself.
-pub(crate) fn process_one(
+/// answers with its tenant, its state and what the vault load added. `audit_as` names the audit
+/// record to write; `None` when the caller audits the whole operation itself.
+fn process_one(
     client: &mut SpiClient<'_>,
     raw_event_id: i64,
     audit_as: Option<&'static str>,
-) -> (Vec<u8>, Value) {
+    processing: Processing,
+) -> (Vec<u8>, Value, Counts) {
     let claimed = claim(
         client,
         claim!("raw_event_id = $1 FOR UPDATE"),
@@ -456,9 +559,45 @@ pub(crate) fn process_one(
     let tenant_hk = event.tenant_hk.clone();
     if !matches!(event.status.as_str(), "PENDING" | "ERROR") {
         let state = staged_state(client, raw_event_id, &event.status);
-        return (tenant_hk, state);
+        return (tenant_hk, state, Counts::new());
     }
-    let outcome = process(client, &claimed);
+    let (state, counts) = process_claimed(client, claimed, audit_as, processing);
+    (tenant_hk, state, counts)
+}
+
+/// Processes one raw event end to end (staging, and the vault when VALID) without an audit
+/// record (callers write one for the whole operation): answers with its tenant, its state and
+/// what the vault load added.
+pub(crate) fn process_to_vault(
+    client: &mut SpiClient<'_>,
+    raw_event_id: i64,
+) -> (Vec<u8>, Value, Counts) {
+    let processing = Processing {
+        load_vault: true,
+        raw_marked: false,
+    };
+    process_one(client, raw_event_id, None, processing)
+}
+
+/// Processes an event the tracking API has just landed, taken for processing
+/// (`Landing::TakenForProcessing`), into staging and the vault: answers with its state and
+/// what the vault load added. The caller audits the call.
+pub(crate) fn process_landed(client: &mut SpiClient<'_>, landed: Claimed) -> (Value, Counts) {
+    let processing = Processing {
+        load_vault: true,
+        raw_marked: true,
+    };
+    process_claimed(client, vec![landed], None, processing)
+}
+
+fn process_claimed(
+    client: &mut SpiClient<'_>,
+    claimed: Vec<Claimed>,
+    audit_as: Option<&'static str>,
+    processing: Processing,
+) -> (Value, Counts) {
+    let raw_event_id = claimed[0].raw_event_id;
+    let outcome = process(client, &claimed, processing);
     if let Some(event_type) = audit_as {
         audit_per_tenant(client, event_type, &claimed, &outcome);
     }
@@ -467,7 +606,10 @@ pub(crate) fn process_one(
         Some(_) => "ERROR",
         None => "PROCESSED",
     };
-    (tenant_hk, staged_state(client, raw_event_id, state))
+    (
+        staged_state(client, raw_event_id, state),
+        outcome.rows_added,
+    )
 }
 
 /// The answer about one raw event: its processing status and, once staged, its staging row.
@@ -477,7 +619,7 @@ fn staged_state(client: &mut SpiClient<'_>, raw_event_id: i64, status: &str) -> 
         "SELECT jsonb_build_object('staging_event_id', s.staging_event_id,
                                    'validation_status', s.validation_status,
                                    'errors', s.validation_errors, 'quality_score', s.quality_score,
-                                   'session_id', s.session_id)
+                                   'session_id', s.session_id, 'loaded_to_vault', s.loaded_to_vault)
                 || jsonb_build_object('retry_count', r.retry_count, 'error_message', r.error_message)
            FROM raw.site_tracking_events_r r
            LEFT JOIN staging.site_tracking_events_s s USING (raw_event_id)
@@ -506,7 +648,7 @@ fn process_pending_events(p_batch_size: Option<i32>) -> JsonB {
             claim!("processing_status IN ('PENDING', 'ERROR') ORDER BY raw_event_id LIMIT $1 FOR UPDATE SKIP LOCKED"),
             &[batch_size.into()],
         );
-        let outcome = process(client, &claimed);
+        let outcome = process(client, &claimed, Processing::configured());
         if !claimed.is_empty() {
             audit_per_tenant(client, "TRACKING_EVENTS_PROCESSED", &claimed, &outcome);
         }
@@ -551,7 +693,7 @@ fn reprocess_quarantined_events(
             claim!("raw_event_id = ANY ($1) ORDER BY raw_event_id FOR UPDATE"),
             &[reset.clone().into()],
         );
-        let outcome = process(client, &claimed);
+        let outcome = process(client, &claimed, Processing::configured());
         if !claimed.is_empty() {
             audit_per_tenant(client, "TRACKING_EVENTS_REPROCESSED", &claimed, &outcome);
         }

@@ -16,7 +16,7 @@ use crate::audit::{self, AuditEvent};
 use crate::error::{batch_size, required};
 use crate::random::strong_random;
 use crate::spi::{self, bytea_literal};
-use crate::staging::process_one;
+use crate::staging::process_to_vault;
 use onevault_tracking_core::hashing::{hash_diff, to_hex, HashKey};
 use onevault_tracking_core::vault::{
     link_key, page_key, session_key, site_business_key, site_key, tracking_event_key,
@@ -257,6 +257,16 @@ pub struct LinkRow {
     pub key: Option<HashKey>,
 }
 
+impl LinkRow {
+    fn link_key(&self, link: &Link) -> HashKey {
+        debug_assert_eq!(self.hubs.len(), link.hubs.len());
+        self.key.unwrap_or_else(|| {
+            let hubs: Vec<Option<&HashKey>> = self.hubs.iter().map(Option::as_ref).collect();
+            link_key(&self.tenant_hk, &hubs)
+        })
+    }
+}
+
 /// The link loader: inserts the relationships that are new.
 pub fn load_link(
     client: &mut SpiClient<'_>,
@@ -267,10 +277,7 @@ pub fn load_link(
     let rows: BTreeMap<HashKey, Map<String, Value>> = rows
         .into_iter()
         .map(|row| {
-            let key = row.key.unwrap_or_else(|| {
-                let hubs: Vec<Option<&HashKey>> = row.hubs.iter().map(Option::as_ref).collect();
-                link_key(&row.tenant_hk, &hubs)
-            });
+            let key = row.link_key(link);
             let mut object = Map::new();
             object.insert(link.key.into(), bytea_literal(&key).into());
             if let (Some(column), Some(value)) = (link.business_key, row.business_key) {
@@ -306,6 +313,14 @@ fn diff_text(value: &Value) -> Option<String> {
         Value::Null => None,
         Value::String(text) => Some(text.clone()),
         other => Some(other.to_string()),
+    }
+}
+
+impl SatelliteRow {
+    fn hash_diff(&self) -> HashKey {
+        let texts: Vec<Option<String>> = self.attributes.iter().map(diff_text).collect();
+        let texts: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
+        hash_diff(&texts)
     }
 }
 
@@ -351,11 +366,9 @@ pub fn load_satellite(
     let json: Vec<Value> = rows
         .into_values()
         .map(|row| {
-            let texts: Vec<Option<String>> = row.attributes.iter().map(diff_text).collect();
-            let texts: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
             let mut object = Map::new();
             object.insert(satellite.parent.into(), bytea_literal(&row.parent).into());
-            object.insert("hash_diff".into(), bytea_literal(&hash_diff(&texts)).into());
+            object.insert("hash_diff".into(), bytea_literal(&row.hash_diff()).into());
             object.insert("load_date".into(), load_date.clone());
             for (column, value) in satellite.attributes.iter().zip(row.attributes) {
                 object.insert((*column).into(), value);
@@ -403,12 +416,165 @@ pub fn load_satellite(
     .len()
 }
 
+// What a load finds in the vault already ----------------------------------------------------------
+
+/// The hubs, links and satellites a load of staged events writes, in load order.
+const EVENT_HUBS: [&Hub; 3] = [&SITE_H, &PAGE_H, &SESSION_H];
+const EVENT_LINKS: [&Link; 3] = [&PAGE_SITE_L, &SESSION_SITE_L, &TRACKING_EVENT_L];
+const EVENT_SATELLITES: [&Satellite; 3] = [
+    &PAGE_DETAILS_S,
+    &SESSION_DETAILS_S,
+    &TRACKING_EVENT_DETAILS_S,
+];
+
+/// The keys of a load that the vault holds already: hub and link keys that exist, and the
+/// hash_diff of each satellite parent's current row. In steady traffic the site, page and
+/// session of an event and their links exist and their details have not changed, so one
+/// probe replaces a no-op insert per hub and link and the lock, end-date and insert statements
+/// of each unchanged satellite. A key found here cannot disappear before the load commits
+/// (hubs and links are only deleted by erasure, which locks the same rows); a satellite that
+/// another session changes meanwhile is equivalent to that session loading after this one.
+#[derive(Default)]
+struct Existing {
+    keys: HashSet<(&'static str, HashKey)>,
+    current_diffs: HashMap<(&'static str, HashKey), HashKey>,
+}
+
+/// The probe statement: one branch per hub, link and satellite of `EVENT_*`, the keys of each
+/// as one array parameter.
+fn probe_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let keyed = EVENT_HUBS
+            .iter()
+            .map(|h| (h.table, h.key))
+            .chain(EVENT_LINKS.iter().map(|l| (l.table, l.key)));
+        let mut branches: Vec<String> = keyed
+            .map(|(table, key)| {
+                format!("SELECT '{table}'::text, {key}, NULL::bytea FROM {table} WHERE {key} = ANY (${{}})")
+            })
+            .collect();
+        branches.extend(EVENT_SATELLITES.iter().map(|s| {
+            format!(
+                "SELECT '{table}'::text, {parent}, hash_diff FROM {table}
+                  WHERE {parent} = ANY (${{}}) AND load_end_date IS NULL",
+                table = s.table,
+                parent = s.parent
+            )
+        }));
+        branches
+            .iter()
+            .enumerate()
+            .map(|(i, branch)| branch.replace("${}", &format!("${}", i + 1)))
+            .collect::<Vec<_>>()
+            .join("\n UNION ALL ")
+    })
+}
+
+fn probe(
+    client: &mut SpiClient<'_>,
+    hubs: [&[HubRow]; 3],
+    links: [&[LinkRow]; 3],
+    satellites: [&[SatelliteRow]; 3],
+) -> Existing {
+    let keys = |keys: Vec<HashKey>| -> Vec<Vec<u8>> { keys.iter().map(|k| k.to_vec()).collect() };
+    let mut arrays: Vec<Vec<Vec<u8>>> = Vec::new();
+    arrays.extend(
+        hubs.iter()
+            .map(|rows| keys(rows.iter().map(|r| r.key).collect())),
+    );
+    arrays.extend(
+        links
+            .iter()
+            .zip(EVENT_LINKS)
+            .map(|(rows, link)| keys(rows.iter().map(|r| r.link_key(link)).collect())),
+    );
+    arrays.extend(
+        satellites
+            .iter()
+            .map(|rows| keys(rows.iter().map(|r| r.parent).collect())),
+    );
+    let args: Vec<pgrx::datum::DatumWithOid<'_>> =
+        arrays.into_iter().map(|array| array.into()).collect();
+    let tables: HashMap<String, &'static str> = EVENT_HUBS
+        .iter()
+        .map(|h| h.table)
+        .chain(EVENT_LINKS.iter().map(|l| l.table))
+        .chain(EVENT_SATELLITES.iter().map(|s| s.table))
+        .map(|table| (table.to_owned(), table))
+        .collect();
+    let mut existing = Existing::default();
+    for row in spi::execute(client, probe_sql(), &args).expect("probe the vault") {
+        let table: String = row.get(1).ok().flatten().expect("table");
+        let table = tables[&table];
+        let key: Vec<u8> = row.get(2).ok().flatten().expect("key");
+        let Ok(key) = HashKey::try_from(key.as_slice()) else {
+            continue;
+        };
+        match row.get::<Vec<u8>>(3).ok().flatten() {
+            Some(diff) => {
+                if let Ok(diff) = HashKey::try_from(diff.as_slice()) {
+                    existing.current_diffs.insert((table, key), diff);
+                }
+            }
+            None => {
+                existing.keys.insert((table, key));
+            }
+        }
+    }
+    existing
+}
+
+impl Existing {
+    fn new_hub_rows(&self, hub: &Hub, rows: Vec<HubRow>) -> Vec<HubRow> {
+        rows.into_iter()
+            .filter(|r| !self.keys.contains(&(hub.table, r.key)))
+            .collect()
+    }
+
+    fn new_link_rows(&self, link: &Link, rows: Vec<LinkRow>) -> Vec<LinkRow> {
+        rows.into_iter()
+            .filter(|r| !self.keys.contains(&(link.table, r.link_key(link))))
+            .collect()
+    }
+
+    /// The rows that would change their parent's current row (of several rows for one parent,
+    /// the last one, as the satellite loader takes it).
+    fn changed_satellite_rows(
+        &self,
+        satellite: &Satellite,
+        rows: Vec<SatelliteRow>,
+    ) -> Vec<SatelliteRow> {
+        let last: BTreeMap<HashKey, SatelliteRow> =
+            rows.into_iter().map(|row| (row.parent, row)).collect();
+        last.into_values()
+            .filter(|row| {
+                self.current_diffs.get(&(satellite.table, row.parent)) != Some(&row.hash_diff())
+            })
+            .collect()
+    }
+}
+
 // Loading staged events ---------------------------------------------------------------------------
 
 /// Claims staged VALID rows that are not loaded yet and marks them loaded in the same
 /// statement (the load runs in the same transaction, so if it fails the mark is rolled back
 /// with it); answers them as JSON, timestamps in UTC and bytea in hex whatever the session
 /// settings (they feed hash_diff, which must not depend on `TimeZone` or `bytea_output`).
+/// A staged row as the vault loader reads it (`s` is the staging row): JSON with timestamps in
+/// UTC and bytea in hex whatever the session settings, since the values feed hash_diff, which
+/// must not depend on `TimeZone` or `bytea_output`. Also the RETURNING list of the staging
+/// insert when processing loads the vault in the same pass, so both ways load the same values.
+macro_rules! staged_json {
+    () => {
+        "to_jsonb(s) || jsonb_build_object(
+            'tenant_hk', encode(s.tenant_hk, 'hex'),
+            'visitor_hash', encode(s.visitor_hash, 'hex'),
+            'event_timestamp', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+    };
+}
+pub(crate) use staged_json;
+
 macro_rules! staged_rows {
     ($condition:literal) => {
         concat!(
@@ -421,11 +587,9 @@ macro_rules! staged_rows {
                 SET loaded_to_vault = true, loaded_at = clock_timestamp()
                FROM claimed AS c, raw.site_tracking_events_r AS r
               WHERE s.staging_event_id = c.staging_event_id AND r.raw_event_id = s.raw_event_id
-             RETURNING to_jsonb(s) || jsonb_build_object(
-                    'tenant_hk', encode(s.tenant_hk, 'hex'),
-                    'visitor_hash', encode(s.visitor_hash, 'hex'),
-                    'api_key_hk', encode(r.api_key_hk, 'hex'),
-                    'event_timestamp', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+             RETURNING ",
+            staged_json!(),
+            " || jsonb_build_object('api_key_hk', encode(r.api_key_hk, 'hex'))"
         )
     };
 }
@@ -472,8 +636,9 @@ const LOADED_TABLES: [&str; 9] = [
     "tracking_event_details_s",
 ];
 
-/// Loads staged rows (claimed and marked loaded by the caller: `staged_rows!`).
-fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
+/// Loads staged rows (`staged_json!` plus `api_key_hk`), claimed and marked loaded by the
+/// caller.
+pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
     let mut counts: Counts = LOADED_TABLES.iter().map(|table| (*table, 0)).collect();
     if staged.is_empty() {
         return counts;
@@ -577,6 +742,27 @@ fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
         SESSION_DETAILS_SQL,
         &session_lookup,
     );
+
+    let existing = probe(
+        client,
+        [&sites, &pages, &sessions],
+        [&page_sites, &session_sites, &events],
+        [&page_details, &session_details, &event_details],
+    );
+    let [sites, pages, sessions] = [(&SITE_H, sites), (&PAGE_H, pages), (&SESSION_H, sessions)]
+        .map(|(hub, rows)| existing.new_hub_rows(hub, rows));
+    let [page_sites, session_sites, events] = [
+        (&PAGE_SITE_L, page_sites),
+        (&SESSION_SITE_L, session_sites),
+        (&TRACKING_EVENT_L, events),
+    ]
+    .map(|(link, rows)| existing.new_link_rows(link, rows));
+    let [page_details, session_details, event_details] = [
+        (&PAGE_DETAILS_S, page_details),
+        (&SESSION_DETAILS_S, session_details),
+        (&TRACKING_EVENT_DETAILS_S, event_details),
+    ]
+    .map(|(satellite, rows)| existing.changed_satellite_rows(satellite, rows));
 
     let new_sites = load_hub(client, &context, &SITE_H, sites);
     let new_pages = load_hub(client, &context, &PAGE_H, pages);
@@ -768,25 +954,18 @@ pub(crate) fn process_end_to_end(
     client: &mut SpiClient<'_>,
     raw_event_id: i64,
 ) -> (Vec<u8>, Value, Counts) {
-    let (tenant, mut state) = process_one(client, raw_event_id, None);
-    let staged = claim_staged(
-        client,
-        staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
-        &[raw_event_id.into()],
-    );
-    let counts = load_rows(client, &staged);
-    // Loaded now, or (nothing to load) loaded before?
-    let loaded = !staged.is_empty()
-        || spi::execute(
+    let (tenant, mut state, mut counts) = process_to_vault(client, raw_event_id);
+    // Staged VALID but not loaded: processed with `process_loads_vault` off, now or before.
+    if state["validation_status"] == "VALID" && state["loaded_to_vault"] == false {
+        let staged = claim_staged(
             client,
-            "SELECT coalesce(bool_or(loaded_to_vault), false) FROM staging.site_tracking_events_s WHERE raw_event_id = $1",
+            staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
             &[raw_event_id.into()],
-        )
-        .and_then(|rows| rows.first().get_one::<bool>())
-        .expect("loaded state")
-        .unwrap_or(false);
-    if let Value::Object(state) = &mut state {
-        state.insert("loaded_to_vault".into(), loaded.into());
+        );
+        counts = load_rows(client, &staged);
+        if let Value::Object(state) = &mut state {
+            state.insert("loaded_to_vault".into(), (!staged.is_empty()).into());
+        }
     }
     (tenant, state, counts)
 }

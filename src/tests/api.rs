@@ -250,6 +250,43 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_processing_failure_in_the_call_keeps_the_event_for_the_drain() {
+        let acme = tenant("Acme", 0);
+        let key = site_with_key(&acme, "example.com");
+        // A vault table that refuses this page: the failure happens after staging, inside the
+        // call's processing.
+        Spi::run(
+            "CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN IF NEW.page_bk LIKE '%/broken' THEN RAISE EXCEPTION 'vault refused'; END IF;
+                        RETURN NEW; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON business.page_h
+               FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse();",
+        )
+        .unwrap();
+        let answer = page_view(&key, "example.com", "/broken", "192.168.1.100");
+        assert_eq!(answer["success"], true, "{answer}");
+        assert_eq!(answer["status"], "ERROR", "{answer}");
+        let raw_event_id = answer["raw_event_id"].as_i64().unwrap();
+        let (status, message) = Spi::get_two_with_args::<String, String>(
+            "SELECT processing_status, error_message FROM raw.site_tracking_events_r WHERE raw_event_id = $1",
+            &[raw_event_id.into()],
+        )
+        .unwrap();
+        assert_eq!(status.as_deref(), Some("ERROR"));
+        assert_eq!(message.as_deref(), Some("vault refused"));
+        // Staging and vault work of the failed attempt was rolled back; the drain retries it.
+        assert_eq!(
+            count("SELECT count(*) FROM staging.site_tracking_events_s"),
+            0
+        );
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 0);
+        Spi::run("DROP TRIGGER refuse ON business.page_h").unwrap();
+        let drained = json("SELECT staging.process_pending_events(10)", &[]);
+        assert_eq!(drained["loaded_to_vault"], 1, "{drained}");
+        assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 1);
+    }
+
+    #[pg_test]
     fn deferred_processing_lands_raw_only() {
         let acme = tenant("Acme", 0);
         let key = site_with_key(&acme, "example.com");

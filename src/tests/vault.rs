@@ -54,8 +54,11 @@ mod tests {
         ingest(&acme, page_view("/pricing", "Pricing"));
         ingest(&acme, page_view("/pricing", "Pricing"));
         ingest(&acme, page_view("/docs", "Docs"));
-        let answer = process_and_load();
-        assert_eq!(answer["loaded"], 3);
+        // The drain loads the vault in the same pass; the loader then has nothing left.
+        let drained = call("SELECT staging.process_pending_events(100)");
+        assert_eq!(drained["loaded_to_vault"], 3, "{drained}");
+        assert_eq!(drained["rows_added"]["tracking_event_l"], 3, "{drained}");
+        assert_eq!(call("SELECT business.load_staged_events(100)")["loaded"], 0);
         // One site (www. dropped), two pages, one session, three events.
         assert_eq!(vault_counts(), vec![1, 2, 1, 2, 1, 3, 2, 1, 3, 0]);
         assert_eq!(
@@ -69,6 +72,77 @@ mod tests {
         assert_eq!(
             count("SELECT count(*) FROM staging.site_tracking_events_s WHERE loaded_to_vault AND loaded_at IS NOT NULL"),
             3
+        );
+    }
+
+    #[pg_test]
+    fn with_process_loads_vault_off_the_loader_loads_what_the_drain_staged() {
+        let acme = tenant("Acme", 0);
+        ingest(&acme, page_view("/pricing", "Pricing"));
+        ingest(&acme, page_view("/docs", "Docs"));
+        Spi::run("SET LOCAL onevault_tracking.process_loads_vault = off").unwrap();
+        let drained = call("SELECT staging.process_pending_events(100)");
+        assert_eq!(drained["valid"], 2, "{drained}");
+        assert!(drained.get("loaded_to_vault").is_none(), "{drained}");
+        assert_eq!(vault_counts(), vec![0; VAULT_TABLES.len()]);
+        assert_eq!(
+            count("SELECT count(*) FROM staging.site_tracking_events_s WHERE NOT loaded_to_vault AND loaded_at IS NULL"),
+            2
+        );
+        let loaded = call("SELECT business.load_staged_events(100)");
+        assert_eq!(loaded["loaded"], 2, "{loaded}");
+        assert_eq!(vault_counts(), vec![1, 2, 1, 2, 1, 2, 2, 1, 2, 0]);
+    }
+
+    #[pg_test]
+    fn unchanged_details_are_not_written_again() {
+        let acme = tenant("Acme", 0);
+        ingest(&acme, page_view("/pricing", "Pricing"));
+        process_and_load();
+        let before = vault_counts();
+        // The same page and session again: only the event is new.
+        ingest(&acme, page_view("/pricing", "Pricing"));
+        let drained = call("SELECT staging.process_pending_events(100)");
+        let added = drained["rows_added"].as_object().unwrap().clone();
+        let expected: Vec<(&str, i64)> = vec![
+            ("page_details_s", 0),
+            ("page_h", 0),
+            ("page_site_l", 0),
+            ("session_details_s", 0),
+            ("session_h", 0),
+            ("session_site_l", 0),
+            ("site_h", 0),
+            ("tracking_event_details_s", 1),
+            ("tracking_event_l", 1),
+        ];
+        for (table, rows) in expected {
+            assert_eq!(added[table], rows, "{table}: {drained}");
+        }
+        let after = vault_counts();
+        let grew: Vec<&str> = VAULT_TABLES
+            .iter()
+            .zip(before.iter().zip(&after))
+            .filter(|(_, (b, a))| b != a)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(
+            grew,
+            vec![
+                "business.tracking_event_l",
+                "business.tracking_event_details_s"
+            ]
+        );
+        // Unchanged satellites were not even locked for a load (the loader's advisory locks
+        // are held to the end of the transaction, which a pg_test shares).
+        assert_eq!(
+            count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"),
+            0
+        );
+        // Nothing was end-dated either.
+        assert_eq!(
+            count("SELECT count(*) FROM business.page_details_s WHERE load_end_date IS NOT NULL")
+                + count("SELECT count(*) FROM business.session_details_s WHERE load_end_date IS NOT NULL"),
+            0
         );
     }
 

@@ -1,4 +1,7 @@
--- The staging layer's SQL contract.
+-- The staging layer's SQL contract. The drains here only stage: the vault load they do by
+-- default (onevault_tracking.process_loads_vault) is the business vault's to test, and the
+-- events of this file's second tenant must not become sites that later files meet.
+SET onevault_tracking.process_loads_vault = off;
 
 -- validate_event_data: a clean page view, then one payload breaking many rules at once.
 SELECT staging.validate_event_data(
