@@ -292,17 +292,18 @@ run_pgbench() {
 wal_start() { WAL0=$(bpsql -At -c "SELECT pg_current_wal_lsn()"); }
 wal_per_tx() { WAL_PER_TX=$(bpsql -At -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$WAL0') / $TX)"); }
 
-# profile_report METRIC CALLS: the statements of the last run by total time, nested ones (what
-# the tracking function runs) with their share of the calls' time and their time per call.
+# profile_report METRIC CALLS TOP UNIT: the statements of the last run by total time, nested ones
+# (what the calls matching TOP run inside) with their share of the time and their time per UNIT
+# (a tracking call, or an event of F).
 profile_report() {
   local file="$OUT_DIR/profile-$1.txt"
-  bpsql -v calls="$2" >"$file" <<'SQL'
+  bpsql -v calls="$2" -v top="$3" -v unit="$4" >"$file" <<'SQL'
 \pset footer off
-SELECT (SELECT round(sum(total_exec_time)::numeric, 1) FROM pg_stat_statements WHERE toplevel AND query ~ 'track_page_view') AS calls_total_ms,
+SELECT (SELECT round(sum(total_exec_time)::numeric, 1) FROM pg_stat_statements WHERE toplevel AND query ~ :'top') AS calls_total_ms,
        :calls AS calls,
-       (SELECT round((sum(total_exec_time) / :calls)::numeric, 3) FROM pg_stat_statements WHERE toplevel AND query ~ 'track_page_view') AS ms_per_call \gset
-\echo 'tracking calls:' :calls ', total' :calls_total_ms 'ms,' :ms_per_call 'ms per call'
-\echo 'statements run inside them (pg_stat_statements, track = all), by total time:'
+       (SELECT round((sum(total_exec_time) / :calls)::numeric, 3) FROM pg_stat_statements WHERE toplevel AND query ~ :'top') AS ms_per_call \gset
+\echo :unit 's:' :calls ', total' :calls_total_ms 'ms,' :ms_per_call 'ms per' :unit
+\echo 'statements run inside (pg_stat_statements, track = all), by total time (per' :unit '):'
 SELECT round((100 * total_exec_time / :calls_total_ms)::numeric, 1) AS "% of calls",
        round((total_exec_time / :calls)::numeric, 3) AS "ms per call",
        round((calls::numeric / :calls), 2) AS "runs per call",
@@ -365,6 +366,7 @@ bpsql -At -c "SELECT format('  %s events/s (%s)', round(value, 1), notes) FROM b
 # ---------------------------------------------------------------------------------------------
 step "F: processing the $N landed events through staging into the vault"
 bpsql_do -c "ANALYZE raw.site_tracking_events_r" -c "CHECKPOINT"
+if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
 bpsql_do -v n="$N" <<'SQL'
 SELECT clock_timestamp() AS t0 \gset
 DO $drain$
@@ -395,6 +397,7 @@ SELECT bench.record('process', 'events/s', :n / :seconds,
                     format('%s events in %s s', :n, round(:seconds, 3)));
 SQL
 bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric LIKE 'process%' ORDER BY ord"
+if $PROFILE; then profile_report process "$N" process_pending_events event; fi
 
 # ---------------------------------------------------------------------------------------------
 step "reports over the loaded events (optional)"
@@ -487,7 +490,7 @@ for clients in 1 2; do
     wal_start
     run_pgbench "$metric" "$WORK/track_$impl.sql" "$clients" "$SECONDS_PER_RUN"
     wal_per_tx
-    if $PROFILE; then profile_report "$metric" "$TX"; fi
+    if $PROFILE; then profile_report "$metric" "$TX" track_page_view call; fi
     read -r raw1 staged1 vault1 accepted1 rejected1 < <(bpsql -At -F ' ' -c "SELECT * FROM bench.tracked()")
     # Every call must have been accepted, landed, staged VALID and loaded into the vault.
     for check in "raw rows:$((raw1 - raw0))" "staged and loaded:$((staged1 - staged0))" \
@@ -502,6 +505,24 @@ for clients in 1 2; do
       "$impl" "$clients" "$TPS" "$TX" "$WAL_PER_TX"
   done
 done
+
+# ---------------------------------------------------------------------------------------------
+step "H: the floor of a tracked page view (pgbench, only the writes a call must make, 1 client)"
+# bench/floor.sql: raw, staging, event link and satellite, a rate-limit count and the audit call,
+# copied from a loaded event of B in one prepared statement. An upper bound for B (see the file).
+bpsql_do -v floor_script="$WORK/floor.sql" -f "$REPO/bench/floor.sql"
+bpsql_do -c "CHECKPOINT"
+run_pgbench "floor-warmup" "$WORK/floor.sql" 1 "$WARMUP_SECONDS"
+before=$(bpsql -At -c "SELECT count(*) FROM audit.audit_detail_s WHERE new_data ->> 'outcome' = 'accepted' AND changed_by = 'onevault_tracking' AND audit_event_hk IN (SELECT audit_event_hk FROM audit.audit_event_h WHERE audit_event_bk LIKE 'TRACKING_ATTEMPT_api.tracking_floor:%')")
+wal_start
+run_pgbench "floor" "$WORK/floor.sql" 1 "$SECONDS_PER_RUN"
+wal_per_tx
+after=$(bpsql -At -c "SELECT count(*) FROM audit.audit_detail_s WHERE new_data ->> 'outcome' = 'accepted' AND changed_by = 'onevault_tracking' AND audit_event_hk IN (SELECT audit_event_hk FROM audit.audit_event_h WHERE audit_event_bk LIKE 'TRACKING_ATTEMPT_api.tracking_floor:%')")
+((after - before == TX)) || fail "H: pgbench committed $TX floor calls, $((after - before)) were audited"
+bpsql_do -c "SELECT bench.record('floor_c1', 'calls/s', $TPS,
+  'H: the writes a tracked page view must make (bench/floor.sql), one prepared statement per transaction, 1 client',
+  '$TX calls in $SECONDS_PER_RUN s, all audited; $WAL_PER_TX bytes of WAL per call', $WAL_PER_TX)"
+printf '  1 client: %s calls/s (%s calls, all audited; %s bytes of WAL per call)\n' "$TPS" "$TX" "$WAL_PER_TX"
 
 # ---------------------------------------------------------------------------------------------
 step "G: hash keys over $HASH_KEYS keys, one statement each (best of $HASH_RUNS)"
@@ -569,7 +590,11 @@ SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / nullif(m.value, 0) 
                (4, 'track_vs_plpgsql_c2', 'track_c2', 'plpgsql_c2', NULL),
                (5, 'batch_vs_copy', 'batch', 'copy', 0.5),
                (6, 'process_vs_copy', 'process', 'copy', 0.1),
-               (7, 'hash_vs_pgcrypto', 'hash_native', 'hash_pgcrypto', 2)) AS d (ord, ratio, numerator, denominator, target)
+               (7, 'hash_vs_pgcrypto', 'hash_native', 'hash_pgcrypto', 2),
+               -- Upper bounds of the first and third ratio (bench/floor.sql), and how near B is.
+               (8, 'floor_vs_insert_c1', 'floor_c1', 'insert_c1', NULL),
+               (9, 'floor_vs_plpgsql_c1', 'floor_c1', 'plpgsql_c1', NULL),
+               (10, 'track_vs_floor_c1', 'track_c1', 'floor_c1', NULL)) AS d (ord, ratio, numerator, denominator, target)
   JOIN bench.results AS n ON n.metric = d.numerator
   JOIN bench.results AS m ON m.metric = d.denominator;
 SQL

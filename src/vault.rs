@@ -418,14 +418,12 @@ pub fn load_satellite(
 
 // What a load finds in the vault already ----------------------------------------------------------
 
-/// The hubs, links and satellites a load of staged events writes, in load order.
+/// The hubs, links and satellites a load of staged events writes, in load order. The event
+/// satellite is not probed: its parent, the event link, is new whenever an event is loaded the
+/// first time (the link probe and insert tell), so only a replay reaches its current-row check.
 const EVENT_HUBS: [&Hub; 3] = [&SITE_H, &PAGE_H, &SESSION_H];
 const EVENT_LINKS: [&Link; 3] = [&PAGE_SITE_L, &SESSION_SITE_L, &TRACKING_EVENT_L];
-const EVENT_SATELLITES: [&Satellite; 3] = [
-    &PAGE_DETAILS_S,
-    &SESSION_DETAILS_S,
-    &TRACKING_EVENT_DETAILS_S,
-];
+const EVENT_SATELLITES: [&Satellite; 2] = [&PAGE_DETAILS_S, &SESSION_DETAILS_S];
 
 /// The keys of a load that the vault holds already: hub and link keys that exist, and the
 /// hash_diff of each satellite parent's current row. In steady traffic the site, page and
@@ -475,7 +473,7 @@ fn probe(
     client: &mut SpiClient<'_>,
     hubs: [&[HubRow]; 3],
     links: [&[LinkRow]; 3],
-    satellites: [&[SatelliteRow]; 3],
+    satellites: [&[SatelliteRow]; 2],
 ) -> Existing {
     let keys = |keys: Vec<HashKey>| -> Vec<Vec<u8>> { keys.iter().map(|k| k.to_vec()).collect() };
     let mut arrays: Vec<Vec<Vec<u8>>> = Vec::new();
@@ -747,7 +745,7 @@ pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts 
         client,
         [&sites, &pages, &sessions],
         [&page_sites, &session_sites, &events],
-        [&page_details, &session_details, &event_details],
+        [&page_details, &session_details],
     );
     let [sites, pages, sessions] = [(&SITE_H, sites), (&PAGE_H, pages), (&SESSION_H, sessions)]
         .map(|(hub, rows)| existing.new_hub_rows(hub, rows));
@@ -757,10 +755,9 @@ pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts 
         (&TRACKING_EVENT_L, events),
     ]
     .map(|(link, rows)| existing.new_link_rows(link, rows));
-    let [page_details, session_details, event_details] = [
+    let [page_details, session_details] = [
         (&PAGE_DETAILS_S, page_details),
         (&SESSION_DETAILS_S, session_details),
-        (&TRACKING_EVENT_DETAILS_S, event_details),
     ]
     .map(|(satellite, rows)| existing.changed_satellite_rows(satellite, rows));
 
