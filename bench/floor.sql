@@ -24,7 +24,7 @@ SELECT l.* FROM business.tracking_event_l l JOIN bench.floor_raw r ON l.tracking
 CREATE TABLE bench.floor_details AS
 SELECT d.* FROM business.tracking_event_details_s d JOIN bench.floor_link USING (tracking_event_hk);
 -- The rate-limit window the floor counts in (a generous limit: it only ever counts).
-SELECT api.check_rate_limit((SELECT tenant_hk FROM bench.floor_raw), '203.0.113.250', 1000000000)
+SELECT api.check_rate_limit((SELECT tenant_hk FROM bench.floor_raw), '203.0.113.250', 1000000)
        IS NOT NULL AS window_created;
 CREATE TABLE bench.floor_window AS
 SELECT w.security_tracking_hk FROM auth.ip_tracking_s w
@@ -34,20 +34,23 @@ SELECT bench.assert((SELECT count(*) FROM bench.floor_raw) = 1 AND (SELECT count
                     AND (SELECT count(*) FROM bench.floor_window) = 1,
                     'the floor found no loaded event of B to copy');
 
--- Every column but the ones the statement sets itself, in table order.
-CREATE FUNCTION pg_temp.columns(p_table regclass, p_except text[]) RETURNS text
+-- Every column but the ones the statement sets itself, in table order, each after p_prefix.
+CREATE FUNCTION pg_temp.columns(p_table regclass, p_except text[], p_prefix text DEFAULT '') RETURNS text
 LANGUAGE sql AS $$
-    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)
+    SELECT string_agg(p_prefix || quote_ident(attname), ', ' ORDER BY attnum)
       FROM pg_attribute
      WHERE attrelid = p_table AND attnum > 0 AND NOT attisdropped AND attidentity = ''
        AND attname <> ALL (p_except)
 $$;
-SELECT pg_temp.columns('raw.site_tracking_events_r',
-                       '{client_event_id,received_at,processing_status,processed_at,load_date}') AS raw_cols,
-       pg_temp.columns('staging.site_tracking_events_s',
-                       '{raw_event_id,staged_at,loaded_to_vault,loaded_at,load_date,client_event_id}') AS staging_cols,
-       pg_temp.columns('business.tracking_event_details_s',
-                       '{tracking_event_hk,load_date,client_event_id}') AS details_cols \gset
+SELECT '{client_event_id,received_at,processing_status,processed_at,load_date}' AS raw_except,
+       '{raw_event_id,staged_at,loaded_to_vault,loaded_at,load_date,client_event_id}' AS staging_except,
+       '{tracking_event_hk,load_date,client_event_id}' AS details_except \gset
+SELECT pg_temp.columns('raw.site_tracking_events_r', :'raw_except') AS raw_cols,
+       pg_temp.columns('raw.site_tracking_events_r', :'raw_except', 't.') AS raw_values,
+       pg_temp.columns('staging.site_tracking_events_s', :'staging_except') AS staging_cols,
+       pg_temp.columns('staging.site_tracking_events_s', :'staging_except', 't.') AS staging_values,
+       pg_temp.columns('business.tracking_event_details_s', :'details_except') AS details_cols,
+       pg_temp.columns('business.tracking_event_details_s', :'details_except', 't.') AS details_values \gset
 
 \set QUIET on
 \t on
@@ -57,11 +60,11 @@ SELECT format($script$
 \set ev random(1, 4000000000000000000)
 WITH r AS (
     INSERT INTO raw.site_tracking_events_r (%1$s, client_event_id, processing_status, processed_at)
-    SELECT %1$s, 'floor-' || :client_id || '-' || :ev, 'PROCESSED', clock_timestamp() FROM bench.floor_raw
+    SELECT %2$s, 'floor-' || :client_id || '-' || :ev, 'PROCESSED', clock_timestamp() FROM bench.floor_raw AS t
     RETURNING raw_event_id, tenant_hk, client_event_id),
 s AS (
-    INSERT INTO staging.site_tracking_events_s (raw_event_id, client_event_id, %2$s, loaded_to_vault, loaded_at)
-    SELECT r.raw_event_id, r.client_event_id, %2$s, true, clock_timestamp() FROM r, bench.floor_staging),
+    INSERT INTO staging.site_tracking_events_s (raw_event_id, client_event_id, %3$s, loaded_to_vault, loaded_at)
+    SELECT r.raw_event_id, r.client_event_id, %4$s, true, clock_timestamp() FROM r, bench.floor_staging AS t),
 l AS (
     INSERT INTO business.tracking_event_l (tracking_event_hk, tracking_event_bk, site_hk, page_hk, session_hk,
                                            api_key_hk, tenant_hk, record_source)
@@ -70,9 +73,9 @@ l AS (
       FROM r, bench.floor_link AS t
     RETURNING tracking_event_hk, tracking_event_bk),
 d AS (
-    INSERT INTO business.tracking_event_details_s (tracking_event_hk, load_date, client_event_id, %3$s)
-    SELECT l.tracking_event_hk, clock_timestamp(), 'floor-' || l.tracking_event_bk, %3$s
-      FROM l, bench.floor_details),
+    INSERT INTO business.tracking_event_details_s (tracking_event_hk, load_date, client_event_id, %5$s)
+    SELECT l.tracking_event_hk, clock_timestamp(), 'floor-' || l.tracking_event_bk, %6$s
+      FROM l, bench.floor_details AS t),
 w AS (
     UPDATE auth.ip_tracking_s SET request_count = request_count + 1, last_request_time = clock_timestamp()
      WHERE security_tracking_hk = (SELECT security_tracking_hk FROM bench.floor_window) AND load_end_date IS NULL)
@@ -80,5 +83,5 @@ SELECT util.log_audit_event('TRACKING_ATTEMPT', 'api.tracking', 'floor:' || r.ra
                             jsonb_build_object('tenant_id', encode(r.tenant_hk, 'hex'), 'outcome', 'accepted',
                                                'raw_event_id', r.raw_event_id)) ->> 'success'
   FROM r;
-$script$, :'raw_cols', :'staging_cols', :'details_cols');
+$script$, :'raw_cols', :'raw_values', :'staging_cols', :'staging_values', :'details_cols', :'details_values');
 \o
