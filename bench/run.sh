@@ -5,6 +5,7 @@
 #   bash bench/run.sh            full run (about 5 to 6 minutes after the build)
 #   bash bench/run.sh --quick    quick run (under 3 minutes after the build)
 #   bash bench/run.sh --no-build measure whatever build is installed (skips prerequisites and build)
+#   bash bench/run.sh --keep     leave the cluster running with its data afterwards, for inspection
 #   bash bench/run.sh --profile  also record pg_stat_statements (track = all) for B and C and write
 #                                where each call's time goes to target/bench/profile-*.txt (the
 #                                throughputs then include the profiler's overhead)
@@ -56,12 +57,14 @@ RESULTS="$OUT_DIR/results.json"
 MODE=full
 BUILD=true
 PROFILE=false
+KEEP=false
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 while (($#)); do
   case $1 in
     --quick) MODE=quick; shift ;;
     --no-build) BUILD=false; shift ;;
     --profile) PROFILE=true; shift ;;
+    --keep) KEEP=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -104,7 +107,9 @@ SUCCEEDED=false
 # The cluster is stopped whatever happens; after a successful run its data (about 2 GB after a full
 # run) is deleted too, and the logs stay (postgres.log, work/: the pgbench scripts and logs).
 cleanup() {
-  if $CLUSTER_UP; then
+  if $KEEP && $CLUSTER_UP; then
+    echo "kept: the cluster runs on $BENCH_DIR port $PORT, database $DB (stop: pg_ctl -D $BENCH_DIR/data stop as postgres)"
+  elif $CLUSTER_UP; then
     cluster_stop "$BENCH_DIR"
     if $SUCCEEDED; then rm -rf -- "$BENCH_DIR/data" "$COPY_FILE"; fi
   fi
