@@ -18,6 +18,7 @@ mod platform;
 mod privacy;
 mod random;
 mod ratelimit;
+mod rowset;
 mod salts;
 mod settings;
 mod spi;

@@ -11,6 +11,7 @@
 use crate::audit;
 use crate::enrich::parse_user_agent;
 use crate::error::{batch_size, required, TrackingError};
+use crate::rowset::RowSet;
 use crate::settings;
 use crate::spi::{self, bytea_literal};
 use crate::subtxn;
@@ -30,19 +31,54 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// The columns processing writes, in one place for the INSERT and the SELECT over
-/// `jsonb_populate_recordset`, whose JSON keys are these names.
-macro_rules! staging_columns {
-    () => {
-        "raw_event_id, tenant_hk, validation_status, validation_errors, validation_warnings, \
-         quality_score, event_type, event_name, client_event_id, event_timestamp, \
-         timestamp_from_client, page_url, page_host, page_path, page_query, page_title, \
-         referrer_url, properties, screen_width, language, timezone, referrer_host, channel, \
-         utm_source, utm_medium, utm_campaign, utm_term, utm_content, gclid, msclkid, fbclid, \
-         click_ids, browser_name, browser_version, os_name, os_version, device_type, is_bot, \
-         client_ip_anonymized, visitor_hash, session_id, session_source, record_source"
-    };
-}
+const STAGING_TABLE: &str = "staging.site_tracking_events_s";
+
+/// The columns processing writes; a prepared row (`prepare`) has these keys.
+const STAGING_COLUMNS: [&str; 43] = [
+    "raw_event_id",
+    "tenant_hk",
+    "validation_status",
+    "validation_errors",
+    "validation_warnings",
+    "quality_score",
+    "event_type",
+    "event_name",
+    "client_event_id",
+    "event_timestamp",
+    "timestamp_from_client",
+    "page_url",
+    "page_host",
+    "page_path",
+    "page_query",
+    "page_title",
+    "referrer_url",
+    "properties",
+    "screen_width",
+    "language",
+    "timezone",
+    "referrer_host",
+    "channel",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "msclkid",
+    "fbclid",
+    "click_ids",
+    "browser_name",
+    "browser_version",
+    "os_name",
+    "os_version",
+    "device_type",
+    "is_bot",
+    "client_ip_anonymized",
+    "visitor_hash",
+    "session_id",
+    "session_source",
+    "record_source",
+];
 
 /// The raw columns a claim reads, in the order `Claimed::from_row` expects.
 macro_rules! claim_columns {
@@ -65,23 +101,23 @@ macro_rules! claim {
     };
 }
 
-/// Writes the staging rows; with `$2` (the vault is loaded in the same transaction) the VALID
+/// Writes the staging rows; with `$1` (the vault is loaded in the same transaction) the VALID
 /// ones are written as loaded and answered as the vault loader reads them (`staged_json!`),
 /// which spares the loader an update of each staged row (staging has eight indexes, and
 /// `loaded_to_vault` is in one's predicate, so that update is never in place).
-const INSERT_STAGING: &str = concat!(
-    "INSERT INTO staging.site_tracking_events_s AS s (",
-    staging_columns!(),
-    ", loaded_to_vault, loaded_at) SELECT ",
-    staging_columns!(),
-    ", $2 AND validation_status = 'VALID',
-       CASE WHEN $2 AND validation_status = 'VALID' THEN clock_timestamp() END
-      FROM jsonb_populate_recordset(NULL::staging.site_tracking_events_s, $1)
-      ON CONFLICT (raw_event_id) DO NOTHING
-      RETURNING CASE WHEN s.loaded_to_vault THEN ",
-    staged_json!(),
-    " END"
-);
+fn insert_staging_sql(rows: &RowSet) -> String {
+    let columns = STAGING_COLUMNS.join(", ");
+    format!(
+        "INSERT INTO {STAGING_TABLE} AS s ({columns}, loaded_to_vault, loaded_at)
+         SELECT {columns}, $1 AND validation_status = 'VALID',
+                CASE WHEN $1 AND validation_status = 'VALID' THEN clock_timestamp() END
+           FROM {rows} AS i
+         ON CONFLICT (raw_event_id) DO NOTHING
+         RETURNING CASE WHEN s.loaded_to_vault THEN {staged} END",
+        rows = rows.subquery(2),
+        staged = staged_json!()
+    )
+}
 
 const MARK_PROCESSED: &str = "UPDATE raw.site_tracking_events_r
         SET processing_status = 'PROCESSED', processed_at = clock_timestamp(), error_message = NULL
@@ -344,24 +380,26 @@ fn write(rows: &[&Prepared], processing: Processing) -> Counts {
         .iter()
         .map(|p| (p.raw_event_id, p.api_key_hk.as_deref().map(to_hex)))
         .collect();
-    let json = Value::Array(rows.iter().map(|p| Value::Object(p.row.clone())).collect());
     Spi::connect_mut(|client| {
-        let staged: Vec<Value> = spi::execute(
-            client,
-            INSERT_STAGING,
-            &[JsonB(json).into(), processing.load_vault.into()],
-        )
-        .expect("insert staging rows")
-        .filter_map(|row| row.get::<JsonB>(1).ok().flatten())
-        .map(|JsonB(mut staged)| {
-            let id = staged.get("raw_event_id").and_then(Value::as_i64);
-            let api_key = id.and_then(|id| api_keys.get(&id).cloned().flatten());
-            if let Value::Object(staged) = &mut staged {
-                staged.insert("api_key_hk".into(), api_key.into());
-            }
-            staged
-        })
-        .collect();
+        let mut input = RowSet::new(client, STAGING_TABLE, &STAGING_COLUMNS);
+        for p in rows {
+            input.push(&p.row);
+        }
+        let sql = insert_staging_sql(&input);
+        let mut args = vec![processing.load_vault.into()];
+        args.extend(input.into_args());
+        let staged: Vec<Value> = spi::execute(client, &sql, &args)
+            .expect("insert staging rows")
+            .filter_map(|row| row.get::<JsonB>(1).ok().flatten())
+            .map(|JsonB(mut staged)| {
+                let id = staged.get("raw_event_id").and_then(Value::as_i64);
+                let api_key = id.and_then(|id| api_keys.get(&id).cloned().flatten());
+                if let Value::Object(staged) = &mut staged {
+                    staged.insert("api_key_hk".into(), api_key.into());
+                }
+                staged
+            })
+            .collect();
         let counts = vault::load_rows(client, &staged);
         if !processing.raw_marked {
             spi::execute(client, MARK_PROCESSED, &[ids.into()]).expect("mark raw rows processed");

@@ -15,6 +15,7 @@
 use crate::audit::{self, AuditEvent};
 use crate::error::{batch_size, required};
 use crate::random::strong_random;
+use crate::rowset::RowSet;
 use crate::spi::{self, bytea_literal};
 use crate::staging::process_to_vault;
 use onevault_tracking_core::hashing::{hash_diff, to_hex, HashKey};
@@ -199,21 +200,25 @@ pub type NewKeys = HashSet<HashKey>;
 /// Inserts the rows (JSON objects keyed by column name) whose key is new; answers those keys.
 fn insert_new(
     client: &mut SpiClient<'_>,
-    table: &str,
+    table: &'static str,
     key: &str,
-    columns: &[&str],
+    columns: &[&'static str],
     rows: BTreeMap<HashKey, Map<String, Value>>,
 ) -> NewKeys {
     if rows.is_empty() {
         return NewKeys::new();
     }
     let list = column_list(columns);
+    let mut input = RowSet::new(client, table, columns);
+    for row in rows.values() {
+        input.push(row);
+    }
     let sql = format!(
-        "INSERT INTO {table} ({list}) SELECT {list} FROM jsonb_populate_recordset(NULL::{table}, $1)
-          ORDER BY {key} ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+        "INSERT INTO {table} ({list}) SELECT {list} FROM {rows} AS i
+          ORDER BY {key} ON CONFLICT ({key}) DO NOTHING RETURNING {key}",
+        rows = input.subquery(1)
     );
-    let json = Value::Array(rows.into_values().map(Value::Object).collect());
-    spi::execute(client, &sql, &[JsonB(json).into()])
+    spi::execute(client, &sql, &input.into_args())
         .expect("load new keys")
         .filter_map(|row| row.get::<Vec<u8>>(1).ok().flatten())
         .filter_map(|key| HashKey::try_from(key.as_slice()).ok())
@@ -363,9 +368,13 @@ pub fn load_satellite(
     .into()
     };
 
-    let json: Vec<Value> = rows
-        .into_values()
-        .map(|row| {
+    let (table, parent) = (satellite.table, satellite.parent);
+    let mut columns = vec![parent, "load_date", "hash_diff"];
+    columns.extend_from_slice(satellite.attributes);
+    columns.extend(["tenant_hk", "record_source"]);
+    let mut input = RowSet::new(client, table, &columns);
+    for row in rows.into_values() {
+        let object = {
             let mut object = Map::new();
             object.insert(satellite.parent.into(), bytea_literal(&row.parent).into());
             object.insert("hash_diff".into(), bytea_literal(&row.hash_diff()).into());
@@ -375,21 +384,22 @@ pub fn load_satellite(
             }
             object.insert("tenant_hk".into(), bytea_literal(&row.tenant_hk).into());
             object.insert("record_source".into(), context.record_source.clone().into());
-            Value::Object(object)
-        })
-        .collect();
-    let json = JsonB(Value::Array(json));
-    let (table, parent) = (satellite.table, satellite.parent);
+            object
+        };
+        input.push(&object);
+    }
+    let rows_sql = input.subquery(1);
+    let args = input.into_args();
     if !all_new {
         spi::execute(
             client,
             &format!(
                 "UPDATE {table} AS s SET load_end_date = i.load_date
-               FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
+               FROM {rows_sql} AS i
               WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL
                 AND s.hash_diff <> i.hash_diff"
             ),
-            &[JsonB(json.0.clone()).into()],
+            &args,
         )
         .expect("end-date changed satellite rows");
     }
@@ -405,12 +415,12 @@ pub fn load_satellite(
             "INSERT INTO {table} ({parent}, load_date, hash_diff, {attributes}, tenant_hk, record_source)
              SELECT i.{parent}, coalesce(i.load_date, clock_timestamp()), i.hash_diff, {selected},
                     i.tenant_hk, i.record_source
-               FROM jsonb_populate_recordset(NULL::{table}, $1) AS i
+               FROM {rows_sql} AS i
               WHERE NOT EXISTS (SELECT 1 FROM {table} AS s
                                  WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
             selected = selected.join(", ")
         ),
-        &[json.into()],
+        &args,
     )
     .expect("insert changed satellite rows")
     .len()
