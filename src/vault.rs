@@ -333,7 +333,11 @@ impl SatelliteRow {
 /// row (by hash_diff), end-dating that row. Of several rows for one parent, the last one wins.
 /// Parents in `new_parents` were inserted by this transaction, so no other load can touch their
 /// satellite rows (its foreign key check would wait for this transaction) and they have no
-/// current row: they are inserted without locks or end-dating, in one statement.
+/// current row: their rows are inserted without locks or comparison. For the other parents the
+/// loader takes transaction advisory locks in key order, then reads their current rows (a new
+/// statement, so it sees what a load it waited for committed), end-dates those that differ and
+/// inserts the changed rows; every statement finds its rows by key (`= ANY`), never by a join
+/// whose plan depends on how large the tables were when it was planned.
 pub fn load_satellite(
     client: &mut SpiClient<'_>,
     context: &LoadContext,
@@ -343,84 +347,108 @@ pub fn load_satellite(
 ) -> usize {
     let rows: BTreeMap<HashKey, SatelliteRow> =
         rows.into_iter().map(|row| (row.parent, row)).collect();
-    if rows.is_empty() {
-        return 0;
+    let (fresh, known): (Vec<SatelliteRow>, Vec<SatelliteRow>) = rows
+        .into_values()
+        .partition(|row| new_parents.contains(&row.parent));
+    let mut inserted = insert_satellite_rows(client, context, satellite, fresh, None);
+    if known.is_empty() {
+        return inserted;
     }
-    let parents: Vec<Vec<u8>> = rows.keys().map(|k| k.to_vec()).collect();
-    let all_new = rows.keys().all(|parent| new_parents.contains(parent));
+    let (table, parent) = (satellite.table, satellite.parent);
+    let parents: Vec<Vec<u8>> = known.iter().map(|row| row.parent.to_vec()).collect();
     // The load date is read after the locks are held, so it is later than the load date of
-    // any row a concurrent load committed for these keys: history stays in order. (New parents:
-    // the insert's own clock_timestamp().)
-    let load_date = if all_new {
-        Value::Null
-    } else {
-        spi::execute(
+    // any row a concurrent load committed for these keys: history stays in order.
+    let load_date = spi::execute(
         client,
         "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
            FROM (SELECT count(pg_advisory_xact_lock(lock_key))
                    FROM (SELECT hashtextextended($2 || encode(parent, 'hex'), 0) AS lock_key
                            FROM unnest($1::bytea[]) AS parent ORDER BY 1 OFFSET 0) AS ordered) AS locked",
-        &[parents.clone().into(), satellite.table.into()],
+        &[parents.clone().into(), table.into()],
     )
     .and_then(|rows| rows.first().get_one::<String>())
     .expect("lock satellite keys")
-    .expect("clock_timestamp")
-    .into()
-    };
+    .expect("clock_timestamp");
+    let current: HashMap<HashKey, HashKey> = spi::execute(
+        client,
+        &format!(
+            "SELECT {parent}, hash_diff FROM {table} WHERE {parent} = ANY ($1) AND load_end_date IS NULL"
+        ),
+        &[parents.into()],
+    )
+    .expect("current satellite rows")
+    .filter_map(|row| {
+        let key: Vec<u8> = row.get(1).ok().flatten()?;
+        let diff: Vec<u8> = row.get(2).ok().flatten()?;
+        Some((
+            HashKey::try_from(key.as_slice()).ok()?,
+            HashKey::try_from(diff.as_slice()).ok()?,
+        ))
+    })
+    .collect();
+    let changed: Vec<SatelliteRow> = known
+        .into_iter()
+        .filter(|row| current.get(&row.parent) != Some(&row.hash_diff()))
+        .collect();
+    let superseded: Vec<Vec<u8>> = changed
+        .iter()
+        .filter(|row| current.contains_key(&row.parent))
+        .map(|row| row.parent.to_vec())
+        .collect();
+    if !superseded.is_empty() {
+        spi::execute(
+            client,
+            &format!(
+                "UPDATE {table} SET load_end_date = $2::timestamptz
+                  WHERE {parent} = ANY ($1) AND load_end_date IS NULL"
+            ),
+            &[superseded.into(), load_date.clone().into()],
+        )
+        .expect("end-date changed satellite rows");
+    }
+    inserted += insert_satellite_rows(client, context, satellite, changed, Some(load_date));
+    inserted
+}
 
+/// Inserts satellite rows, dated `load_date` (UTC text) or, without one, by the insert's clock.
+fn insert_satellite_rows(
+    client: &mut SpiClient<'_>,
+    context: &LoadContext,
+    satellite: &Satellite,
+    rows: Vec<SatelliteRow>,
+    load_date: Option<String>,
+) -> usize {
+    if rows.is_empty() {
+        return 0;
+    }
     let (table, parent) = (satellite.table, satellite.parent);
     let mut columns = vec![parent, "load_date", "hash_diff"];
     columns.extend_from_slice(satellite.attributes);
     columns.extend(["tenant_hk", "record_source"]);
     let mut input = RowSet::new(client, table, &columns);
-    for row in rows.into_values() {
-        let object = {
-            let mut object = Map::new();
-            object.insert(satellite.parent.into(), bytea_literal(&row.parent).into());
-            object.insert("hash_diff".into(), bytea_literal(&row.hash_diff()).into());
-            object.insert("load_date".into(), load_date.clone());
-            for (column, value) in satellite.attributes.iter().zip(row.attributes) {
-                object.insert((*column).into(), value);
-            }
-            object.insert("tenant_hk".into(), bytea_literal(&row.tenant_hk).into());
-            object.insert("record_source".into(), context.record_source.clone().into());
-            object
-        };
+    for row in rows {
+        let mut object = Map::new();
+        object.insert(parent.into(), bytea_literal(&row.parent).into());
+        object.insert("hash_diff".into(), bytea_literal(&row.hash_diff()).into());
+        object.insert("load_date".into(), load_date.clone().into());
+        for (column, value) in satellite.attributes.iter().zip(row.attributes) {
+            object.insert((*column).into(), value);
+        }
+        object.insert("tenant_hk".into(), bytea_literal(&row.tenant_hk).into());
+        object.insert("record_source".into(), context.record_source.clone().into());
         input.push(&object);
     }
-    let rows_sql = input.subquery(1);
-    let args = input.into_args();
-    if !all_new {
-        spi::execute(
-            client,
-            &format!(
-                "UPDATE {table} AS s SET load_end_date = i.load_date
-               FROM {rows_sql} AS i
-              WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL
-                AND s.hash_diff <> i.hash_diff"
-            ),
-            &args,
-        )
-        .expect("end-date changed satellite rows");
-    }
     let attributes = column_list(satellite.attributes);
-    let selected: Vec<String> = satellite
-        .attributes
-        .iter()
-        .map(|a| format!("i.{a}"))
-        .collect();
     spi::execute(
         client,
         &format!(
             "INSERT INTO {table} ({parent}, load_date, hash_diff, {attributes}, tenant_hk, record_source)
-             SELECT i.{parent}, coalesce(i.load_date, clock_timestamp()), i.hash_diff, {selected},
-                    i.tenant_hk, i.record_source
-               FROM {rows_sql} AS i
-              WHERE NOT EXISTS (SELECT 1 FROM {table} AS s
-                                 WHERE s.{parent} = i.{parent} AND s.load_end_date IS NULL)",
-            selected = selected.join(", ")
+             SELECT {parent}, coalesce(load_date, clock_timestamp()), hash_diff, {attributes},
+                    tenant_hk, record_source
+               FROM {rows} AS i",
+            rows = input.subquery(1)
         ),
-        &args,
+        &input.into_args(),
     )
     .expect("insert changed satellite rows")
     .len()
