@@ -76,9 +76,9 @@ UTM campaigns, custom events with properties):
     from broken trackers and are quarantined, about 3% are retries;
   - a few calls with wrong, misused and revoked keys, and a burst of $BURST_CALLS calls from one
     address (over the rate limit);
-  - three batches (1,740 events) through the raw bulk path, then processed into staging
-    (staging.process_pending_events) and loaded into the business vault
-    (business.load_staged_events).
+  - three batches (1,740 events) through the raw bulk path, then processed into staging and
+    loaded into the business vault in the same pass (staging.process_pending_events), after
+    which business.load_staged_events finds nothing left.
 It shows progress as it goes and ends with a report: the site statistics (api.site_stats,
 api.site_breakdown, api.site_timeseries by day in the site's time zone, read as the reader role
 $ANALYST under row-level security), what was quarantined and why, what was rate limited, audit
@@ -1046,10 +1046,13 @@ done
 demo_psql -c "INSERT INTO demo.timings VALUES ('batch', $batch_items_total, $batches_ms)"
 
 # ---------------------------------------------------------------------------------------------
-heading "7/9 Processing: raw -> staging"
+heading "7/9 Processing: raw -> staging -> business vault"
 explain "staging.process_pending_events($PROCESS_BATCH), called until it claims nothing: every raw event is validated"
 explain "(invalid ones are staged as INVALID with their reasons: the quarantine), enriched (browser, OS,"
-explain "device, bot, channel, campaign, anonymised address) and given a session, in $PROCESS_BATCH-event transactions."
+explain "device, bot, channel, campaign, anonymised address) and given a session, in $PROCESS_BATCH-event transactions;"
+explain "in the same transaction each VALID event becomes a tracking_event_l row with its details satellite, and"
+explain "its site, page and session become hubs (each business key once, per tenant), linked to the site, with"
+explain "their own details satellites (onevault_tracking.process_loads_vault, on by default)."
 explain "The API calls staged (and loaded) their events already; what waits here are the batches' events and"
 explain "those sent to the raw endpoint."
 to_process=$(demo_psql -At -c "SELECT count(*) FROM raw.site_tracking_events_r WHERE processing_status IN ('PENDING', 'ERROR')")
@@ -1101,12 +1104,11 @@ printf '  %d calls (the last one found nothing): %d events in %d ms, %d valid, %
   "$processing_calls" "$claimed_total" "$processing_ms" "$valid_total" "$quarantined_total" "$errors_total" "$failed_total"
 
 # ---------------------------------------------------------------------------------------------
-heading "8/9 Loading: staging -> business vault"
-explain "business.load_staged_events($VAULT_BATCH), called until it loads nothing: every VALID staged event not yet"
-explain "loaded becomes a tracking_event_l row with its details satellite; its site, page and session become"
-explain "hubs (each business key once, per tenant), linked to the site, with their own details satellites."
-explain "Quarantined (INVALID) events stay out. One transaction per call; each event is loaded exactly once"
-explain "(the API calls loaded theirs already)."
+heading "8/9 Loading what is left: staging -> business vault"
+explain "business.load_staged_events($VAULT_BATCH), called until it loads nothing, loads VALID staged events that"
+explain "processing left unloaded (with onevault_tracking.process_loads_vault off, for a separate loader job)."
+explain "Here processing and the API calls loaded every event already, so it finds nothing. Quarantined"
+explain "(INVALID) events never reach the vault; each event is loaded exactly once."
 to_load=$(demo_psql -At -c "SELECT count(*) FROM staging.site_tracking_events_s
                              WHERE validation_status = 'VALID' AND NOT loaded_to_vault")
 echo "$to_load VALID staged events waiting to be loaded."
@@ -1539,8 +1541,8 @@ SELECT d.new_data ->> 'outcome' AS outcome, coalesce(d.new_data ->> 'error_code'
 SELECT CASE step WHEN 'single' THEN 'tracking API + raw endpoint: one call and transaction per event'
                  WHEN 'rate-limit burst' THEN 'tracking API: the rate-limit burst'
                  WHEN 'batch' THEN 'raw bulk path: 3 batch calls'
-                 WHEN 'processing' THEN 'processing raw -> staging'
-                 WHEN 'vault load' THEN 'loading staging -> business vault' END AS step,
+                 WHEN 'processing' THEN 'processing raw -> staging -> business vault'
+                 WHEN 'vault load' THEN 'loading what processing left (none)' END AS step,
        events, round(milliseconds / 1000.0, 1) AS seconds,
        CASE WHEN milliseconds > 0 THEN round(events * 1000.0 / milliseconds) END AS per_second,
        CASE WHEN step IN ('single', 'rate-limit burst') THEN 'calls/s (each staged and loaded at once)'
