@@ -102,7 +102,7 @@ macro_rules! claim {
 }
 
 /// Writes the staging rows; with `$1` (the vault is loaded in the same transaction) the VALID
-/// ones are written as loaded and answered as the vault loader reads them (`staged_json!`),
+/// ones are written as loaded and answered as the vault loader reads them (`staged_json`),
 /// which spares the loader an update of each staged row (staging has eight indexes, and
 /// `loaded_to_vault` is in one's predicate, so that update is never in place).
 fn insert_staging_sql(rows: &RowSet) -> String {
@@ -115,7 +115,7 @@ fn insert_staging_sql(rows: &RowSet) -> String {
          ON CONFLICT (raw_event_id) DO NOTHING
          RETURNING CASE WHEN s.loaded_to_vault THEN {staged} END",
         rows = rows.subquery(2),
-        staged = staged_json!()
+        staged = staged_json()
     )
 }
 

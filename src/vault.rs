@@ -593,41 +593,52 @@ impl Existing {
 
 // Loading staged events ---------------------------------------------------------------------------
 
-/// Claims staged VALID rows that are not loaded yet and marks them loaded in the same
-/// statement (the load runs in the same transaction, so if it fails the mark is rolled back
-/// with it); answers them as JSON, timestamps in UTC and bytea in hex whatever the session
-/// settings (they feed hash_diff, which must not depend on `TimeZone` or `bytea_output`).
-/// A staged row as the vault loader reads it (`s` is the staging row): JSON with timestamps in
-/// UTC and bytea in hex whatever the session settings, since the values feed hash_diff, which
-/// must not depend on `TimeZone` or `bytea_output`. Also the RETURNING list of the staging
-/// insert when processing loads the vault in the same pass, so both ways load the same values.
-macro_rules! staged_json {
-    () => {
-        "to_jsonb(s) || jsonb_build_object(
-            'tenant_hk', encode(s.tenant_hk, 'hex'),
-            'visitor_hash', encode(s.visitor_hash, 'hex'),
-            'event_timestamp', to_char(s.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
-    };
+/// A staged row as the vault loader reads it (`s` is the staging row): a JSON object of the
+/// columns the loader uses, timestamps in UTC and bytea in hex whatever the session settings,
+/// since the values feed hash_diff, which must not depend on `TimeZone` or `bytea_output`. Also
+/// the RETURNING list of the staging insert when processing loads the vault in the same pass, so
+/// both ways load the same values.
+pub(crate) fn staged_json() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let mut names = vec![
+            "raw_event_id",
+            "tenant_hk",
+            "page_host",
+            "page_path",
+            "session_id",
+        ];
+        names.extend(TRACKING_EVENT_DETAILS_S.attributes);
+        let pairs: Vec<String> = names
+            .iter()
+            .map(|name| match *name {
+                "tenant_hk" | "visitor_hash" => format!("'{name}', encode(s.{name}, 'hex')"),
+                "event_timestamp" => format!(
+                    "'{name}', to_char(s.{name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+                ),
+                _ => format!("'{name}', s.{name}"),
+            })
+            .collect();
+        format!("jsonb_build_object({})", pairs.join(", "))
+    })
 }
-pub(crate) use staged_json;
 
-macro_rules! staged_rows {
-    ($condition:literal) => {
-        concat!(
-            "WITH claimed AS (
-                 SELECT s.staging_event_id FROM staging.site_tracking_events_s AS s
-                  WHERE s.validation_status = 'VALID' AND NOT s.loaded_to_vault AND ",
-            $condition,
-            ")
-             UPDATE staging.site_tracking_events_s AS s
-                SET loaded_to_vault = true, loaded_at = clock_timestamp()
-               FROM claimed AS c, raw.site_tracking_events_r AS r
-              WHERE s.staging_event_id = c.staging_event_id AND r.raw_event_id = s.raw_event_id
-             RETURNING ",
-            staged_json!(),
-            " || jsonb_build_object('api_key_hk', encode(r.api_key_hk, 'hex'))"
-        )
-    };
+/// Claims staged VALID rows that are not loaded yet (those matching `condition`, which may
+/// order, limit and lock) and marks them loaded in the same statement (the load runs in the
+/// same transaction, so if it fails the mark is rolled back with it); answers them as
+/// `staged_json` plus the raw row's `api_key_hk`.
+fn staged_rows_sql(condition: &str) -> String {
+    format!(
+        "WITH claimed AS (
+             SELECT s.staging_event_id FROM staging.site_tracking_events_s AS s
+              WHERE s.validation_status = 'VALID' AND NOT s.loaded_to_vault AND {condition})
+         UPDATE staging.site_tracking_events_s AS s
+            SET loaded_to_vault = true, loaded_at = clock_timestamp()
+           FROM claimed AS c, raw.site_tracking_events_r AS r
+          WHERE s.staging_event_id = c.staging_event_id AND r.raw_event_id = s.raw_event_id
+         RETURNING {} || jsonb_build_object('api_key_hk', encode(r.api_key_hk, 'hex'))",
+        staged_json()
+    )
 }
 
 fn hex_field(row: &Value, name: &str) -> Option<Vec<u8>> {
@@ -672,7 +683,7 @@ const LOADED_TABLES: [&str; 9] = [
     "tracking_event_details_s",
 ];
 
-/// Loads staged rows (`staged_json!` plus `api_key_hk`), claimed and marked loaded by the
+/// Loads staged rows (`staged_json` plus `api_key_hk`), claimed and marked loaded by the
 /// caller.
 pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
     let mut counts: Counts = LOADED_TABLES.iter().map(|table| (*table, 0)).collect();
@@ -952,7 +963,9 @@ fn load_staged_events(p_batch_size: Option<i32>) -> JsonB {
     Spi::connect_mut(|client| {
         let staged = claim_staged(
             client,
-            staged_rows!("true ORDER BY s.staging_event_id LIMIT $1 FOR UPDATE OF s SKIP LOCKED"),
+            &staged_rows_sql(
+                "true ORDER BY s.staging_event_id LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
+            ),
             &[batch_size.into()],
         );
         let counts = load_rows(client, &staged);
@@ -971,7 +984,7 @@ fn load_staged_event(p_raw_event_id: Option<i64>) -> JsonB {
     Spi::connect_mut(|client| {
         let staged = claim_staged(
             client,
-            staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
+            &staged_rows_sql("s.raw_event_id = $1 FOR UPDATE OF s"),
             &[raw_event_id.into()],
         );
         let counts = load_rows(client, &staged);
@@ -994,7 +1007,7 @@ pub(crate) fn process_end_to_end(
     if state["validation_status"] == "VALID" && state["loaded_to_vault"] == false {
         let staged = claim_staged(
             client,
-            staged_rows!("s.raw_event_id = $1 FOR UPDATE OF s"),
+            &staged_rows_sql("s.raw_event_id = $1 FOR UPDATE OF s"),
             &[raw_event_id.into()],
         );
         counts = load_rows(client, &staged);
