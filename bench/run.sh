@@ -297,6 +297,22 @@ run_pgbench() {
 wal_start() { WAL0=$(bpsql -At -c "SELECT pg_current_wal_lsn()"); }
 wal_per_tx() { WAL_PER_TX=$(bpsql -At -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$WAL0') / $TX)"); }
 
+# measure_writes LABEL SCRIPT CLIENTS COUNT_SQL: a CHECKPOINT, a warm-up run, then the measured
+# run (TPS, TX, WAL_PER_TX); fails unless COUNT_SQL grew by the transactions pgbench committed.
+# The checkpoint comes before the warm-up, so the warm-up (not the measurement) pays the burst of
+# full-page writes that follows every checkpoint, and no checkpoint falls into the measurement.
+measure_writes() {
+  local label=$1 script=$2 clients=$3 count_sql=$4 before after
+  bpsql_do -c "CHECKPOINT"
+  run_pgbench "$label-warmup" "$script" "$clients" "$WARMUP_SECONDS"
+  before=$(bpsql -At -c "$count_sql")
+  wal_start
+  run_pgbench "$label" "$script" "$clients" "$SECONDS_PER_RUN"
+  wal_per_tx
+  after=$(bpsql -At -c "$count_sql")
+  ((after - before == TX)) || fail "$label: pgbench committed $TX transactions, but $((after - before)) rows were counted"
+}
+
 # profile_report METRIC CALLS TOP UNIT: the statements of the last run by total time, nested ones
 # (what the calls matching TOP run inside) with their share of the time and their time per UNIT
 # (a tracking call, or an event of F).
@@ -464,16 +480,7 @@ step "A: bare INSERT of raw-shaped rows (pgbench, one row per transaction)"
 bpsql_do -c "VACUUM ANALYZE"
 RUN_ID=0
 for clients in 1 2; do
-  # The checkpoint comes before the warm-up, so the warm-up (not the measurement) pays the burst of
-  # full-page writes that follows every checkpoint, and no checkpoint falls into the measurement.
-  bpsql_do -c "CHECKPOINT"
-  run_pgbench "insert-warmup-c$clients" "$WORK/insert_raw.sql" "$clients" "$WARMUP_SECONDS"
-  before=$(bpsql -At -c "SELECT count(*) FROM bench.raw_like")
-  wal_start
-  run_pgbench "insert-c$clients" "$WORK/insert_raw.sql" "$clients" "$SECONDS_PER_RUN"
-  wal_per_tx
-  after=$(bpsql -At -c "SELECT count(*) FROM bench.raw_like")
-  ((after - before == TX)) || fail "A with $clients client(s): pgbench committed $TX rows, the table got $((after - before))"
+  measure_writes "insert-c$clients" "$WORK/insert_raw.sql" "$clients" "SELECT count(*) FROM bench.raw_like"
   bpsql_do -c "SELECT bench.record('insert_c$clients', 'rows/s', $TPS,
     'A: single-row INSERT into bench.raw_like (raw table shape), one per transaction, $clients client(s)',
     '$TX rows in $SECONDS_PER_RUN s, $WAL_PER_TX bytes of WAL per row', $WAL_PER_TX)"
@@ -516,14 +523,8 @@ step "H: the floor of a tracked page view (pgbench, only the writes a call must 
 # bench/floor.sql: raw, staging, event link and satellite, a rate-limit count and the audit call,
 # copied from a loaded event of B in one prepared statement. An upper bound for B (see the file).
 bpsql_do -v floor_script="$WORK/floor.sql" -f "$REPO/bench/floor.sql"
-bpsql_do -c "CHECKPOINT"
-run_pgbench "floor-warmup" "$WORK/floor.sql" 1 "$WARMUP_SECONDS"
-before=$(bpsql -At -c "SELECT count(*) FROM audit.audit_detail_s WHERE new_data ->> 'outcome' = 'accepted' AND changed_by = 'onevault_tracking' AND audit_event_hk IN (SELECT audit_event_hk FROM audit.audit_event_h WHERE audit_event_bk LIKE 'TRACKING_ATTEMPT_api.tracking_floor:%')")
-wal_start
-run_pgbench "floor" "$WORK/floor.sql" 1 "$SECONDS_PER_RUN"
-wal_per_tx
-after=$(bpsql -At -c "SELECT count(*) FROM audit.audit_detail_s WHERE new_data ->> 'outcome' = 'accepted' AND changed_by = 'onevault_tracking' AND audit_event_hk IN (SELECT audit_event_hk FROM audit.audit_event_h WHERE audit_event_bk LIKE 'TRACKING_ATTEMPT_api.tracking_floor:%')")
-((after - before == TX)) || fail "H: pgbench committed $TX floor calls, $((after - before)) were audited"
+measure_writes floor "$WORK/floor.sql" 1 "SELECT count(*) FROM audit.audit_event_h AS h JOIN audit.audit_detail_s AS d USING (audit_event_hk)
+   WHERE h.audit_event_bk LIKE 'TRACKING_ATTEMPT_api.tracking_floor:%' AND d.new_data ->> 'outcome' = 'accepted'"
 bpsql_do -c "SELECT bench.record('floor_c1', 'calls/s', $TPS,
   'H: the writes a tracked page view must make (bench/floor.sql), one prepared statement per transaction, 1 client',
   '$TX calls in $SECONDS_PER_RUN s, all audited; $WAL_PER_TX bytes of WAL per call', $WAL_PER_TX)"

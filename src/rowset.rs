@@ -18,24 +18,27 @@ use pgrx::spi::SpiClient;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// How a column's text is turned into its type.
 #[derive(Clone)]
 enum Cast {
     /// `i.c::type`: the type's input function reads the text.
-    Input(String),
+    Input(Rc<str>),
     /// `jsonb`: the JSON text of the value.
     Json,
     /// An array type: the JSON array's elements become the array's elements.
-    Array(String),
+    Array(Rc<str>),
 }
+
+type Casts = Rc<HashMap<String, Cast>>;
 
 thread_local! {
     /// Column casts per table, read from the catalogue once per backend.
-    static CASTS: RefCell<HashMap<&'static str, HashMap<String, Cast>>> = RefCell::new(HashMap::new());
+    static CASTS: RefCell<HashMap<&'static str, Casts>> = RefCell::new(HashMap::new());
 }
 
-fn casts_of(client: &mut SpiClient<'_>, table: &'static str) -> HashMap<String, Cast> {
+fn casts_of(client: &mut SpiClient<'_>, table: &'static str) -> Casts {
     if let Some(casts) = CASTS.with(|c| c.borrow().get(table).cloned()) {
         return casts;
     }
@@ -50,7 +53,12 @@ fn casts_of(client: &mut SpiClient<'_>, table: &'static str) -> HashMap<String, 
     .expect("column types")
     .map(|row| {
         let name: String = row.get(1).ok().flatten().expect("attname");
-        let type_name: String = row.get(2).ok().flatten().expect("format_type");
+        let type_name: Rc<str> = row
+            .get::<String>(2)
+            .ok()
+            .flatten()
+            .expect("format_type")
+            .into();
         let cast = if row.get::<bool>(3).ok().flatten() == Some(true) {
             Cast::Json
         } else if row.get::<bool>(4).ok().flatten() == Some(true) {
@@ -61,7 +69,8 @@ fn casts_of(client: &mut SpiClient<'_>, table: &'static str) -> HashMap<String, 
         (name, cast)
     })
     .collect();
-    CASTS.with(|c| c.borrow_mut().insert(table, casts.clone()));
+    let casts = Rc::new(casts);
+    CASTS.with(|c| c.borrow_mut().insert(table, Rc::clone(&casts)));
     casts
 }
 

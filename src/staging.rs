@@ -113,7 +113,7 @@ fn insert_staging_sql(rows: &RowSet) -> String {
                 CASE WHEN $1 AND validation_status = 'VALID' THEN clock_timestamp() END
            FROM {rows} AS i
          ON CONFLICT (raw_event_id) DO NOTHING
-         RETURNING CASE WHEN s.loaded_to_vault THEN {staged} END",
+         RETURNING s.raw_event_id, {STAGED_STATE}, CASE WHEN s.loaded_to_vault THEN {staged} END",
         rows = rows.subquery(2),
         staged = staged_json()
     )
@@ -372,9 +372,19 @@ impl Processing {
     }
 }
 
+/// What an answer about a staged event shows of its staging row (`s`).
+const STAGED_STATE: &str = "jsonb_build_object('staging_event_id', s.staging_event_id,
+        'validation_status', s.validation_status, 'errors', s.validation_errors,
+        'quality_score', s.quality_score, 'session_id', s.session_id,
+        'loaded_to_vault', s.loaded_to_vault)";
+
+/// What writing staged events did: the staging rows' states (`STAGED_STATE`) by raw event id,
+/// and what the vault load added.
+type Written = (HashMap<i64, Value>, Counts);
+
 /// Writes `rows`, loads the VALID ones into the vault when asked to, and marks their raw rows
-/// PROCESSED; answers what the vault load added.
-fn write(rows: &[&Prepared], processing: Processing) -> Counts {
+/// PROCESSED.
+fn write(rows: &[&Prepared], processing: Processing) -> Written {
     let ids: Vec<i64> = rows.iter().map(|p| p.raw_event_id).collect();
     let api_keys: HashMap<i64, Option<String>> = rows
         .iter()
@@ -388,23 +398,24 @@ fn write(rows: &[&Prepared], processing: Processing) -> Counts {
         let sql = insert_staging_sql(&input);
         let mut args = vec![processing.load_vault.into()];
         args.extend(input.into_args());
-        let staged: Vec<Value> = spi::execute(client, &sql, &args)
-            .expect("insert staging rows")
-            .filter_map(|row| row.get::<JsonB>(1).ok().flatten())
-            .map(|JsonB(mut staged)| {
-                let id = staged.get("raw_event_id").and_then(Value::as_i64);
-                let api_key = id.and_then(|id| api_keys.get(&id).cloned().flatten());
-                if let Value::Object(staged) = &mut staged {
-                    staged.insert("api_key_hk".into(), api_key.into());
-                }
-                staged
-            })
-            .collect();
+        let mut states = HashMap::new();
+        let mut staged: Vec<Value> = Vec::new();
+        for row in spi::execute(client, &sql, &args).expect("insert staging rows") {
+            let id: i64 = row.get(1).ok().flatten().expect("raw_event_id");
+            if let Some(JsonB(state)) = row.get::<JsonB>(2).ok().flatten() {
+                states.insert(id, state);
+            }
+            if let Some(JsonB(Value::Object(mut loaded))) = row.get::<JsonB>(3).ok().flatten() {
+                let api_key = api_keys.get(&id).cloned().flatten();
+                loaded.insert("api_key_hk".into(), api_key.into());
+                staged.push(Value::Object(loaded));
+            }
+        }
         let counts = vault::load_rows(client, &staged);
         if !processing.raw_marked {
             spi::execute(client, MARK_PROCESSED, &[ids.into()]).expect("mark raw rows processed");
         }
-        counts
+        (states, counts)
     })
 }
 
@@ -419,6 +430,8 @@ struct Outcome {
     loaded_to_vault: bool,
     /// Rows the vault load added, per table.
     rows_added: Counts,
+    /// The written staging rows' states (`STAGED_STATE`), by raw event id.
+    states: HashMap<i64, Value>,
 }
 
 /// Validates, enriches, sessionizes and stages `claimed`, and loads the VALID events into the
@@ -446,23 +459,24 @@ fn process(client: &mut SpiClient<'_>, claimed: &[Claimed], processing: Processi
     assign_sessions(client, &mut prepared);
 
     outcome.loaded_to_vault = processing.load_vault;
-    let mut add = |counts: Counts| {
+    let mut add = |(states, counts): Written| {
+        outcome.states.extend(states);
         for (table, added) in counts {
             *outcome.rows_added.entry(table).or_default() += added;
         }
     };
     let all: Vec<&Prepared> = prepared.iter().collect();
     let written: Vec<&Prepared> = match subtxn::attempt(|| write(&all, processing)) {
-        Ok(counts) => {
-            add(counts);
+        Ok(written) => {
+            add(written);
             all
         }
         Err(_) => {
             let mut written = Vec::new();
             for p in all {
                 match subtxn::attempt(|| write(&[p], processing)) {
-                    Ok(counts) => {
-                        add(counts);
+                    Ok(done) => {
+                        add(done);
                         written.push(p);
                     }
                     Err(message) => failures.push((p.raw_event_id, message)),
@@ -635,41 +649,71 @@ fn process_claimed(
     processing: Processing,
 ) -> (Value, Counts) {
     let raw_event_id = claimed[0].raw_event_id;
-    let outcome = process(client, &claimed, processing);
+    let mut outcome = process(client, &claimed, processing);
     if let Some(event_type) = audit_as {
         audit_per_tenant(client, event_type, &claimed, &outcome);
     }
-    let state = match outcome.failed.first() {
+    let status = match outcome.failed.first() {
         Some((_, _, true)) => "FAILED",
         Some(_) => "ERROR",
         None => "PROCESSED",
     };
-    (
-        staged_state(client, raw_event_id, state),
-        outcome.rows_added,
-    )
+    // An event landed for processing in this call has not been retried, and the staging insert
+    // answered its state: no need to read it back.
+    let known = outcome
+        .states
+        .remove(&raw_event_id)
+        .filter(|_| processing.raw_marked && status == "PROCESSED");
+    let state = match known {
+        Some(staged) => answer_about(raw_event_id, status, Some(0), staged),
+        None => staged_state(client, raw_event_id, status),
+    };
+    (state, outcome.rows_added)
 }
 
 /// The answer about one raw event: its processing status and, once staged, its staging row.
 fn staged_state(client: &mut SpiClient<'_>, raw_event_id: i64, status: &str) -> Value {
-    let staged = spi::execute(
+    let (staged, retry_count, error_message) = spi::execute(
         client,
-        "SELECT jsonb_build_object('staging_event_id', s.staging_event_id,
-                                   'validation_status', s.validation_status,
-                                   'errors', s.validation_errors, 'quality_score', s.quality_score,
-                                   'session_id', s.session_id, 'loaded_to_vault', s.loaded_to_vault)
-                || jsonb_build_object('retry_count', r.retry_count, 'error_message', r.error_message)
-           FROM raw.site_tracking_events_r r
-           LEFT JOIN staging.site_tracking_events_s s USING (raw_event_id)
-          WHERE r.raw_event_id = $1",
+        &format!(
+            "SELECT {STAGED_STATE}, r.retry_count, r.error_message
+               FROM raw.site_tracking_events_r r
+               LEFT JOIN staging.site_tracking_events_s s USING (raw_event_id)
+              WHERE r.raw_event_id = $1"
+        ),
         &[raw_event_id.into()],
     )
-    .and_then(|rows| rows.first().get_one::<JsonB>())
     .expect("staged state")
-    .map_or(Value::Null, |j| j.0);
+    .next()
+    .map(|row| {
+        (
+            row.get::<JsonB>(1)
+                .ok()
+                .flatten()
+                .map_or(Value::Null, |j| j.0),
+            row.get::<i32>(2).ok().flatten(),
+            row.get::<String>(3).ok().flatten(),
+        )
+    })
+    .unwrap_or((Value::Null, None, None));
+    let mut answer = answer_about(raw_event_id, status, retry_count, staged);
+    if let (Value::Object(answer), Some(message)) = (&mut answer, error_message) {
+        answer.insert("error_message".into(), message.into());
+    }
+    answer
+}
+
+/// `{"raw_event_id", "status", "retry_count"}` and the staging row's state (`STAGED_STATE`),
+/// without its NULLs (an unstaged event has none).
+fn answer_about(raw_event_id: i64, status: &str, retry_count: Option<i32>, staged: Value) -> Value {
     let mut answer = json!({"raw_event_id": raw_event_id, "status": status});
-    if let (Value::Object(answer), Value::Object(staged)) = (&mut answer, staged) {
-        answer.extend(staged.into_iter().filter(|(_, v)| !v.is_null()));
+    if let Value::Object(answer) = &mut answer {
+        if let Value::Object(staged) = staged {
+            answer.extend(staged.into_iter().filter(|(_, v)| !v.is_null()));
+        }
+        if let Some(retries) = retry_count {
+            answer.insert("retry_count".into(), retries.into());
+        }
     }
     answer
 }
