@@ -27,6 +27,8 @@
 #   E  batch            raw.batch_ingest_tracking_events of the same N events, batches of 1000
 #   F  process          the N landed events through staging.process_pending_events(1000), which
 #                       stages them and loads the vault in the same pass
+#   H  floor_c1         the floor of B: only the writes a tracking call must make (bench/floor.sql)
+#   I  process_floor    the floor of F: only the writes processing must make (bench/process_floor.sql)
 #   G  hash_native      onevault_tracking.hash_binary vs util.hash_binary (pgcrypto) over 1,000,000
 #      hash_pgcrypto    keys, one statement each (plus hash_key against the same key built in SQL)
 #      report_*         api.site_stats (and the other reports) over the loaded events, if present
@@ -531,6 +533,13 @@ bpsql_do -c "SELECT bench.record('floor_c1', 'calls/s', $TPS,
 printf '  1 client: %s calls/s (%s calls, all audited; %s bytes of WAL per call)\n' "$TPS" "$TX" "$WAL_PER_TX"
 
 # ---------------------------------------------------------------------------------------------
+step "I: the floor of processing ($N events: only the writes processing must make, set-based)"
+# bench/process_floor.sql: raw rows marked PROCESSED, staging rows, event links and satellites,
+# copied from H's templates in batches of 1000. An upper bound for F (see the file).
+bpsql_do -v n="$N" -f "$REPO/bench/process_floor.sql"
+bpsql -At -c "SELECT format('  %s events/s (%s)', round(value, 1), notes) FROM bench.results WHERE metric = 'process_floor'"
+
+# ---------------------------------------------------------------------------------------------
 step "G: hash keys over $HASH_KEYS keys, one statement each (best of $HASH_RUNS)"
 # psql cannot loop: the rounds (native and SQL alternating) are written out into one script.
 round=$(cat <<'SQL'
@@ -600,7 +609,10 @@ SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / nullif(m.value, 0) 
                -- Upper bounds of the first and third ratio (bench/floor.sql), and how near B is.
                (8, 'floor_vs_insert_c1', 'floor_c1', 'insert_c1', NULL),
                (9, 'floor_vs_plpgsql_c1', 'floor_c1', 'plpgsql_c1', NULL),
-               (10, 'track_vs_floor_c1', 'track_c1', 'floor_c1', NULL)) AS d (ord, ratio, numerator, denominator, target)
+               (10, 'track_vs_floor_c1', 'track_c1', 'floor_c1', NULL),
+               -- The upper bound of process_vs_copy (bench/process_floor.sql), and how near F is.
+               (11, 'process_floor_vs_copy', 'process_floor', 'copy', NULL),
+               (12, 'process_vs_floor', 'process', 'process_floor', NULL)) AS d (ord, ratio, numerator, denominator, target)
   JOIN bench.results AS n ON n.metric = d.numerator
   JOIN bench.results AS m ON m.metric = d.denominator;
 SQL
