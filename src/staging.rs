@@ -303,15 +303,19 @@ fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
         .map(|&i| prepared[i].at_micros)
         .max()
         .unwrap_or(0);
+    // A session is known by the span of its events, so each stored session comes back once with
+    // its first and last event in the window, however many events it has.
     let known = spi::execute(
         client,
         "SELECT s.tenant_hk, s.page_host, s.visitor_hash, s.session_id,
-                (extract(epoch FROM s.event_timestamp) * 1000000)::bigint
+                (extract(epoch FROM min(s.event_timestamp)) * 1000000)::bigint,
+                (extract(epoch FROM max(s.event_timestamp)) * 1000000)::bigint
            FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::bytea[])) AS k (tenant_hk, page_host, visitor_hash)
            JOIN staging.site_tracking_events_s AS s
              ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.visitor_hash = k.visitor_hash
           WHERE s.session_source = 'derived'
-            AND s.event_timestamp BETWEEN to_timestamp($4::float8 / 1000000) AND to_timestamp($5::float8 / 1000000)",
+            AND s.event_timestamp BETWEEN to_timestamp($4::float8 / 1000000) AND to_timestamp($5::float8 / 1000000)
+          GROUP BY 1, 2, 3, 4",
         &[
             tenants.into(),
             hosts.into(),
@@ -326,9 +330,12 @@ fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
         let host: String = row.get(2).ok().flatten().expect("page_host");
         let hash: Vec<u8> = row.get(3).ok().flatten().expect("visitor_hash");
         let session: String = row.get(4).ok().flatten().expect("session_id");
-        let at: i64 = row.get(5).ok().flatten().expect("event_timestamp");
+        let first: i64 = row.get(5).ok().flatten().expect("first event_timestamp");
+        let last: i64 = row.get(6).ok().flatten().expect("last event_timestamp");
         if let Ok(hash) = VisitorHash::try_from(hash.as_slice()) {
-            sessionizer.remember((tenant, host, hash), session, at);
+            let key = (tenant, host, hash);
+            sessionizer.remember(key.clone(), session.clone(), first);
+            sessionizer.remember(key, session, last);
         }
     }
     needing.sort_by_key(|&i| (prepared[i].at_micros, prepared[i].raw_event_id));
