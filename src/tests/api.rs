@@ -176,6 +176,13 @@ mod tests {
         let key = site_with_key(&acme, "example.com");
         let other = site_with_key(&globex, "globex.com");
         Spi::run("SET LOCAL onevault_tracking.rate_limit_per_minute = 2").unwrap();
+        // The limiter counts per calendar minute: start early in one, so that every call below
+        // (a few seconds in a debug build) falls into the same window.
+        Spi::run(
+            "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
+              WHERE extract(second FROM clock_timestamp()) > 40",
+        )
+        .unwrap();
         assert_eq!(
             page_view(&key, "example.com", "/1", "10.0.0.9")["success"],
             true
@@ -232,6 +239,9 @@ mod tests {
                 &[acme.as_slice().into()],
             )
         };
+        // One-second windows: start just after a second begins, so the first two checks share it.
+        Spi::run("SELECT pg_sleep(1.02 - extract(epoch FROM clock_timestamp())::numeric % 1)")
+            .unwrap();
         assert_eq!(check()["current_count"], 1);
         assert_eq!(check()["current_count"], 2);
         Spi::run("SELECT pg_sleep(1.05)").unwrap();
