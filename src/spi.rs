@@ -36,8 +36,8 @@ pub fn execute<'conn>(
     client.update(&*plan, None, args)
 }
 
-/// A bytea value as PostgreSQL reads it from text (and from JSON through
-/// `jsonb_populate_recordset`): `\x` and lower-case hex.
+/// A bytea value as PostgreSQL reads it from text (and from the text arrays of `rowset.rs`):
+/// `\x` and lower-case hex.
 pub fn bytea_literal(bytes: &[u8]) -> String {
     format!("\\x{}", onevault_tracking_core::hashing::to_hex(bytes))
 }
