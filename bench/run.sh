@@ -419,7 +419,7 @@ SELECT bench.record('process', 'events/s', :n / :seconds,
                     'F: staging.process_pending_events(1000), raw to staging to vault in one pass, one transaction per call',
                     format('%s events in %s s', :n, round(:seconds, 3)));
 SQL
-bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric LIKE 'process%' ORDER BY ord"
+bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric = 'process'"
 if $PROFILE; then profile_report process "$N" process_pending_events event; fi
 
 # ---------------------------------------------------------------------------------------------
