@@ -5,7 +5,8 @@
 -- which qualifies every name so that it can be inlined) has search_path pinned to
 -- pg_catalog, pg_temp: a caller's schemas (public, or objects planted in pg_temp) can never
 -- stand in for a built-in function or operator. Tables are always schema-qualified in the
--- code. The pure native functions (hashing, validation) resolve no names, and a SET clause
+-- code. The one exception is onevault_tracking.log_platform_audit_event, whose path is pinned
+-- by sql/integration.sql (pgcrypto's schema added, see there). The pure native functions (hashing, validation) resolve no names, and a SET clause
 -- would cost each of their calls a configuration save and restore.
 DO $lockdown$
 DECLARE
@@ -15,7 +16,8 @@ DECLARE
 BEGIN
     FOR member_function, pinned, native_writer IN
         SELECT d.objid::regprocedure,
-               p.prosecdef OR (l.lanname <> 'c' AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure),
+               (p.prosecdef OR (l.lanname <> 'c' AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure))
+               AND p.oid <> 'onevault_tracking.log_platform_audit_event(text, text, text, text, jsonb)'::regprocedure,
                p.prosecdef AND l.lanname = 'c'
           FROM pg_catalog.pg_depend d
           JOIN pg_catalog.pg_proc p ON p.oid = d.objid
@@ -55,6 +57,7 @@ GRANT USAGE ON SCHEMA raw, staging, business, onevault_tracking
     TO onevault_tracking_admin, onevault_tracking_reader;
 
 GRANT EXECUTE ON FUNCTION
+    api.track_site_event(inet, text, text, character varying, jsonb),
     api.track_page_view(text, text, text, text, inet, text, text, text, text, timestamptz, jsonb, boolean, boolean),
     api.track_custom_event(text, text, text, jsonb, text, text, inet, text, text, text, text, timestamptz, boolean, boolean)
 TO onevault_tracking_ingest;
@@ -77,7 +80,12 @@ GRANT EXECUTE ON FUNCTION
     business.load_staged_events(integer),
     business.load_staged_event(bigint),
     onevault_tracking.process_event(bigint),
-    onevault_tracking.integration_status()
+    onevault_tracking.integration_status(),
+    onevault_tracking.process_pipeline_step(integer),
+    onevault_tracking.migrate_earlier_generation(),
+    staging.auto_process_if_needed(),
+    staging.trigger_pipeline_now(),
+    staging.get_pipeline_status()
 TO onevault_tracking_admin;
 
 -- Readers (and admins, who are readers): statistics and reports run as the caller, so
@@ -90,8 +98,44 @@ GRANT EXECUTE ON FUNCTION
     onevault_tracking.report_site(text, timestamptz, timestamptz, boolean),
     onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean),
     raw.get_ingestion_stats(bytea, integer),
+    onevault_tracking.pgcrypto_schema_creators(),
     staging.validate_event_data(jsonb),
     onevault_tracking.hash_binary(text),
     onevault_tracking.hash_key(bytea, text[]),
     onevault_tracking.business_key(bytea, text[])
 TO onevault_tracking_reader;
+GRANT SELECT ON staging.pipeline_dashboard TO onevault_tracking_reader;
+
+-- 3. The earlier generation (sql/earlier_generation.sql), when this database had one.
+DO $earlier$
+DECLARE
+    replaced record;
+BEGIN
+    IF pg_catalog.to_regnamespace('onevault_tracking_legacy') IS NULL THEN
+        RETURN;
+    END IF;
+    -- Whoever could call an earlier function that ours replaced can call ours (the platform's
+    -- API app connects as the owner of its functions): its owner and the roles it was granted
+    -- to, never PUBLIC.
+    FOR replaced IN
+        SELECT DISTINCT s.object_identity, grantee.rolname
+          FROM onevault_tracking_legacy.superseded_objects AS s
+         CROSS JOIN LATERAL (
+                SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.rolname = s.owner_name
+                UNION
+                SELECT r.rolname
+                  FROM pg_catalog.aclexplode(s.acl) AS a
+                  JOIN pg_catalog.pg_roles AS r ON r.oid = a.grantee
+                 WHERE a.privilege_type = 'EXECUTE') AS grantee
+         WHERE s.replaced_by = 'onevault_tracking''s function of the same signature'
+           AND CASE WHEN s.object_kind = 'function' THEN pg_catalog.to_regprocedure(s.object_identity) END IS NOT NULL
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I', replaced.object_identity, replaced.rolname);
+    END LOOP;
+    GRANT USAGE ON SCHEMA onevault_tracking_legacy TO onevault_tracking_admin;
+    GRANT SELECT ON ALL TABLES IN SCHEMA onevault_tracking_legacy TO onevault_tracking_admin;
+    -- Migrate the earlier rows, processed like any event; the answer is in migration_runs.
+    RAISE NOTICE 'onevault_tracking: earlier tracking generation migrated: %',
+                 onevault_tracking.migrate_earlier_generation();
+END
+$earlier$;

@@ -18,11 +18,13 @@
 --   * No transaction control and no psql meta-commands, so test builds of the extension can
 --     embed it (see src/lib.rs); -1 makes the psql load atomic.
 --   * Creates NO tenant rows: tests and the demo create their own.
---   * Requires pgcrypto (digest()); it is created if absent, and util.hash_binary is bound
---     to pgcrypto's schema explicitly.
+--   * Faithful, not better: the bodies behave as the platform's do (checked against its
+--     2025-07-09 dump), traps included. util.hash_binary calls DIGEST unqualified and no
+--     util function pins its search_path, so they work only when the CALLER's search_path
+--     reaches pgcrypto's schema; pgcrypto is created in public, as on the platform.
 -- =====================================================================================
 
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA public;
 
 CREATE SCHEMA IF NOT EXISTS util;
 CREATE SCHEMA IF NOT EXISTS auth;
@@ -31,39 +33,25 @@ CREATE SCHEMA IF NOT EXISTS metadata;
 
 -- -------------------------------------------------------------------------------------
 -- util.hash_binary(input text) -> SHA-256 of the UTF-8 bytes (32 raw bytes).
--- pgcrypto may live in any schema, so digest() is qualified with the schema found in
--- pg_extension (no SET search_path: that would prevent inlining of this SQL function).
+-- As on the platform: DIGEST unqualified, no SET search_path (the caller's path decides
+-- whether pgcrypto is found; a pinned pg_catalog-only path gets 42883), and a hex round trip.
 -- -------------------------------------------------------------------------------------
-DO $do$
-DECLARE
-    v_pgcrypto_schema name;
-BEGIN
-    SELECT n.nspname
-      INTO STRICT v_pgcrypto_schema
-      FROM pg_catalog.pg_extension e
-      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-     WHERE e.extname = 'pgcrypto';
-
-    EXECUTE pg_catalog.format($ddl$
 CREATE OR REPLACE FUNCTION util.hash_binary(input text)
 RETURNS bytea
 LANGUAGE sql
 IMMUTABLE
 AS $fn$
-    SELECT %I.digest(input, 'sha256')
-$fn$
-$ddl$, v_pgcrypto_schema);
-END
-$do$;
+    SELECT DECODE(ENCODE(DIGEST(input, 'sha256'), 'hex'), 'hex');
+$fn$;
 
 -- util.hash_concat(VARIADIC text[]) = hash_binary(array_to_string(args, ' | '))
 -- (array_to_string silently skips NULL elements).
-CREATE OR REPLACE FUNCTION util.hash_concat(VARIADIC text[])
+CREATE OR REPLACE FUNCTION util.hash_concat(VARIADIC args text[])
 RETURNS bytea
 LANGUAGE sql
 IMMUTABLE
 AS $fn$
-    SELECT util.hash_binary(pg_catalog.array_to_string($1, ' | '))
+    SELECT util.hash_binary(array_to_string(args, ' | '));
 $fn$;
 
 -- util.current_load_date(): the transaction start time (same value within a transaction).
@@ -82,27 +70,28 @@ CREATE TABLE IF NOT EXISTS metadata.record_source (
     record_source_hk    bytea        PRIMARY KEY,
     record_source_code  varchar(50)  NOT NULL UNIQUE
                                      CHECK (record_source_code ~ '^[a-z_]+$'),
-    record_source_name  varchar(255),
+    record_source_name  varchar(100),
     description         text,
     is_active           boolean      DEFAULT true,
-    load_date           timestamptz  DEFAULT util.current_load_date()
+    load_date           timestamptz  DEFAULT util.current_load_date(),
+    record_source       varchar(100) DEFAULT 'system'
 );
 
 -- util.get_record_source(): 'web_application' when an active row with that code exists,
 -- else 'system'.
 CREATE OR REPLACE FUNCTION util.get_record_source()
 RETURNS varchar
-LANGUAGE sql
-STABLE
+LANGUAGE plpgsql
 AS $fn$
-    SELECT CASE
-               WHEN EXISTS (SELECT 1
-                              FROM metadata.record_source rs
-                             WHERE rs.record_source_code = 'web_application'
-                               AND rs.is_active)
-               THEN 'web_application'
-               ELSE 'system'
-           END::varchar
+DECLARE
+    v_code varchar(100);
+BEGIN
+    SELECT rs.record_source_code INTO v_code
+      FROM metadata.record_source rs
+     WHERE rs.record_source_code = 'web_application' AND rs.is_active = true
+     LIMIT 1;
+    RETURN coalesce(v_code, 'system');
+END
 $fn$;
 
 -- -------------------------------------------------------------------------------------
@@ -114,6 +103,7 @@ CREATE TABLE IF NOT EXISTS auth.tenant_h (
     load_date      timestamptz   DEFAULT util.current_load_date(),
     record_source  varchar(100)  NOT NULL
 );
+CREATE INDEX IF NOT EXISTS idx_tenant_h_tenant_isolation ON auth.tenant_h (tenant_hk);
 
 CREATE TABLE IF NOT EXISTS auth.user_h (
     user_hk        bytea         PRIMARY KEY,
@@ -129,14 +119,16 @@ CREATE TABLE IF NOT EXISTS auth.user_auth_s (
     load_end_date          timestamptz,
     hash_diff              bytea         NOT NULL,
     username               varchar(100)  NOT NULL,
-    password_hash          bytea,
-    password_salt          bytea,
+    password_hash          bytea         NOT NULL,
+    password_salt          bytea         NOT NULL,
     last_login_date        timestamptz,
     password_last_changed  timestamptz,
     failed_login_attempts  integer       DEFAULT 0,
     account_locked         boolean       DEFAULT false,
     account_locked_until   timestamptz,
     must_change_password   boolean       DEFAULT false,
+    password_reset_token   varchar(255),
+    password_reset_expiry  timestamptz,
     record_source          varchar(100)  NOT NULL,
     PRIMARY KEY (user_hk, load_date)
 );
@@ -147,8 +139,9 @@ CREATE TABLE IF NOT EXISTS auth.security_tracking_h (
     tenant_hk             bytea         NOT NULL REFERENCES auth.tenant_h (tenant_hk),
     load_date             timestamptz   DEFAULT util.current_load_date(),
     record_source         varchar(100)  NOT NULL DEFAULT util.get_record_source(),
-    UNIQUE (security_tracking_bk, tenant_hk)
+    CONSTRAINT uk_security_tracking_h_bk_tenant UNIQUE (security_tracking_bk, tenant_hk)
 );
+CREATE INDEX IF NOT EXISTS idx_security_tracking_h_tenant_isolation ON auth.security_tracking_h (tenant_hk);
 
 -- The rate-limit state lives here. There are NO columns user_agent or
 -- suspicious_activity_score (the upstream attempt wrote to those and failed every call).
@@ -170,7 +163,7 @@ CREATE TABLE IF NOT EXISTS auth.ip_tracking_s (
     record_source                varchar(100)  NOT NULL DEFAULT util.get_record_source(),
     PRIMARY KEY (security_tracking_hk, load_date),
     CONSTRAINT ip_tracking_s_block_reason_check
-        CHECK ((is_blocked AND block_reason IS NOT NULL) OR (NOT is_blocked AND block_reason IS NULL)),
+        CHECK ((is_blocked = false AND block_reason IS NULL) OR (is_blocked = true AND block_reason IS NOT NULL)),
     CONSTRAINT ip_tracking_s_request_time_check
         CHECK (last_request_time >= first_request_time),
     CONSTRAINT ip_tracking_s_request_count_check
@@ -179,7 +172,7 @@ CREATE TABLE IF NOT EXISTS auth.ip_tracking_s (
         CHECK (load_end_date IS NULL OR load_end_date > load_date)
 );
 
-CREATE INDEX IF NOT EXISTS idx_ip_tracking_s_ip_last_request_current
+CREATE INDEX IF NOT EXISTS idx_ip_tracking_s_ip_time_active
     ON auth.ip_tracking_s (ip_address, last_request_time DESC)
     WHERE load_end_date IS NULL;
 
@@ -188,34 +181,38 @@ CREATE INDEX IF NOT EXISTS idx_ip_tracking_s_ip_last_request_current
 -- -------------------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS audit.audit_event_h (
     audit_event_hk  bytea         PRIMARY KEY,
-    audit_event_bk  varchar(255)  NOT NULL,
+    audit_event_bk  varchar(255),
     tenant_hk       bytea         REFERENCES auth.tenant_h (tenant_hk),   -- nullable
     load_date       timestamptz   DEFAULT util.current_load_date(),
-    record_source   varchar(100)  NOT NULL
+    record_source   varchar(100)
 );
+CREATE INDEX IF NOT EXISTS idx_audit_event_h_tenant_isolation ON audit.audit_event_h (tenant_hk);
 
 CREATE TABLE IF NOT EXISTS audit.audit_detail_s (
-    audit_event_hk  bytea         NOT NULL REFERENCES audit.audit_event_h (audit_event_hk),
+    audit_event_hk  bytea         NOT NULL,
     load_date       timestamptz   NOT NULL DEFAULT util.current_load_date(),
     load_end_date   timestamptz,
-    hash_diff       bytea         NOT NULL,
+    hash_diff       bytea,
     table_name      varchar(100),
     operation       varchar(100),
     changed_by      varchar(255),
     old_data        jsonb,
     new_data        jsonb,
-    record_source   varchar(100)  NOT NULL,
     PRIMARY KEY (audit_event_hk, load_date)
 );
 
 -- -------------------------------------------------------------------------------------
 -- util.log_audit_event: reproduces the platform behaviour, including its traps:
+--   * no SET search_path, and it calls util.hash_binary (unqualified DIGEST): it works only
+--     when the caller's search_path reaches pgcrypto; otherwise success=false, 42883;
 --   * the key depends only on (event_type, resource_type, resource_id, transaction
 --     start time), so a second call with the same three values in one transaction hits
 --     the audit_detail_s primary key and returns success=false / error_code 23505;
 --   * tenant attribution: actor's user tenant, else details->>'tenant_id' (hex), else
---     the OLDEST tenant;
+--     the OLDEST tenant; an error anywhere in that lookup (tenant_id not hex) leaves the
+--     tenant NULL;
 --   * over-long event/resource type (>100) or actor (>255) make the insert fail;
+--   * without the audit tables (as pg_tables lists them) it warns and answers success=false;
 --   * it never raises: any error returns success=false and (exception block =
 --     subtransaction) leaves no partial rows.
 -- -------------------------------------------------------------------------------------
@@ -229,48 +226,54 @@ CREATE OR REPLACE FUNCTION util.log_audit_event(
 RETURNS jsonb
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     v_audit_event_bk  text;
     v_audit_event_hk  bytea;
     v_tenant_hk       bytea;
     v_load_date       timestamptz;
-    v_record_source   varchar;
+    v_record_source   varchar(100);
 BEGIN
     v_load_date      := util.current_load_date();
+    v_record_source  := util.get_record_source();
     v_audit_event_bk := p_event_type || '_' || p_resource_type || '_'
                         || coalesce(p_resource_id, 'UNKNOWN') || '_'
-                        || extract(epoch FROM v_load_date);
+                        || extract(epoch FROM v_load_date)::text;
     v_audit_event_hk := util.hash_binary(v_audit_event_bk);
-    v_record_source  := util.get_record_source();
 
-    -- (1) tenant of the user whose current credentials carry username = p_actor
-    SELECT uh.tenant_hk
-      INTO v_tenant_hk
-      FROM auth.user_h uh
-      JOIN auth.user_auth_s uas ON uas.user_hk = uh.user_hk
-     WHERE uas.username = p_actor
-       AND uas.load_end_date IS NULL
-     ORDER BY uas.load_date DESC, uh.user_hk
-     LIMIT 1;
-
-    -- (2) tenant_id (hex of tenant_hk) passed in the details; not valid hex = not given
-    IF v_tenant_hk IS NULL AND p_event_details ->> 'tenant_id' IS NOT NULL THEN
-        BEGIN
-            v_tenant_hk := decode(p_event_details ->> 'tenant_id', 'hex');
-        EXCEPTION WHEN OTHERS THEN
-            v_tenant_hk := NULL;
-        END;
-    END IF;
-
-    -- (3) fallback: the OLDEST tenant
-    IF v_tenant_hk IS NULL THEN
-        SELECT th.tenant_hk
+    BEGIN
+        -- (1) tenant of the user whose current credentials carry username = p_actor
+        SELECT uh.tenant_hk
           INTO v_tenant_hk
-          FROM auth.tenant_h th
-         ORDER BY th.load_date ASC, th.tenant_hk
+          FROM auth.user_h uh
+          JOIN auth.user_auth_s uas ON uas.user_hk = uh.user_hk
+         WHERE uas.username = p_actor
+           AND uas.load_end_date IS NULL
+         ORDER BY uas.load_date DESC
          LIMIT 1;
+        -- (2) tenant_id (hex of tenant_hk) passed in the details
+        IF v_tenant_hk IS NULL AND p_event_details ? 'tenant_id' THEN
+            v_tenant_hk := decode(p_event_details ->> 'tenant_id', 'hex');
+        END IF;
+        -- (3) fallback: the OLDEST tenant
+        IF v_tenant_hk IS NULL THEN
+            SELECT th.tenant_hk INTO v_tenant_hk
+              FROM auth.tenant_h th
+             ORDER BY th.load_date ASC
+             LIMIT 1;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        v_tenant_hk := NULL;
+    END;
+
+    IF NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'audit' AND tablename = 'audit_event_h') THEN
+        RAISE WARNING 'Audit tables do not exist. Event: % by % on %:% - Details: %',
+            p_event_type, p_actor, p_resource_type, p_resource_id, p_event_details;
+        RETURN jsonb_build_object(
+            'success', false, 'message', 'Audit tables do not exist',
+            'warning', 'Event logged to PostgreSQL log instead',
+            'event_type', p_event_type, 'actor', p_actor,
+            'resource_type', p_resource_type, 'resource_id', p_resource_id);
     END IF;
 
     INSERT INTO audit.audit_event_h (
@@ -281,16 +284,16 @@ BEGIN
     ON CONFLICT (audit_event_hk) DO NOTHING;
 
     -- Plain INSERT on purpose (platform behaviour): a duplicate key raises 23505.
-    INSERT INTO audit.audit_detail_s (
-        audit_event_hk, load_date, hash_diff,
-        table_name, operation, changed_by,
-        old_data, new_data, record_source
-    ) VALUES (
-        v_audit_event_hk, v_load_date,
-        util.hash_binary(v_audit_event_bk || coalesce(p_event_details::text, '')),
-        p_resource_type, p_event_type, p_actor,
-        NULL, p_event_details, v_record_source
-    );
+    IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'audit' AND tablename = 'audit_detail_s') THEN
+        INSERT INTO audit.audit_detail_s (
+            audit_event_hk, load_date, hash_diff,
+            table_name, operation, changed_by, old_data, new_data
+        ) VALUES (
+            v_audit_event_hk, v_load_date,
+            util.hash_binary(v_audit_event_bk || p_event_type || v_load_date::text),
+            p_resource_type, p_event_type, p_actor, NULL, p_event_details
+        );
+    END IF;
 
     RETURN jsonb_build_object(
         'success',        true,

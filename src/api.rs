@@ -20,9 +20,10 @@ use crate::vault::{
     self, HubRow, LinkRow, LoadContext, SatelliteRow, API_KEY_DETAILS_S, API_KEY_H, SITE_API_KEY_L,
     SITE_DETAILS_S, SITE_H,
 };
+use onevault_tracking_core::attribution;
 use onevault_tracking_core::hashing::{hash_binary, to_hex, HashKey};
 use onevault_tracking_core::ip::{anonymize, parse_inet};
-use onevault_tracking_core::validate::{is_site_host, validate};
+use onevault_tracking_core::validate::{is_site_host, validate, PAGE_URL_MAX_BYTES};
 use onevault_tracking_core::vault::{api_key_key, site_business_key, site_key};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -469,11 +470,13 @@ fn opt_out(
     }
 }
 
-/// The key a call presented, once it passed every check.
-struct KeyGrant {
+/// What a tracking call may do once it is attributed: by the key it presented
+/// (`api.track_page_view`, `api.track_custom_event`) or by its page's registered site
+/// (`api.track_site_event`, which carries no key).
+struct TrackGrant {
     tenant_hk: Vec<u8>,
-    api_key_hk: Vec<u8>,
-    key_prefix: String,
+    api_key_hk: Option<Vec<u8>>,
+    key_prefix: Option<String>,
     site_domain: String,
     rate_limit: i32,
     privacy_signals: PrivacySignals,
@@ -513,7 +516,7 @@ fn check_key(
     client: &mut SpiClient<'_>,
     api_key: Option<&str>,
     site_domain: Option<&str>,
-) -> Result<KeyGrant, (Refusal, Option<Vec<u8>>)> {
+) -> Result<TrackGrant, (Refusal, Option<Vec<u8>>)> {
     let api_key = api_key.unwrap_or("");
     if api_key.is_empty() || api_key.chars().count() > API_KEY_MAX_CHARS {
         return Err((
@@ -607,10 +610,10 @@ fn check_key(
             tenant,
         ));
     }
-    Ok(KeyGrant {
+    Ok(TrackGrant {
         tenant_hk,
-        api_key_hk,
-        key_prefix,
+        api_key_hk: Some(api_key_hk),
+        key_prefix: Some(key_prefix),
         site_domain: site_bk,
         rate_limit: key_limit
             .or(site_limit)
@@ -642,8 +645,8 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         .client_ip
         .as_ref()
         .and_then(|Inet(text)| parse_inet(text));
-    let grant = match check_key(client, request.api_key, request.site_domain) {
-        Ok(grant) => grant,
+    match check_key(client, request.api_key, request.site_domain) {
+        Ok(grant) => track_granted(client, grant, request, client_ip),
         Err((refusal, tenant)) => {
             let tenant = tenant.or_else(|| tenant_of_domain(client, request.site_domain));
             log_attempt(
@@ -655,9 +658,20 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
                 client_ip,
                 Map::new(),
             );
-            return refusal.to_json();
+            refusal.to_json()
         }
-    };
+    }
+}
+
+/// The rest of a tracking call once it is attributed: rate limit, privacy signal, landing,
+/// processing and the audit record of the attempt.
+fn track_granted(
+    client: &mut SpiClient<'_>,
+    grant: TrackGrant,
+    request: TrackRequest<'_>,
+    client_ip: Option<IpAddr>,
+) -> Value {
+    let key_prefix = grant.key_prefix.as_deref();
     let verdict = ratelimit::check(client, &grant.tenant_hk, client_ip, grant.rate_limit, 60);
     if !verdict.allowed {
         let refusal = Refusal::new(
@@ -671,7 +685,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
             Some(&grant.tenant_hk),
             "rejected",
             Some(refusal.code),
-            Some(&grant.key_prefix),
+            key_prefix,
             client_ip,
             Map::new(),
         );
@@ -687,7 +701,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
             Some(&grant.tenant_hk),
             "dropped",
             Some(reason),
-            Some(&grant.key_prefix),
+            key_prefix,
             None,
             Map::new(),
         );
@@ -724,7 +738,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
     let landed = land_event(
         client,
         &grant.tenant_hk,
-        &grant.api_key_hk,
+        grant.api_key_hk.as_deref(),
         identity,
         request.user_agent,
         &payload,
@@ -742,7 +756,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
                 Some(&grant.tenant_hk),
                 "rejected",
                 Some(refusal.code),
-                Some(&grant.key_prefix),
+                key_prefix,
                 client_ip,
                 Map::new(),
             );
@@ -763,7 +777,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
             Some(&grant.tenant_hk),
             "duplicate",
             Some(refusal.code),
-            Some(&grant.key_prefix),
+            key_prefix,
             client_ip,
             details,
         );
@@ -822,7 +836,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         Some(&grant.tenant_hk),
         outcome.0,
         outcome.1,
-        Some(&grant.key_prefix),
+        key_prefix,
         client_ip,
         details,
     );
@@ -1020,4 +1034,222 @@ fn track_custom_event(
         opt_out: opt_out(p_do_not_track, p_global_privacy_control),
     };
     Spi::connect_mut(|client| JsonB(track(client, request)))
+}
+
+/// The site a page belongs to, found by the page URL's host among the registered sites and
+/// their allowed domains (with or without `www.`): the attribution of `api.track_site_event`,
+/// which carries no key. Exactly one active site must claim the host.
+fn site_of_page(
+    client: &mut SpiClient<'_>,
+    page_url: &str,
+) -> Result<TrackGrant, (Refusal, Option<String>)> {
+    let invalid = |code: &'static str, message: String| {
+        Refusal::new("PAGE_URL_INVALID", message.clone()).with(
+            "errors",
+            json!([{"field": "p_page_url", "code": code, "message": message}]),
+        )
+    };
+    if page_url.len() > PAGE_URL_MAX_BYTES {
+        return Err((
+            invalid(
+                "PAGE_URL_TOO_LONG",
+                format!(
+                    "p_page_url is {} bytes; at most {PAGE_URL_MAX_BYTES} are accepted",
+                    page_url.len()
+                ),
+            ),
+            None,
+        ));
+    }
+    let host = match attribution::parse_page_url(page_url) {
+        Ok((location, _)) => location.host,
+        Err(reason) => {
+            return Err((
+                invalid(
+                    "PAGE_URL_INVALID",
+                    format!("p_page_url is not an absolute http(s) URL with a host: {reason}"),
+                ),
+                None,
+            ))
+        }
+    };
+    let Some(domain) = site_business_key(&host) else {
+        return Err((
+            invalid("PAGE_URL_INVALID", "p_page_url has no host".into()),
+            None,
+        ));
+    };
+    let sites: Vec<(Vec<u8>, String, Option<i32>, Option<String>)> = spi::execute(
+        client,
+        "SELECT s.tenant_hk, s.site_bk,
+                CASE WHEN jsonb_typeof(sd.settings -> 'rate_limit_per_minute') = 'number'
+                     THEN (sd.settings ->> 'rate_limit_per_minute')::numeric::integer END,
+                sd.settings ->> 'privacy_signals'
+           FROM business.site_details_s AS sd
+           JOIN business.site_h AS s ON s.site_hk = sd.site_hk
+          WHERE sd.load_end_date IS NULL AND coalesce(sd.is_active, true)
+            AND $1 = ANY (coalesce(sd.allowed_domains, ARRAY[s.site_bk]))
+          ORDER BY s.tenant_hk, s.site_bk
+          LIMIT 2",
+        &[domain.clone().into()],
+    )
+    .unwrap_or_else(|e| {
+        TrackingError::Internal {
+            what: "site lookup",
+            message: e.to_string(),
+        }
+        .raise()
+    })
+    .map(|row| {
+        (
+            row.get::<Vec<u8>>(1).ok().flatten().unwrap_or_default(),
+            row.get::<String>(2).ok().flatten().unwrap_or_default(),
+            row.get::<i32>(3).ok().flatten(),
+            row.get::<String>(4).ok().flatten(),
+        )
+    })
+    .collect();
+    let mut sites = sites.into_iter();
+    match (sites.next(), sites.next()) {
+        (Some((tenant_hk, site_bk, site_limit, privacy_signals)), None) => Ok(TrackGrant {
+            tenant_hk,
+            api_key_hk: None,
+            key_prefix: None,
+            site_domain: site_bk,
+            rate_limit: site_limit
+                .filter(|limit| *limit > 0)
+                .unwrap_or_else(settings::rate_limit_per_minute),
+            privacy_signals: privacy_signals
+                .as_deref()
+                .and_then(PrivacySignals::parse)
+                .unwrap_or(PrivacySignals::Ignore),
+        }),
+        (None, _) => Err((
+            Refusal::new(
+                "SITE_NOT_REGISTERED",
+                format!("no registered site serves the host {domain}"),
+            )
+            .with(
+                "errors",
+                json!([{"field": "p_page_url", "code": "SITE_NOT_REGISTERED",
+                        "message": "register the site, or add the host to its allowed domains (api.register_site)"}]),
+            )
+            .with("site_domain", domain.clone().into()),
+            Some(domain),
+        )),
+        (Some(_), Some(_)) => Err((
+            Refusal::new(
+                "SITE_AMBIGUOUS",
+                format!("more than one registered site claims the host {domain}"),
+            )
+            .with(
+                "errors",
+                json!([{"field": "p_page_url", "code": "SITE_AMBIGUOUS",
+                        "message": "a host may belong to one site only; remove it from the others' allowed domains"}]),
+            )
+            .with("site_domain", domain.clone().into()),
+            Some(domain),
+        )),
+    }
+}
+
+/// The answer as the platform's API app reads it: `success`, `message` and `event_id` (the raw
+/// event id), beside our `error_code` and `errors` on failures.
+fn platform_answer(mut answer: Value) -> Value {
+    let Some(fields) = answer.as_object_mut() else {
+        return answer;
+    };
+    let success = fields.get("success").and_then(Value::as_bool) == Some(true);
+    if success {
+        let event_id = fields.get("raw_event_id").cloned().unwrap_or(Value::Null);
+        fields.insert("event_id".into(), event_id);
+        if !fields.contains_key("message") {
+            fields.insert("message".into(), "Event tracked".into());
+        }
+    } else if !fields.contains_key("errors") {
+        let error = json!({"field": "", "code": fields.get("error_code"), "message": fields.get("message")});
+        fields.insert("errors".into(), json!([error]));
+    }
+    answer
+}
+
+/// `api.track_site_event(p_ip_address inet, p_user_agent text, p_page_url text, p_event_type
+/// varchar DEFAULT 'page_view', p_event_data jsonb DEFAULT '{}') RETURNS jsonb`: the platform's
+/// own tracking call (its API app and browser code), with the signature of the earlier
+/// generation. The raw payload is what the platform's trackers send, `{"event_type",
+/// "page_url", "event_data"}`, which staging reads as the platform dialect (core/src/dialect.rs).
+/// Without a key, the page's host attributes the call: an unknown host stores nothing, and is
+/// audited and rate limited as unattributed.
+#[pg_extern(sql = false)]
+fn track_site_event(
+    p_ip_address: Option<Inet>,
+    p_user_agent: Option<&str>,
+    p_page_url: Option<&str>,
+    p_event_type: Option<&str>,
+    p_event_data: Option<AnyElement>,
+) -> JsonB {
+    let event_data = json::argument(p_event_data, "p_event_data").unwrap_or_else(|| json!({}));
+    let mut payload = Map::new();
+    payload.insert(
+        "event_type".into(),
+        p_event_type.unwrap_or("page_view").into(),
+    );
+    payload.insert("page_url".into(), p_page_url.into());
+    payload.insert("event_data".into(), event_data);
+    let client_ip = p_ip_address
+        .as_ref()
+        .and_then(|Inet(text)| parse_inet(text));
+    Spi::connect_mut(|client| {
+        let attributed = match p_page_url.filter(|url| !url.trim().is_empty()) {
+            Some(url) => site_of_page(client, url),
+            None => Err((
+                Refusal::new("PAGE_URL_MISSING", "p_page_url is required").with(
+                    "errors",
+                    json!([{"field": "p_page_url", "code": "PAGE_URL_MISSING",
+                            "message": "the absolute URL of the tracked page is required"}]),
+                ),
+                None,
+            )),
+        };
+        let answer = match attributed {
+            Ok(grant) => {
+                let request = TrackRequest {
+                    api_key: None,
+                    site_domain: None,
+                    user_agent: p_user_agent,
+                    client_ip: p_ip_address,
+                    payload,
+                    page_path: None,
+                    opt_out: None,
+                };
+                track_granted(client, grant, request, client_ip)
+            }
+            Err((refusal, host)) => {
+                // Counted like any call, in the bucket of calls no site claims.
+                let verdict = ratelimit::check_unattributed(client, client_ip);
+                let refusal = match verdict.filter(|v| !v.allowed) {
+                    Some(verdict) => Refusal::new(
+                        "RATE_LIMITED",
+                        "too many requests from this client; retry later",
+                    )
+                    .with("retry_after", verdict.retry_after.into())
+                    .with("rate_limit", verdict.to_json()),
+                    None => refusal,
+                };
+                let mut details = Map::new();
+                details.insert("page_host".into(), host.into());
+                log_attempt(
+                    client,
+                    None,
+                    "rejected",
+                    Some(refusal.code),
+                    None,
+                    client_ip,
+                    details,
+                );
+                refusal.to_json()
+            }
+        };
+        JsonB(platform_answer(answer))
+    })
 }

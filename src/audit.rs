@@ -86,7 +86,7 @@ fn write(client: &mut SpiClient<'_>, event: AuditEvent) {
     let details = event.details;
     let answer = spi::execute(
         client,
-        "SELECT util.log_audit_event($1, $2, $3, $4, $5)",
+        "SELECT onevault_tracking.log_platform_audit_event($1, $2, $3, $4, $5)",
         &[
             event.event_type.into(),
             event.resource_type.into(),

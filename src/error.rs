@@ -40,6 +40,9 @@ pub enum TrackingError {
     /// `util.log_audit_event` answered `success: false`; the change is rolled back so that
     /// nothing lands unaudited.
     AuditFailed { error_code: String, message: String },
+    /// A statement of the extension's own failed where it cannot fail on a healthy
+    /// installation (a catalog lookup, a query over its own tables).
+    Internal { what: &'static str, message: String },
 }
 
 impl TrackingError {
@@ -69,6 +72,7 @@ impl TrackingError {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
             TrackingError::AuditFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+            TrackingError::Internal { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
 
@@ -111,6 +115,7 @@ impl TrackingError {
             } => {
                 format!("util.log_audit_event failed ({error_code}): {message}")
             }
+            TrackingError::Internal { what, message } => format!("{what} failed: {message}"),
         }
     }
 
@@ -161,8 +166,18 @@ impl TrackingError {
             TrackingError::InvalidBatchSize { .. } => {
                 "Call staging.process_pending_events repeatedly for larger backlogs.".into()
             }
+            TrackingError::AuditFailed { error_code, .. } if error_code == "42883" => {
+                "util.log_audit_event could not resolve a function (pgcrypto's digest?): check \
+                 SELECT * FROM onevault_tracking.integration_status(); nothing was stored."
+                    .into()
+            }
             TrackingError::AuditFailed { .. } => {
                 "Check util.log_audit_event and the audit tables; nothing was stored.".into()
+            }
+            TrackingError::Internal { .. } => {
+                "Check SELECT * FROM onevault_tracking.integration_status(); a damaged installation \
+                 is repaired by DROP EXTENSION and CREATE EXTENSION onevault_tracking."
+                    .into()
             }
         }
     }

@@ -290,13 +290,13 @@ fn land(
 pub(crate) fn land_event(
     client: &mut SpiClient<'_>,
     tenant_hk: &[u8],
-    api_key_hk: &[u8],
+    api_key_hk: Option<&[u8]>,
     client_ip: Option<Inet>,
     user_agent: Option<&str>,
     payload: &Value,
     landing: Landing,
 ) -> Result<Landed, PayloadError> {
-    let sender = Sender::new(Some(tenant_hk), Some(api_key_hk), client_ip, user_agent);
+    let sender = Sender::new(Some(tenant_hk), api_key_hk, client_ip, user_agent);
     let item = screen(0, payload)?;
     Ok(
         land(client, &sender, None, std::slice::from_ref(&item), landing)

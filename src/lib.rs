@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod audit;
+mod earlier_generation;
 mod enrich;
 mod error;
 mod hashing;
@@ -31,10 +32,16 @@ mod vault;
 // The shared schemas and the check that the One Vault core is present. Every other SQL file
 // and every function outside the extension's own schema names it in `requires`.
 pgrx::extension_sql_file!("../sql/prerequisites.sql", name = "prerequisites");
+// Moves the earlier PL/pgSQL tracking generation aside before any table of ours exists.
+pgrx::extension_sql_file!(
+    "../sql/earlier_generation.sql",
+    name = "earlier_generation",
+    requires = ["prerequisites"]
+);
 pgrx::extension_sql_file!(
     "../sql/raw_layer.sql",
     name = "raw_layer",
-    requires = ["prerequisites"]
+    requires = ["earlier_generation"]
 );
 pgrx::extension_sql_file!(
     "../sql/staging_layer.sql",
@@ -52,6 +59,11 @@ pgrx::extension_sql_file!(
     requires = ["business_vault"]
 );
 pgrx::extension_sql_file!(
+    "../sql/platform_callers.sql",
+    name = "platform_callers",
+    requires = ["api_layer"]
+);
+pgrx::extension_sql_file!(
     "../sql/integration.sql",
     name = "integration",
     requires = ["prerequisites"]
@@ -59,7 +71,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/security.sql",
     name = "security",
-    requires = ["api_layer", "integration"]
+    requires = ["api_layer", "platform_callers", "integration"]
 );
 pgrx::extension_sql_file!(
     "../sql/reports.sql",

@@ -47,8 +47,48 @@ pub fn check(
     limit: i32,
     window_seconds: i32,
 ) -> Verdict {
+    count(client, tenant_hk, "ip", ip, limit, window_seconds)
+}
+
+/// Counts a call that no tenant can be found for (`api.track_site_event` for a host no site
+/// claims), at the default limit per minute. `auth.security_tracking_h` needs a tenant, so the
+/// count is filed, like the platform's audit of unattributed calls, under its default (oldest)
+/// tenant, in buckets of their own (`unattributed-ip:<ip>`) that never share a count with that
+/// tenant's traffic. `None` when the platform has no tenant at all.
+pub fn check_unattributed(client: &mut SpiClient<'_>, ip: Option<IpAddr>) -> Option<Verdict> {
+    let default_tenant = spi::execute(
+        client,
+        "SELECT tenant_hk FROM auth.tenant_h ORDER BY load_date ASC LIMIT 1",
+        &[],
+    )
+    .and_then(|rows| rows.first().get_one::<Vec<u8>>())
+    .unwrap_or_else(|e| {
+        TrackingError::RateLimiterFailed {
+            message: e.to_string(),
+        }
+        .raise()
+    })?;
+    let limit = crate::settings::rate_limit_per_minute();
+    Some(count(
+        client,
+        &default_tenant,
+        "unattributed-ip",
+        ip,
+        limit,
+        60,
+    ))
+}
+
+fn count(
+    client: &mut SpiClient<'_>,
+    tenant_hk: &[u8],
+    scope: &'static str,
+    ip: Option<IpAddr>,
+    limit: i32,
+    window_seconds: i32,
+) -> Verdict {
     let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).to_string();
-    let tracking_hk = hash_key(tenant_hk, &[Some("ip"), Some(&ip)]);
+    let tracking_hk = hash_key(tenant_hk, &[Some(scope), Some(&ip)]);
     let record_source = crate::platform::record_source(client);
     // The hub and the window's count in one statement: the satellite's foreign key is checked
     // at the end of the statement, when the hub row is there.
@@ -56,7 +96,7 @@ pub fn check(
         client,
         "WITH hub AS (
              INSERT INTO auth.security_tracking_h (security_tracking_hk, security_tracking_bk, tenant_hk, record_source)
-             VALUES ($1, 'ip:' || $2, $7, $6)
+             VALUES ($1, $8 || ':' || $2, $7, $6)
              ON CONFLICT DO NOTHING),
          bounds AS (
              SELECT to_timestamp(floor(extract(epoch FROM clock_timestamp()) / $4) * $4) AS start),
@@ -92,6 +132,7 @@ pub fn check(
             hash_diff(&[Some(&ip), Some(&window_seconds.to_string())]).to_vec().into(),
             record_source.into(),
             tenant_hk.into(),
+            scope.into(),
         ],
     )
     .and_then(|rows| rows.first().get_three::<i32, String, i64>())

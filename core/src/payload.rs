@@ -91,8 +91,18 @@ pub fn check_payload(
 /// a string of 1 to [`EVENT_ID_MAX_BYTES`] bytes of `[A-Za-z0-9._:-]`. Anything else is kept in
 /// the payload for staging to report, but does not de-duplicate.
 pub fn client_event_id(payload: &Value) -> Option<&str> {
-    let id = payload.get("event_id")?.as_str()?;
+    let id = lifted_field(payload, "event_id")?.as_str()?;
     is_client_id(id, EVENT_ID_MAX_BYTES).then_some(id)
+}
+
+/// A top-level field, or the same key inside the platform dialect's nested `event_data` (the
+/// top level wins, as in [`crate::dialect`]), so the raw layer finds the idempotency key and the
+/// page of a platform tracker's payload where validation will.
+fn lifted_field<'a>(payload: &'a Value, key: &str) -> Option<&'a Value> {
+    payload
+        .get(key)
+        .filter(|v| !v.is_null())
+        .or_else(|| payload.get("event_data")?.get(key))
 }
 
 /// The character rule of client-generated ids (event and session ids): 1 to `max_bytes` bytes of
@@ -108,8 +118,7 @@ pub fn is_client_id(id: &str, max_bytes: usize) -> bool {
 /// The lower-case host of the payload's `page_url`: the site a visitor is counted on.
 /// Empty when the payload has no usable absolute URL (a visitor is then counted per tenant).
 pub fn page_url_host(payload: &Value) -> String {
-    payload
-        .get("page_url")
+    lifted_field(payload, "page_url")
         .and_then(Value::as_str)
         .and_then(|text| url::Url::parse(text).ok())
         .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
