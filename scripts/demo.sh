@@ -664,7 +664,7 @@ WITH visit_sizes AS (
 ), shaped AS (
     SELECT nb.*,
            CASE WHEN nb.kind IN ('desktop', 'mobile', 'tablet') AND nb.r_bad < 0.025 THEN
-               (ARRAY['evt_type', 'pageUrl', 'ftp_url', 'ip_host', 'custom_unnamed', 'month_old',
+               (ARRAY['eventType', 'pageUrl', 'ftp_url', 'ip_host', 'custom_unnamed', 'month_old',
                       'epoch_timestamp', 'nested_property', 'spaced_session_id', 'width_as_text'])
                [demo.pick(ARRAY[18, 8, 12, 8, 12, 12, 8, 10, 8, 4], nb.r_break)]
            END AS broken,
@@ -688,7 +688,7 @@ WITH visit_sizes AS (
 ), payloads AS (
     SELECT s.*,
            CASE s.broken
-               WHEN 'evt_type' THEN s.clean - 'event_type' || jsonb_build_object('evt_type', s.event_type)
+               WHEN 'eventType' THEN s.clean - 'event_type' || jsonb_build_object('eventType', s.event_type)
                WHEN 'pageUrl' THEN s.clean - 'page_url' || jsonb_build_object('pageUrl', s.clean -> 'page_url')
                WHEN 'ftp_url' THEN s.clean || jsonb_build_object('page_url', 'ftp://files.example.com/pub/data-vault-whitepaper.pdf')
                WHEN 'ip_host' THEN s.clean || jsonb_build_object('page_url', 'http://10.20.0.15:8080' || s.path)
@@ -728,13 +728,13 @@ SELECT count(*) FILTER (WHERE channel = 'single') = :single_events
 DO $$BEGIN RAISE EXCEPTION 'the visitors made too few events for the single calls and the batches; raise VISITORS'; END$$;
 \endif
 -- How each event is sent: the browsers' through the tracking API, one call per event; those of
--- the broken trackers whose payload the API's typed parameters cannot even express (evt_type or
+-- the broken trackers whose payload the API's typed parameters cannot even express (eventType or
 -- pageUrl instead of event_type or page_url, an epoch number as timestamp, screen_width as text:
 -- old snippets posting their own JSON) through the raw endpoint raw.ingest_tracking_event, one
 -- call per event too; the collector's in batches.
 ALTER TABLE demo.events ADD COLUMN endpoint text GENERATED ALWAYS AS (
     CASE WHEN channel = 'batch' THEN 'batch'
-         WHEN broken IN ('evt_type', 'pageUrl', 'epoch_timestamp', 'width_as_text') THEN 'raw'
+         WHEN broken IN ('eventType', 'pageUrl', 'epoch_timestamp', 'width_as_text') THEN 'raw'
          ELSE 'api' END) STORED;
 
 -- Three batches, as the edge collector relays its visitors' events (one client address and
@@ -773,7 +773,7 @@ SELECT 3, '240 new events and 6 bad items', '198.51.100.10',
 -- What each kind of broken tracker does, for the report.
 CREATE TABLE demo.breakages (broken text PRIMARY KEY, what text);
 INSERT INTO demo.breakages VALUES
- ('evt_type', 'old snippet: sends evt_type instead of event_type'),
+ ('eventType', 'camelCase snippet: sends eventType instead of event_type'),
  ('pageUrl', 'SPA plugin: sends pageUrl instead of page_url'),
  ('ftp_url', 'download tracker: reports the ftp:// file as the page'),
  ('ip_host', 'a staging server (http://10.20.0.15:8080) with the live snippet'),

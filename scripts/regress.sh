@@ -30,9 +30,9 @@ cluster_fresh_db "$DIR" "$PORT" onevault_isolation
   --inputdir="$REPO/tests/isolation" --outputdir="$OUT/isolation" \
   --dbname=onevault_isolation --schedule="$REPO/tests/isolation/schedule" || status=$?
 
-# More concurrent sessions than the isolation tester can order deterministically, then the
+# The earlier-generation fixture against the catalog read from the platform dump, then more concurrent sessions than the isolation tester can order deterministically, then the
 # reliability suites (crash recovery restarts the cluster itself; the soak is time-bounded).
-for stress in "$REPO"/tests/concurrency/*.sh "$REPO"/tests/reliability/*.sh; do
+for stress in "$REPO"/tests/earlier_generation/*.sh "$REPO"/tests/concurrency/*.sh "$REPO"/tests/reliability/*.sh; do
   name=$(basename "$stress" .sh)
   if bash "$stress" "$DIR" "$PORT"; then
     printf 'test %-28s ... ok\n' "$name"

@@ -13,6 +13,41 @@
 -- The rows are migrated into our pipeline at the end of the install (finalize.sql calls
 -- onevault_tracking.migrate_earlier_generation, src/earlier_generation.rs).
 -- A database without the earlier generation is left exactly as it was.
+-- A stub, with the earlier signature, for every superseded function that ours do not replace
+-- and that does not exist: it raises 0A000 naming its successor and where the rows went.
+-- (pg_temp: a helper of this script only, gone at the end of the session.)
+CREATE FUNCTION pg_temp.onevault_tracking_create_superseded_stubs()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $stubs$
+DECLARE
+    superseded record;
+BEGIN
+    FOR superseded IN
+        SELECT DISTINCT ON (object_identity) object_kind, object_identity, arguments, result, replaced_by
+          FROM onevault_tracking_legacy.superseded_objects
+         WHERE object_kind IN ('function', 'procedure')
+           AND replaced_by <> 'onevault_tracking''s function of the same signature'
+         ORDER BY object_identity, superseded_at DESC
+    LOOP
+        CONTINUE WHEN to_regprocedure(superseded.object_identity) IS NOT NULL;
+        EXECUTE format(
+            'CREATE %s %s(%s) %s LANGUAGE plpgsql AS %L',
+            upper(superseded.object_kind),
+            regexp_replace(superseded.object_identity, '\(.*$', ''),
+            superseded.arguments,
+            CASE superseded.object_kind WHEN 'procedure' THEN '' ELSE 'RETURNS ' || superseded.result END,
+            format('BEGIN RAISE EXCEPTION USING ERRCODE = %L, MESSAGE = %L, HINT = %L; END',
+                   'feature_not_supported',
+                   superseded.object_identity || ' belongs to the earlier tracking generation and is superseded by '
+                       || superseded.replaced_by,
+                   'Its tables and rows are in schema onevault_tracking_legacy and its definition in '
+                       || 'onevault_tracking_legacy.superseded_objects; the earlier rows were migrated into onevault_tracking.'));
+    END LOOP;
+END
+$stubs$;
+
 DO $earlier$
 DECLARE
     legacy constant name := 'onevault_tracking_legacy';
@@ -33,6 +68,11 @@ DECLARE
     successor text;
 BEGIN
     IF earlier_raw IS NULL AND earlier_staging IS NULL THEN
+        -- Installed again after DROP EXTENSION: the earlier tables were moved by the first
+        -- install, and the stubs, members of the extension, went with it; bring them back.
+        IF pg_catalog.to_regclass(pg_catalog.format('%I.superseded_objects', legacy)) IS NOT NULL THEN
+            PERFORM pg_temp.onevault_tracking_create_superseded_stubs();
+        END IF;
         RETURN;
     END IF;
 
@@ -67,6 +107,9 @@ BEGIN
                 object_kind     text        NOT NULL CHECK (object_kind IN ('function', 'procedure', 'view')),
                 object_identity text        NOT NULL,
                 definition      text        NOT NULL,
+                -- For functions and procedures: what their stub is created from.
+                arguments       text,
+                result          text,
                 owner_name      name        NOT NULL,
                 acl             aclitem[],
                 replaced_by     text        NOT NULL,
@@ -147,27 +190,16 @@ BEGIN
             WHEN superseded.identity LIKE 'staging.process_%' THEN 'staging.process_pending_events'
             WHEN superseded.identity LIKE 'util.correct_event_tenant(%' THEN 'nothing: onevault_tracking decides an event''s tenant at ingestion, from its site'
             ELSE 'the onevault_tracking pipeline (README, "API")' END;
-        EXECUTE pg_catalog.format('INSERT INTO %I.superseded_objects (object_kind, object_identity, definition, owner_name, acl, replaced_by)
-                                   SELECT $1, $2, pg_catalog.pg_get_functiondef(p.oid), pg_catalog.pg_get_userbyid(p.proowner), p.proacl, $3
+        EXECUTE pg_catalog.format('INSERT INTO %I.superseded_objects (object_kind, object_identity, definition, arguments, result, owner_name, acl, replaced_by)
+                                   SELECT $1, $2, pg_catalog.pg_get_functiondef(p.oid), pg_catalog.pg_get_function_arguments(p.oid),
+                                          pg_catalog.pg_get_function_result(p.oid), pg_catalog.pg_get_userbyid(p.proowner), p.proacl, $3
                                      FROM pg_catalog.pg_proc AS p WHERE p.oid = $4', legacy)
             USING CASE superseded.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
                   superseded.identity, successor, superseded.oid;
         EXECUTE pg_catalog.format('DROP %s %s', CASE superseded.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
                                   superseded.identity);
-        CONTINUE WHEN superseded.ours_instead;
-        EXECUTE pg_catalog.format(
-            'CREATE %s %s(%s) %s LANGUAGE plpgsql AS %L',
-            CASE superseded.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
-            pg_catalog.regexp_replace(superseded.identity, '\(.*$', ''),
-            superseded.arguments,
-            CASE superseded.prokind WHEN 'p' THEN '' ELSE 'RETURNS ' || superseded.result END,
-            pg_catalog.format(
-                'BEGIN RAISE EXCEPTION USING ERRCODE = %L, MESSAGE = %L, HINT = %L; END',
-                'feature_not_supported',
-                superseded.identity || ' belongs to the earlier tracking generation and is superseded by ' || successor,
-                'Its tables and rows are in schema ' || legacy || ' and its definition in ' || legacy
-                    || '.superseded_objects; the earlier rows were migrated into onevault_tracking.'));
     END LOOP;
+    PERFORM pg_temp.onevault_tracking_create_superseded_stubs();
 END
 $earlier$;
 
@@ -177,3 +209,5 @@ CREATE FUNCTION onevault_tracking.migrate_earlier_generation()
 RETURNS jsonb LANGUAGE c VOLATILE
 SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'migrate_earlier_generation_wrapper';
+
+DROP FUNCTION pg_temp.onevault_tracking_create_superseded_stubs();

@@ -26,6 +26,10 @@ BEGIN
            AND d.refclassid = 'pg_catalog.pg_extension'::regclass
            AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'onevault_tracking')
            AND d.deptype = 'e'
+           -- Test builds embed the core replica (src/lib.rs), whose functions then are members:
+           -- they must stay exactly as the platform's are (unpinned, executable by PUBLIC).
+           AND p.pronamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace
+                                       WHERE nspname IN ('util', 'auth', 'audit', 'metadata'))
     LOOP
         EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', member_function);
         IF pinned THEN

@@ -100,7 +100,7 @@ mod tests {
         let id = ingest(
             &acme,
             "10.0.0.1",
-            json!({"evt_type": "page_view", "page_path": "/x"}),
+            json!({"eventType": "page_view", "page_path": "/x"}),
         );
         let answer = process(id);
         assert_eq!(answer["validation_status"], "INVALID");

@@ -40,11 +40,13 @@ SELECT r.role, string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regpro
   JOIN pg_proc p ON p.oid = d.objid
  WHERE has_function_privilege(r.role, p.oid, 'EXECUTE')
  GROUP BY r.role ORDER BY r.role;
-SELECT count(*) AS admin_not_executable
+-- The admin role runs everything but the tracking calls and the internal audit path.
+SELECT p.oid::regprocedure AS admin_not_executable
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')
    AND d.classid = 'pg_proc'::regclass
-   AND NOT has_function_privilege('onevault_tracking_admin', p.oid, 'EXECUTE');
+   AND NOT has_function_privilege('onevault_tracking_admin', p.oid, 'EXECUTE')
+ ORDER BY 1;
 
 -- Every raw, staging and business table has row-level security; the ingestion role can touch
 -- none of them.
@@ -58,8 +60,9 @@ SELECT n.nspname, count(*) AS tables, bool_and(c.relrowsecurity) AS rls,
  GROUP BY n.nspname ORDER BY 1;
 
 -- Every SECURITY DEFINER function and every SQL or PL/pgSQL function pins search_path; the
--- only unpinned ones are the pure native functions, which resolve no names, and the reports'
--- event set, an SQL function that must stay inlinable and so qualifies every name instead.
+-- only unpinned ones are the pure native functions, which resolve no names, the reports'
+-- event set, an SQL function that must stay inlinable and so qualifies every name instead,
+-- and the audit path, pinned to pg_catalog, pgcrypto's schema, pg_temp (audit_path test).
 SELECT p.oid::regprocedure AS unpinned, p.prosecdef
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')

@@ -9,7 +9,7 @@ SELECT staging.validate_event_data(
       "timestamp": "2000-01-01T00:00:00Z"}'::jsonb - 'timestamp') AS clean_page_view;
 SELECT e ->> 'field' AS field, e ->> 'code' AS code
   FROM jsonb_array_elements(staging.validate_event_data(jsonb_build_object(
-         'evt_type', 'page_view',
+         'eventType', 'page_view',
          'page_url', 'ftp://example.com/file',
          'referrer', 'not a url',
          'properties', jsonb_build_object('plan', 'pro', 'nested', '{"a": 1}'::jsonb),
