@@ -1079,7 +1079,7 @@ fn site_of_page(
             None,
         ));
     };
-    let sites: Vec<(Vec<u8>, String, Option<i32>, Option<String>)> = spi::execute(
+    let sites: Vec<TrackGrant> = spi::execute(
         client,
         "SELECT s.tenant_hk, s.site_bk,
                 CASE WHEN jsonb_typeof(sd.settings -> 'rate_limit_per_minute') = 'number'
@@ -1100,30 +1100,29 @@ fn site_of_page(
         }
         .raise()
     })
-    .map(|row| {
-        (
-            row.get::<Vec<u8>>(1).ok().flatten().unwrap_or_default(),
-            row.get::<String>(2).ok().flatten().unwrap_or_default(),
-            row.get::<i32>(3).ok().flatten(),
-            row.get::<String>(4).ok().flatten(),
-        )
+    .map(|row| TrackGrant {
+        tenant_hk: row.get::<Vec<u8>>(1).ok().flatten().unwrap_or_default(),
+        api_key_hk: None,
+        key_prefix: None,
+        site_domain: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+        rate_limit: row
+            .get::<i32>(3)
+            .ok()
+            .flatten()
+            .filter(|limit| *limit > 0)
+            .unwrap_or_else(settings::rate_limit_per_minute),
+        privacy_signals: row
+            .get::<String>(4)
+            .ok()
+            .flatten()
+            .as_deref()
+            .and_then(PrivacySignals::parse)
+            .unwrap_or(PrivacySignals::Ignore),
     })
     .collect();
     let mut sites = sites.into_iter();
     match (sites.next(), sites.next()) {
-        (Some((tenant_hk, site_bk, site_limit, privacy_signals)), None) => Ok(TrackGrant {
-            tenant_hk,
-            api_key_hk: None,
-            key_prefix: None,
-            site_domain: site_bk,
-            rate_limit: site_limit
-                .filter(|limit| *limit > 0)
-                .unwrap_or_else(settings::rate_limit_per_minute),
-            privacy_signals: privacy_signals
-                .as_deref()
-                .and_then(PrivacySignals::parse)
-                .unwrap_or(PrivacySignals::Ignore),
-        }),
+        (Some(grant), None) => Ok(grant),
         (None, _) => Err((
             Refusal::new(
                 "SITE_NOT_REGISTERED",

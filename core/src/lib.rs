@@ -4,6 +4,7 @@
 //! fuzzed with plain `cargo test`; the extension crate is a thin pgrx layer over it.
 
 pub mod attribution;
+pub mod dialect;
 pub mod enrich;
 pub mod hashing;
 pub mod ip;

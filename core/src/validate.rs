@@ -9,8 +9,9 @@
 //!
 //! One set of keys is used by every layer, the tracker script and the documentation
 //! ([`KNOWN_FIELDS`]). Any other top-level key is an error, never silently renamed or dropped: a
-//! key that is almost right (`evt_type`, `eventType`) would otherwise lose data without anyone
-//! noticing. Custom data belongs in `properties`.
+//! key that is almost right (`eventType`, `evt_typ`) would otherwise lose data without anyone
+//! noticing. Custom data belongs in `properties`. The one exception is a whole other vocabulary,
+//! documented: see [Dialect](#dialect).
 //!
 //! | key            | JSON type | meaning                                                      |
 //! |----------------|-----------|--------------------------------------------------------------|
@@ -33,18 +34,28 @@
 //! `document.referrer` is on a direct visit. Values are kept as the client sent them:
 //! normalisation (lower-casing hosts, stripping query strings) is a later step's job.
 //!
+//! # Dialect
+//!
+//! The One Vault platform's trackers send their own vocabulary (`evt_type`, `evt_category`,
+//! `page_referrer`, `event_timestamp`, fields nested in `event_data`, ...). A payload with any of
+//! its marker keys ([`crate::dialect::MARKER_KEYS`]) is first mapped onto ours by
+//! [`crate::dialect::to_vocabulary`], then validated by the rules below; its context fields
+//! become `properties`. The mapping's rules and its own issues (below, marked "dialect") are
+//! in [`crate::dialect`]. A payload without a marker is validated exactly as sent.
+//!
 //! # Issue codes
 //!
 //! Codes are stable identifiers (API JSON, quarantine rows, dashboards); messages are for
-//! people and may change. `field` is the payload key the issue is about; property issues use
-//! `properties.<key>`. Wherever a field name or message repeats client input, it carries at most
-//! 100 characters of it, with control characters escaped.
+//! people and may change. `field` is the payload key the issue is about (for a dialect payload,
+//! the key of our vocabulary it maps to); property issues use `properties.<key>`. Wherever a
+//! field name or message repeats client input, it carries at most 100 characters of it, with
+//! control characters escaped.
 //!
 //! | code                        | field               | meaning                                                                 |
 //! |-----------------------------|---------------------|-------------------------------------------------------------------------|
 //! | `NOT_AN_OBJECT`             | `""`                | the payload is not a JSON object                                        |
 //! | `UNKNOWN_FIELD`             | the key             | a top-level key outside the vocabulary (message names a near miss)      |
-//! | `WRONG_TYPE`                | the key             | a known key with the wrong JSON type (e.g. a number for `page_url`)     |
+//! | `WRONG_TYPE`                | the key / `event_data` | a known key with the wrong JSON type (e.g. a number for `page_url`); dialect: `event_data` is not an object |
 //! | `CONTROL_CHARACTERS`        | the key / `properties.<key>` | a free-text value (`event_name`, `page_url`, `page_path`, `page_title`, `referrer`, property strings) contains U+0000–U+001F or U+007F–U+009F |
 //! | `EVENT_TYPE_MISSING`        | `event_type`        | no `event_type`                                                         |
 //! | `EVENT_TYPE_UNKNOWN`        | `event_type`        | `event_type` is neither `page_view` nor `custom`                       |
@@ -65,7 +76,7 @@
 //! | `PROPERTY_KEY_INVALID`      | `properties.<key>`  | key not 1 to 64 characters, only whitespace, or with control characters |
 //! | `PROPERTY_VALUE_NOT_SCALAR` | `properties.<key>`  | value is an object or an array                                          |
 //! | `PROPERTY_VALUE_TOO_LONG`   | `properties.<key>`  | string value over 500 characters                                        |
-//! | `TIMESTAMP_INVALID`         | `timestamp`         | not a string, or not ISO-8601 / RFC 3339 with an offset                 |
+//! | `TIMESTAMP_INVALID`         | `timestamp`         | not a string, or not ISO-8601 / RFC 3339 with an offset (dialect: without one is UTC) |
 //! | `TIMESTAMP_OUT_OF_WINDOW`   | `timestamp`         | over 7 days before, or over 5 minutes after, the server received it     |
 //! | `SESSION_ID_INVALID`        | `session_id`        | not 1 to 128 characters of `[A-Za-z0-9._:-]`                            |
 //! | `EVENT_ID_INVALID`          | `event_id`          | not 1 to [`EVENT_ID_MAX_BYTES`] characters of `[A-Za-z0-9._:-]`         |
@@ -81,6 +92,8 @@
 //! | `PAGE_PATH_IGNORED`  | `page_path`  | both `page_url` and `page_path` were sent; the URL wins       |
 //! | `TITLE_MISSING`      | `page_title` | a `page_view` without a (non-blank) title                     |
 //! | `TIMESTAMP_MISSING`  | `timestamp`  | no client time; the server's receipt time is used instead     |
+//! | `TIMESTAMP_ASSUMED_UTC` | `timestamp` | dialect: a timestamp without a UTC offset was read as UTC  |
+//! | `CLIENT_FIELDS_IGNORED` | `device_type`, `browser_name`, `user_agent` (those sent, joined by `, `) | dialect: client claims dropped; they are derived from the User-Agent |
 //!
 //! A wrong JSON type is `WRONG_TYPE` except for `timestamp` (`TIMESTAMP_INVALID`: epoch numbers
 //! are the usual mistake and get a specific message) and `properties` (`PROPERTIES_NOT_OBJECT`).
@@ -102,6 +115,7 @@ use serde_json::{json, Map, Value};
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::{Duration, OffsetDateTime};
 
+use crate::dialect;
 use crate::payload::{is_client_id, json_type_name, EVENT_ID_MAX_BYTES};
 
 /// How far before its receipt an event's own time may be. Trackers queue events while offline
@@ -163,7 +177,7 @@ const ECHO_MAX_CHARS: usize = 100;
 
 const NOT_AN_OBJECT: &str = "NOT_AN_OBJECT";
 const UNKNOWN_FIELD: &str = "UNKNOWN_FIELD";
-const WRONG_TYPE: &str = "WRONG_TYPE";
+pub(crate) const WRONG_TYPE: &str = "WRONG_TYPE";
 const CONTROL_CHARACTERS: &str = "CONTROL_CHARACTERS";
 const EVENT_TYPE_MISSING: &str = "EVENT_TYPE_MISSING";
 const EVENT_TYPE_UNKNOWN: &str = "EVENT_TYPE_UNKNOWN";
@@ -285,7 +299,15 @@ impl Validation {
 /// Validates one event payload. `received_at`: when the raw layer received the event (the
 /// timestamp window is around it). Never panics, whatever the payload.
 pub fn validate(payload: &Value, received_at: OffsetDateTime) -> Validation {
-    let mut checker = Checker::default();
+    // First, so that every caller (staging, the API, `staging.validate_event_data`) reads the
+    // platform's dialect the same way; a payload in our vocabulary is borrowed as it is.
+    let mapping = dialect::to_vocabulary(payload);
+    let payload = mapping.payload.as_ref();
+    let mut checker = Checker {
+        errors: mapping.errors,
+        warnings: mapping.warnings,
+        fields: EventFields::default(),
+    };
     match payload.as_object() {
         Some(object) => checker.check_object(object, received_at),
         None => checker.error(
@@ -296,6 +318,14 @@ pub fn validate(payload: &Value, received_at: OffsetDateTime) -> Validation {
                 json_type_name(payload)
             ),
         ),
+    }
+    // Issues stay on our field names; the message says which key the value came from.
+    for (field, sent_as) in &mapping.sent_as {
+        for issue in checker.errors.iter_mut().chain(&mut checker.warnings) {
+            if issue.field == *field {
+                issue.message.push_str(&format!(" (sent as \"{sent_as}\")"));
+            }
+        }
     }
     checker.finish()
 }
@@ -978,7 +1008,7 @@ fn is_language_tag(tag: &str) -> bool {
 /// RFC 3339 first (what `Date.toISOString()` sends, plus `+02:00` offsets), then the wider
 /// ISO-8601 forms (basic format, comma fractions) other SDKs produce. A time without an offset
 /// is refused: it could be any of 26 hours.
-fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
     // No valid form is this long; do not hand megabytes to the parsers.
     if text.len() > 64 {
         return None;
@@ -1003,7 +1033,7 @@ fn truncate(s: &str) -> (&str, bool) {
 
 /// Client input for a message: quoted, escaped (no raw NUL or newline reaches a log line) and
 /// cut to [`ECHO_MAX_CHARS`] characters.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let (head, cut) = truncate(s);
     if cut {
         format!("{head:?}…")
@@ -1032,7 +1062,8 @@ fn label(key: &str) -> String {
 
 /// The known key an unknown one was probably meant to be: same letters in another case or
 /// separator style (`eventType`, `Event-Type`), a common synonym (`type`, `url`, `ts`), or a
-/// typo within two edits (`evnt_type`, `referer`).
+/// typo within two edits (`evnt_type`, `referer`) of a known key or of a dialect key
+/// ([`crate::dialect`]: `evt_typ` → `event_type`, `evt_catgory` → `evt_category`).
 fn suggest(key: &str) -> Option<&'static str> {
     if key.len() > 64 {
         return None;
@@ -1065,9 +1096,13 @@ fn suggest(key: &str) -> Option<&'static str> {
     if norm.len() < 5 {
         return None;
     }
+    // The platform dialect's keys count too (`evt_typ`, `page_referer`, `evtCategory`): a near
+    // miss of one points to the field it maps to. Ours come first, so they win a tie.
     KNOWN_FIELDS
         .iter()
-        .map(|k| (edit_distance(&norm, &squash(k)), *k))
+        .map(|k| (*k, *k))
+        .chain(dialect::SUGGESTIONS)
+        .map(|(k, target)| (edit_distance(&norm, &squash(k)), target))
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -1262,16 +1297,18 @@ mod tests {
     }
 
     #[test]
-    fn the_earlier_evt_type_mistake_is_named() {
+    fn a_near_miss_of_the_dialect_is_named() {
+        // `evt_type` itself is the platform dialect's key (see `crate::dialect`); a typo of it
+        // is no marker, so the payload is read as ours and the typo is named.
         let payload = without(
-            with(page_view(), "evt_type", json!("page_view")),
+            with(page_view(), "evt_typ", json!("page_view")),
             "event_type",
         );
         let v = check(&payload);
         assert_eq!(
             codes(&v.errors),
             [
-                ("UNKNOWN_FIELD", "evt_type"),
+                ("UNKNOWN_FIELD", "evt_typ"),
                 ("EVENT_TYPE_MISSING", "event_type")
             ]
         );
@@ -1281,6 +1318,62 @@ mod tests {
         assert!(v.fields.event_type.is_none());
         // Whatever could be read is still there for the quarantine row.
         assert_eq!(v.fields.page_title.as_deref(), Some("Pricing - Example"));
+    }
+
+    #[test]
+    fn the_dialect_is_mapped_before_validation() {
+        // What used to be the usual mistake is the platform's vocabulary: read, not refused.
+        let payload = without(
+            with(page_view(), "evt_type", json!("page_view")),
+            "event_type",
+        );
+        let v = check(&payload);
+        assert!(v.is_valid(), "{:?}", v.errors);
+        assert_eq!(v.fields.event_type, Some(EventType::PageView));
+        assert_eq!(v.quality_score, 1.0);
+        // Dialect issues come first; issues of a lifted field name the key it was sent as.
+        let payload = json!({
+            "evt_type": "page_view",
+            "event_data": {"page_url": "ftp://example.com/", "device_type": "tablet"},
+            "page_referrer": "not a url",
+            "event_timestamp": "2026-11-25T20:17:02",
+        });
+        let v = check(&payload);
+        assert_eq!(
+            codes(&v.errors),
+            [
+                ("PAGE_URL_SCHEME", "page_url"),
+                ("REFERRER_INVALID", "referrer")
+            ]
+        );
+        assert!(v.errors[0]
+            .message
+            .ends_with(" (sent as \"event_data.page_url\")"));
+        assert!(v.errors[1]
+            .message
+            .ends_with(" (sent as \"page_referrer\")"));
+        assert_eq!(
+            codes(&v.warnings),
+            [
+                ("TIMESTAMP_ASSUMED_UTC", "timestamp"),
+                ("CLIENT_FIELDS_IGNORED", "device_type"),
+                ("TITLE_MISSING", "page_title"),
+            ]
+        );
+        assert_eq!(v.fields.timestamp, Some(datetime!(2026-11-25 20:17:02 UTC)));
+        assert_eq!(v.quality_score, 0.3);
+        // Five warnings, the most a dialect payload can get, floor the score at 0.5.
+        let payload = json!({
+            "evt_type": "page_view",
+            "event_name": "x",
+            "page_url": "https://example.com/",
+            "page_path": "/",
+            "event_timestamp": "2026-11-25T20:17:02",
+            "user_agent": "Mozilla/5.0",
+        });
+        let v = check(&payload);
+        assert_eq!(v.warnings.len(), 5, "{:?}", codes(&v.warnings));
+        assert_eq!(v.quality_score, 0.5);
     }
 
     #[test]
@@ -1526,7 +1619,7 @@ mod tests {
     #[test]
     fn all_errors_are_collected_and_the_score_floors_at_zero() {
         let payload = json!({
-            "evt_type": "page_view",
+            "evt_typ": "page_view",
             "page_url": "ftp://example.com/",
             "session_id": "",
             "event_id": "has space",
@@ -1545,7 +1638,7 @@ mod tests {
         assert_eq!(
             json["errors"][0],
             json!({
-                "field": "evt_type",
+                "field": "evt_typ",
                 "code": "UNKNOWN_FIELD",
                 "message": v.errors[0].message,
             })
@@ -1554,7 +1647,7 @@ mod tests {
 
     #[test]
     fn scores_follow_the_documented_formula() {
-        // Four warnings is the most any payload can get.
+        // Four warnings is the most a payload in our vocabulary can get.
         let four = json!({
             "event_type": "page_view",
             "event_name": "x",

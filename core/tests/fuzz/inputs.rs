@@ -7,6 +7,7 @@ use proptest::sample::select;
 use proptest::strategy::{BoxedStrategy, Union};
 use serde_json::{json, Map, Number, Value};
 
+use onevault_tracking_core::dialect::MARKER_KEYS;
 use onevault_tracking_core::validate::KNOWN_FIELDS;
 
 type S<T> = BoxedStrategy<T>;
@@ -729,6 +730,11 @@ fn key() -> S<String> {
             2,
             pick(&[
                 "evt_type",
+                "evt_typ",
+                "event_data",
+                "page_referrer",
+                "event_timestamp",
+                "evtCategory",
                 "eventType",
                 "Event-Type",
                 "type",
@@ -1024,9 +1030,92 @@ pub fn payload() -> S<Value> {
     });
     one_of(vec![
         (8, plausible_payload()),
+        (4, dialect_payload()),
         (6, object.boxed()),
         (1, json_value()),
     ])
+}
+
+/// A plausible payload rewritten in the One Vault platform's dialect (`core::dialect`): keys
+/// renamed (`evt_type`, `page_referrer`, `referrer_url`), some moved into `event_data`, the
+/// platform's context and client-claim keys added, a platform event type, a client time that
+/// may lack an offset. Often valid, so the mapping is checked on events that pass.
+fn dialect_payload() -> S<Value> {
+    let extra = (
+        one_of(vec![
+            (
+                3,
+                select(MARKER_KEYS.as_slice())
+                    .prop_map(str::to_owned)
+                    .boxed(),
+            ),
+            (
+                1,
+                pick(&["action", "service_type", "user_id", "title", "spa_context"]),
+            ),
+            (1, key()),
+        ]),
+        one_of(vec![(4, scalar()), (1, json_value())]),
+        any::<bool>(),
+    );
+    (
+        plausible_payload(),
+        proptest::collection::vec(0u8..6, 12),
+        proptest::collection::vec(extra, 0..6),
+        proptest::option::of(pick(&[
+            "page_view",
+            "custom",
+            "click",
+            "appointment_interaction",
+            "scroll_depth",
+            "",
+        ])),
+        proptest::option::of((timestamp_text(), any::<bool>())),
+    )
+        .prop_map(|(base, choices, extras, platform_type, client_time)| {
+            let Value::Object(base) = base else {
+                return base;
+            };
+            let mut top = Map::new();
+            let mut nested = Map::new();
+            for (i, (key, value)) in base.into_iter().enumerate() {
+                let choice = choices[i % choices.len()];
+                let key = match (key.as_str(), choice % 3) {
+                    ("event_type", 0) => "evt_type".to_owned(),
+                    ("referrer", 0) => "page_referrer".to_owned(),
+                    ("referrer", 1) => "referrer_url".to_owned(),
+                    _ => key,
+                };
+                if choice >= 4 && key != "event_type" {
+                    nested.insert(key, value);
+                } else {
+                    top.insert(key, value);
+                }
+            }
+            if let Some(platform_type) = platform_type {
+                top.insert("event_type".to_owned(), Value::from(platform_type));
+                top.remove("evt_type");
+            }
+            if let Some((time, in_event_data)) = client_time {
+                if in_event_data {
+                    nested.insert("timestamp".to_owned(), Value::String(time));
+                } else {
+                    top.insert("event_timestamp".to_owned(), Value::String(time));
+                }
+            }
+            for (key, value, in_event_data) in extras {
+                if in_event_data {
+                    nested.insert(key, value);
+                } else {
+                    top.insert(key, value);
+                }
+            }
+            if !nested.is_empty() || top.is_empty() {
+                top.insert("event_data".to_owned(), Value::Object(nested));
+            }
+            Value::Object(top)
+        })
+        .boxed()
 }
 
 /// The server's receipt time as `[unix seconds, nanoseconds, UTC offset seconds]`: mostly near

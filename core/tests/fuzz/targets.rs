@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 use onevault_tracking_core::attribution::{
     channel, parse_page_path, parse_page_url, referrer_host, Campaign, Channel,
 };
+use onevault_tracking_core::dialect::{is_dialect, to_vocabulary, IGNORED_KEYS};
 use onevault_tracking_core::enrich::enrich;
 use onevault_tracking_core::hashing::{business_key, hash_binary, hash_diff, hash_key, to_hex};
 use onevault_tracking_core::ip::{anonymize, parse_inet, stored_ip, IpStorage};
@@ -258,13 +259,14 @@ fn documented_codes() -> &'static (Vec<DocumentedCode>, Vec<DocumentedCode>) {
             codes.0.len() >= 30 && codes.1.len() >= 4,
             "issue tables not found"
         );
-        // Every code the module defines is in a table.
-        for line in source.lines() {
+        // Every code the module (or the dialect it maps first) defines is in a table.
+        let dialect = include_str!("../../src/dialect.rs");
+        for line in source.lines().chain(dialect.lines()) {
             if let Some(rest) = line.trim().strip_prefix("const ") {
                 if let Some((name, _)) = rest.split_once(": &str = \"") {
                     assert!(
                         codes.0.iter().chain(&codes.1).any(|d| d.code == name),
-                        "validate.rs defines {name} but does not document it"
+                        "{name} is defined but not documented in validate.rs"
                     );
                 }
             }
@@ -278,6 +280,16 @@ fn documented_codes() -> &'static (Vec<DocumentedCode>, Vec<DocumentedCode>) {
 fn field_allowed(code: &str, cell: &str, field: &str) -> bool {
     if code == "UNKNOWN_FIELD" {
         return !KNOWN_FIELDS.contains(&field);
+    }
+    if cell.contains("joined by") {
+        // CLIENT_FIELDS_IGNORED: the dropped keys, in their documented order.
+        let parts: Vec<&str> = field.split(", ").collect();
+        let order: Vec<&str> = IGNORED_KEYS
+            .iter()
+            .copied()
+            .filter(|k| parts.contains(k))
+            .collect();
+        return !field.is_empty() && parts == order;
     }
     if cell.contains("the key") && KNOWN_FIELDS.contains(&field) {
         return true;
@@ -349,6 +361,33 @@ fn validated(payload: &Value, received: OffsetDateTime) -> Result<EventFields, S
         payload.is_object() != v.errors.iter().any(|i| i.code == "NOT_AN_OBJECT"),
         "NOT_AN_OBJECT disagrees with the payload type"
     );
+
+    // The platform dialect: mapped in one step, only for payloads with a marker, and what
+    // follows holds for the mapped payload (what validation read).
+    let mapping = to_vocabulary(payload);
+    let dialect = is_dialect(payload);
+    ensure!(mapping.is_dialect() == dialect, "is_dialect disagrees");
+    ensure!(
+        !is_dialect(&mapping.payload),
+        "a mapped payload is still in the dialect"
+    );
+    if !dialect {
+        ensure!(
+            mapping.payload.as_ref() == payload
+                && mapping.errors.is_empty()
+                && mapping.warnings.is_empty(),
+            "a payload without markers was changed"
+        );
+    }
+    for issue in v.errors.iter().chain(&v.warnings) {
+        let from_dialect = ["TIMESTAMP_ASSUMED_UTC", "CLIENT_FIELDS_IGNORED"].contains(&issue.code)
+            || issue.field == "event_data";
+        ensure!(
+            dialect || !from_dialect,
+            "dialect issue {issue:?} for a payload without markers"
+        );
+    }
+    let payload = mapping.payload.as_ref();
 
     // Quality score formula.
     let tenths = if v.is_valid() {
@@ -605,9 +644,12 @@ fn check_raw_payload(input: &Value) -> Result<(), String> {
                 ensure!(right, "{e:?} for {size} bytes");
             }
         }
+        // The raw layer reads the id and the page where validation does: at top level, or in
+        // the dialect's `event_data`.
+        let mapping = to_vocabulary(payload);
         if let Some(id) = client_event_id(payload) {
             ensure!(
-                payload.get("event_id").and_then(Value::as_str) == Some(id)
+                mapping.payload.get("event_id").and_then(Value::as_str) == Some(id)
                     && is_client_id(id, EVENT_ID_MAX_BYTES)
                     && id.is_ascii(),
                 "client event id {id:?}"
@@ -620,6 +662,18 @@ fn check_raw_payload(input: &Value) -> Result<(), String> {
                 && !host.contains(char::is_whitespace),
             "page_url_host {host:?}"
         );
+        if !host.is_empty() {
+            let read = mapping
+                .payload
+                .get("page_url")
+                .and_then(Value::as_str)
+                .and_then(|text| url::Url::parse(text).ok())
+                .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+            ensure!(
+                read.as_deref() == Some(host.as_str()),
+                "page_url_host {host:?}, validation reads {read:?}"
+            );
+        }
     }
     // JSON text as a client sends it: whatever parses is validated like any payload.
     if let Some(text) = text(input, "json_text") {
