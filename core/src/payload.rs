@@ -203,6 +203,18 @@ mod tests {
     }
 
     #[test]
+    fn the_dialects_nested_event_id_and_page_are_found_and_the_top_level_wins() {
+        let nested = json!({"event_type": "click", "page_url": null,
+                            "event_data": {"event_id": "e-1", "page_url": "https://Shop.Example/x"}});
+        assert_eq!(client_event_id(&nested), Some("e-1"));
+        assert_eq!(page_url_host(&nested), "shop.example");
+        let both = json!({"event_id": "top", "page_url": "https://a.example/",
+                          "event_data": {"event_id": "inner", "page_url": "https://b.example/"}});
+        assert_eq!(client_event_id(&both), Some("top"));
+        assert_eq!(page_url_host(&both), "a.example");
+    }
+
+    #[test]
     fn page_url_host_is_the_lower_case_host_or_empty() {
         assert_eq!(
             page_url_host(&json!({"page_url": "https://Shop.Example.COM/a?b"})),
