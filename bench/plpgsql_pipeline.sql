@@ -699,14 +699,16 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Audit: one TRACKING_ATTEMPT record through util.log_audit_event, checked.
+-- Audit: one TRACKING_ATTEMPT record through util.log_audit_event, checked. The platform's
+-- util.hash_binary calls DIGEST unqualified, so this path (and the tracking call's, which hashes
+-- keys with it) must reach pgcrypto, which the platform keeps in public.
 -- ---------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION bench_plpgsql.log_attempt(
     p_tenant_hk bytea, p_outcome text, p_error_code text, p_key_prefix text, p_client_ip inet,
     p_extra jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, public, pg_temp
 AS $$
 DECLARE
     v_network text;
@@ -746,7 +748,7 @@ CREATE OR REPLACE FUNCTION bench_plpgsql.track_page_view(
     p_do_not_track boolean DEFAULT NULL, p_global_privacy_control boolean DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, public, pg_temp
 AS $fn$
 DECLARE
     c_window constant integer := 60;

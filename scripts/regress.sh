@@ -32,7 +32,7 @@ cluster_fresh_db "$DIR" "$PORT" onevault_isolation
 
 # The earlier-generation fixture against the catalog read from the platform dump, then more concurrent sessions than the isolation tester can order deterministically, then the
 # reliability suites (crash recovery restarts the cluster itself; the soak is time-bounded).
-for stress in "$REPO"/tests/earlier_generation/*.sh "$REPO"/tests/concurrency/*.sh "$REPO"/tests/reliability/*.sh; do
+for stress in "$REPO"/tests/earlier_generation/*.sh "$REPO"/tests/lifecycle/*.sh "$REPO"/tests/concurrency/*.sh "$REPO"/tests/reliability/*.sh; do
   name=$(basename "$stress" .sh)
   if bash "$stress" "$DIR" "$PORT"; then
     printf 'test %-28s ... ok\n' "$name"

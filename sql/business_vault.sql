@@ -12,8 +12,8 @@
 CREATE TABLE business.site_h (
     site_hk       bytea        PRIMARY KEY CHECK (octet_length(site_hk) = 32),
     site_bk       text         NOT NULL,   -- normalised domain: lower case, no "www.", no trailing dot
-    tenant_hk     bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date     timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk     bytea        NOT NULL,
+    load_date     timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source varchar(100) NOT NULL
 );
 CREATE INDEX site_h_tenant_bk_idx ON business.site_h (tenant_hk, site_bk);
@@ -21,8 +21,8 @@ CREATE INDEX site_h_tenant_bk_idx ON business.site_h (tenant_hk, site_bk);
 CREATE TABLE business.page_h (
     page_hk       bytea        PRIMARY KEY CHECK (octet_length(page_hk) = 32),
     page_bk       text         NOT NULL,   -- site_bk || normalised path
-    tenant_hk     bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date     timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk     bytea        NOT NULL,
+    load_date     timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source varchar(100) NOT NULL
 );
 CREATE INDEX page_h_tenant_bk_idx ON business.page_h (tenant_hk, page_bk);
@@ -30,8 +30,8 @@ CREATE INDEX page_h_tenant_bk_idx ON business.page_h (tenant_hk, page_bk);
 CREATE TABLE business.session_h (
     session_hk    bytea        PRIMARY KEY CHECK (octet_length(session_hk) = 32),
     session_bk    text         NOT NULL,   -- the session id (client-sent or derived)
-    tenant_hk     bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date     timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk     bytea        NOT NULL,
+    load_date     timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source varchar(100) NOT NULL
 );
 CREATE INDEX session_h_tenant_load_idx ON business.session_h (tenant_hk, load_date);
@@ -39,8 +39,8 @@ CREATE INDEX session_h_tenant_load_idx ON business.session_h (tenant_hk, load_da
 CREATE TABLE business.api_key_h (
     api_key_hk    bytea        PRIMARY KEY CHECK (octet_length(api_key_hk) = 32),
     api_key_bk    text         NOT NULL,   -- the key's public prefix, never the secret
-    tenant_hk     bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date     timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk     bytea        NOT NULL,
+    load_date     timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source varchar(100) NOT NULL
 );
 CREATE INDEX api_key_h_tenant_bk_idx ON business.api_key_h (tenant_hk, api_key_bk);
@@ -51,8 +51,8 @@ CREATE TABLE business.site_api_key_l (
     site_api_key_hk bytea        PRIMARY KEY CHECK (octet_length(site_api_key_hk) = 32),
     site_hk         bytea        NOT NULL REFERENCES business.site_h (site_hk),
     api_key_hk      bytea        NOT NULL REFERENCES business.api_key_h (api_key_hk),
-    tenant_hk       bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date       timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk       bytea        NOT NULL,
+    load_date       timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source   varchar(100) NOT NULL
 );
 CREATE INDEX site_api_key_l_site_idx ON business.site_api_key_l (site_hk);
@@ -62,8 +62,8 @@ CREATE TABLE business.session_site_l (
     session_site_hk bytea        PRIMARY KEY CHECK (octet_length(session_site_hk) = 32),
     session_hk      bytea        NOT NULL REFERENCES business.session_h (session_hk),
     site_hk         bytea        NOT NULL REFERENCES business.site_h (site_hk),
-    tenant_hk       bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date       timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk       bytea        NOT NULL,
+    load_date       timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source   varchar(100) NOT NULL
 );
 CREATE INDEX session_site_l_site_idx ON business.session_site_l (site_hk);
@@ -73,8 +73,8 @@ CREATE TABLE business.page_site_l (
     page_site_hk  bytea        PRIMARY KEY CHECK (octet_length(page_site_hk) = 32),
     page_hk       bytea        NOT NULL REFERENCES business.page_h (page_hk),
     site_hk       bytea        NOT NULL REFERENCES business.site_h (site_hk),
-    tenant_hk     bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date     timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk     bytea        NOT NULL,
+    load_date     timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source varchar(100) NOT NULL
 );
 CREATE INDEX page_site_l_site_idx ON business.page_site_l (site_hk);
@@ -89,8 +89,8 @@ CREATE TABLE business.tracking_event_l (
     page_hk           bytea        REFERENCES business.page_h (page_hk),
     session_hk        bytea        REFERENCES business.session_h (session_hk),
     api_key_hk        bytea        CHECK (octet_length(api_key_hk) = 32),
-    tenant_hk         bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
-    load_date         timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    tenant_hk         bytea        NOT NULL,
+    load_date         timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source     varchar(100) NOT NULL
 );
 CREATE INDEX tracking_event_l_tenant_load_idx ON business.tracking_event_l (tenant_hk, load_date);
@@ -110,7 +110,7 @@ CREATE TABLE business.site_details_s (
     timezone        text,
     is_active       boolean,
     settings        jsonb,
-    tenant_hk       bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    tenant_hk       bytea        NOT NULL,
     record_source   varchar(100) NOT NULL,
     PRIMARY KEY (site_hk, load_date)
 );
@@ -123,7 +123,7 @@ CREATE TABLE business.page_details_s (
     page_title    text,
     page_host     text,
     page_path     text,
-    tenant_hk     bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    tenant_hk     bytea        NOT NULL,
     record_source varchar(100) NOT NULL,
     PRIMARY KEY (page_hk, load_date)
 );
@@ -148,7 +148,7 @@ CREATE TABLE business.session_details_s (
     browser_name    text,
     os_name         text,
     is_bot          boolean,
-    tenant_hk       bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    tenant_hk       bytea        NOT NULL,
     record_source   varchar(100) NOT NULL,
     PRIMARY KEY (session_hk, load_date)
 );
@@ -165,7 +165,7 @@ CREATE TABLE business.api_key_details_s (
     rate_limit_per_minute integer,
     expires_at            timestamptz,
     revoked_at            timestamptz,
-    tenant_hk             bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    tenant_hk             bytea        NOT NULL,
     record_source         varchar(100) NOT NULL,
     PRIMARY KEY (api_key_hk, load_date)
 );
@@ -199,7 +199,7 @@ CREATE TABLE business.tracking_event_details_s (
     screen_width      integer,
     language          text,
     timezone          text,
-    tenant_hk         bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    tenant_hk         bytea        NOT NULL,
     record_source     varchar(100) NOT NULL,
     PRIMARY KEY (tracking_event_hk, load_date)
 );

@@ -115,7 +115,9 @@ DO $earlier$
 DECLARE
     replaced record;
 BEGIN
-    IF pg_catalog.to_regnamespace('onevault_tracking_legacy') IS NULL THEN
+    -- (At a restore the legacy schema may already exist, without its tables yet: they come
+    -- later in the dump, and nothing is to be done here.)
+    IF pg_catalog.to_regclass('onevault_tracking_legacy.superseded_objects') IS NULL THEN
         RETURN;
     END IF;
     -- Whoever could call an earlier function that ours replaced can call ours (the platform's

@@ -14,10 +14,14 @@
 CREATE FUNCTION onevault_tracking.log_platform_audit_event(
     p_event_type text, p_resource_type text, p_resource_id text, p_actor text, p_event_details jsonb)
 RETURNS jsonb
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 AS $audit$
-    SELECT util.log_audit_event(p_event_type, p_resource_type, p_resource_id, p_actor, p_event_details)
+BEGIN
+    -- PL/pgSQL resolves the call when it runs: at a restore the platform's function does not
+    -- exist yet when this one is created.
+    RETURN util.log_audit_event(p_event_type, p_resource_type, p_resource_id, p_actor, p_event_details);
+END
 $audit$;
 
 -- Roles other than the schema's owner that may create objects in pgcrypto's schema ('PUBLIC'

@@ -1,5 +1,8 @@
--- The One Vault core must be there before anything else is created: one ERROR lists every
--- missing object, so an operator fixes them all in one go.
+-- The One Vault core: one WARNING lists every missing object, so an operator fixes them all in
+-- one go. Not an ERROR: pg_dump writes CREATE EXTENSION before the platform's own tables and
+-- functions, so a restore runs this script while they do not exist yet, and nothing this script
+-- creates needs them (README, "Lifecycle"). The functions check for the core at first use
+-- (src/platform.rs) and integration_status() reports it.
 DO $check$
 DECLARE
     missing text[] := ARRAY[]::text[];
@@ -24,10 +27,9 @@ BEGIN
         END IF;
     END LOOP;
     IF pg_catalog.cardinality(missing) > 0 THEN
-        RAISE EXCEPTION 'onevault_tracking needs the One Vault core, and this database lacks: %',
+        RAISE WARNING 'onevault_tracking needs the One Vault core, and this database lacks: %',
                         pg_catalog.array_to_string(missing, ', ')
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Install onevault_tracking into a One Vault database, or load the core '
+            USING HINT = 'Install onevault_tracking into a One Vault database, or load the core '
                          'replica first: psql -1 -v ON_ERROR_STOP=1 -f sql/onevault_core_replica.sql '
                          '(in the onevault_tracking source tree).';
     END IF;

@@ -1,8 +1,14 @@
 -- Raw layer: the landing table keeps every accepted payload exactly as it arrived.
+--
+-- Like every table of the extension, it names nothing of the One Vault platform: no foreign key
+-- into auth.tenant_h and no default calling util.*. pg_dump writes CREATE EXTENSION before the
+-- platform's tables and functions, so a restore runs this script while they do not exist yet
+-- (README, "Lifecycle"). The functions check that a tenant exists before they write, and
+-- CURRENT_TIMESTAMP is what util.current_load_date() returns: the transaction's start.
 
 CREATE TABLE raw.site_tracking_events_r (
     raw_event_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant_hk           bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    tenant_hk           bytea        NOT NULL,
     api_key_hk          bytea        CHECK (octet_length(api_key_hk) = 32),
     received_at         timestamptz  NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     -- Anonymised (IPv4 /24, IPv6 /48) unless onevault_tracking.client_ip_storage says
@@ -25,7 +31,7 @@ CREATE TABLE raw.site_tracking_events_r (
     error_message       text,
     retry_count         integer      NOT NULL DEFAULT 0 CHECK (retry_count >= 0),
     processed_at        timestamptz,
-    load_date           timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    load_date           timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source       varchar(100) NOT NULL,
     -- A retried call with the same client event id is the same event (NULLs stay distinct).
     CONSTRAINT site_tracking_events_r_client_event_id_key UNIQUE (tenant_hk, client_event_id),

@@ -26,7 +26,7 @@ GRANT onevault_tracking_reader TO onevault_tracking_admin;
 -- without rows is scoped by the setting alone (for applications that set it per request).
 CREATE TABLE onevault_tracking.reader_tenants (
     role_name  name        NOT NULL,
-    tenant_hk  bytea       NOT NULL REFERENCES auth.tenant_h (tenant_hk) ON DELETE CASCADE,
+    tenant_hk  bytea       NOT NULL,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     PRIMARY KEY (role_name, tenant_hk)
 );

@@ -5,7 +5,7 @@ CREATE TABLE staging.site_tracking_events_s (
     staging_event_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     -- One staging row per raw event: processing twice cannot create a second one.
     raw_event_id          bigint       NOT NULL UNIQUE REFERENCES raw.site_tracking_events_r (raw_event_id),
-    tenant_hk             bytea        NOT NULL REFERENCES auth.tenant_h (tenant_hk),
+    tenant_hk             bytea        NOT NULL,
     validation_status     text         NOT NULL CHECK (validation_status IN ('VALID', 'INVALID')),
     validation_errors     jsonb        NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(validation_errors) = 'array'),
     validation_warnings   jsonb        NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(validation_warnings) = 'array'),
@@ -52,7 +52,7 @@ CREATE TABLE staging.site_tracking_events_s (
     staged_at             timestamptz  NOT NULL DEFAULT clock_timestamp(),
     loaded_to_vault       boolean      NOT NULL DEFAULT false,
     loaded_at             timestamptz,
-    load_date             timestamptz  NOT NULL DEFAULT util.current_load_date(),
+    load_date             timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source         varchar(100) NOT NULL,
     CONSTRAINT site_tracking_events_s_reasons_check
         CHECK ((validation_status = 'VALID') = (validation_errors = '[]'::jsonb)),

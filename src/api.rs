@@ -40,6 +40,7 @@ const KNOWN_SCOPES: [&str; 1] = ["track"];
 const UTC_FORMAT: &str = "YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"";
 
 pub(crate) fn ensure_tenant(client: &mut SpiClient<'_>, tenant_hk: &[u8]) {
+    crate::platform::require_core(client);
     let known = spi::execute(
         client,
         "SELECT EXISTS (SELECT 1 FROM auth.tenant_h WHERE tenant_hk = $1)",
@@ -1044,10 +1045,7 @@ fn site_of_page(
     page_url: &str,
 ) -> Result<TrackGrant, (Refusal, Option<String>)> {
     let invalid = |code: &'static str, message: String| {
-        Refusal::new("PAGE_URL_INVALID", message.clone()).with(
-            "errors",
-            json!([{"field": "p_page_url", "code": code, "message": message}]),
-        )
+        page_url_refusal("PAGE_URL_INVALID", code, message.clone(), &message)
     };
     if page_url.len() > PAGE_URL_MAX_BYTES {
         return Err((
@@ -1124,32 +1122,40 @@ fn site_of_page(
     match (sites.next(), sites.next()) {
         (Some(grant), None) => Ok(grant),
         (None, _) => Err((
-            Refusal::new(
+            page_url_refusal(
+                "SITE_NOT_REGISTERED",
                 "SITE_NOT_REGISTERED",
                 format!("no registered site serves the host {domain}"),
-            )
-            .with(
-                "errors",
-                json!([{"field": "p_page_url", "code": "SITE_NOT_REGISTERED",
-                        "message": "register the site, or add the host to its allowed domains (api.register_site)"}]),
+                "register the site, or add the host to its allowed domains (api.register_site)",
             )
             .with("site_domain", domain.clone().into()),
             Some(domain),
         )),
         (Some(_), Some(_)) => Err((
-            Refusal::new(
+            page_url_refusal(
+                "SITE_AMBIGUOUS",
                 "SITE_AMBIGUOUS",
                 format!("more than one registered site claims the host {domain}"),
-            )
-            .with(
-                "errors",
-                json!([{"field": "p_page_url", "code": "SITE_AMBIGUOUS",
-                        "message": "a host may belong to one site only; remove it from the others' allowed domains"}]),
+                "a host may belong to one site only; remove it from the others' allowed domains",
             )
             .with("site_domain", domain.clone().into()),
             Some(domain),
         )),
     }
+}
+
+/// A refusal of `api.track_site_event` because of its page URL: `error_code` and `message`,
+/// and the one `errors` entry (`field` `p_page_url`, a specific `code`, what to do).
+fn page_url_refusal(
+    code: &'static str,
+    detail_code: &'static str,
+    message: String,
+    advice: &str,
+) -> Refusal {
+    Refusal::new(code, message).with(
+        "errors",
+        json!([{"field": "p_page_url", "code": detail_code, "message": advice}]),
+    )
 }
 
 /// The answer as the platform's API app reads it: `success`, `message` and `event_id` (the raw
@@ -1202,10 +1208,11 @@ fn track_site_event(
         let attributed = match p_page_url.filter(|url| !url.trim().is_empty()) {
             Some(url) => site_of_page(client, url),
             None => Err((
-                Refusal::new("PAGE_URL_MISSING", "p_page_url is required").with(
-                    "errors",
-                    json!([{"field": "p_page_url", "code": "PAGE_URL_MISSING",
-                            "message": "the absolute URL of the tracked page is required"}]),
+                page_url_refusal(
+                    "PAGE_URL_MISSING",
+                    "PAGE_URL_MISSING",
+                    "p_page_url is required".into(),
+                    "the absolute URL of the tracked page is required",
                 ),
                 None,
             )),

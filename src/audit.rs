@@ -83,6 +83,7 @@ pub fn log_unattributed(client: &mut SpiClient<'_>, mut event: AuditEvent) {
 }
 
 fn write(client: &mut SpiClient<'_>, event: AuditEvent) {
+    crate::platform::require_core(client);
     let details = event.details;
     let answer = spi::execute(
         client,

@@ -43,6 +43,11 @@ pub enum TrackingError {
     /// A statement of the extension's own failed where it cannot fail on a healthy
     /// installation (a catalog lookup, a query over its own tables).
     Internal { what: &'static str, message: String },
+    /// `DROP EXTENSION onevault_tracking` while tracked events are stored.
+    DropWouldDeleteEvents,
+    /// The One Vault core objects the extension calls are missing (they are checked at first
+    /// use, not at CREATE EXTENSION, so that a pg_dump restore can create the extension first).
+    CoreMissing { missing: String },
 }
 
 impl TrackingError {
@@ -73,6 +78,10 @@ impl TrackingError {
             }
             TrackingError::AuditFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
             TrackingError::Internal { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            TrackingError::DropWouldDeleteEvents => {
+                PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST
+            }
+            TrackingError::CoreMissing { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
         }
     }
 
@@ -116,6 +125,12 @@ impl TrackingError {
                 format!("util.log_audit_event failed ({error_code}): {message}")
             }
             TrackingError::Internal { what, message } => format!("{what} failed: {message}"),
+            TrackingError::DropWouldDeleteEvents => {
+                "dropping onevault_tracking would delete every tracked event it stores".into()
+            }
+            TrackingError::CoreMissing { missing } => {
+                format!("onevault_tracking needs the One Vault core, and this database lacks: {missing}")
+            }
         }
     }
 
@@ -177,6 +192,17 @@ impl TrackingError {
             TrackingError::Internal { .. } => {
                 "Check SELECT * FROM onevault_tracking.integration_status(); a damaged installation \
                  is repaired by DROP EXTENSION and CREATE EXTENSION onevault_tracking."
+                    .into()
+            }
+            TrackingError::DropWouldDeleteEvents => {
+                "Keep them: back up first (pg_dump; README, \"Lifecycle\"). Delete them with the \
+                 extension: SET onevault_tracking.drop_deletes_data = on; then drop again."
+                    .into()
+            }
+            TrackingError::CoreMissing { .. } => {
+                "Install onevault_tracking into a One Vault database, or load the core replica \
+                 first: psql -1 -v ON_ERROR_STOP=1 -f sql/onevault_core_replica.sql (in the \
+                 onevault_tracking source tree)."
                     .into()
             }
         }

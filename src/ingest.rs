@@ -152,6 +152,7 @@ fn land(
     items: &[Screened],
     landing: Landing,
 ) -> Vec<Landed> {
+    crate::platform::require_core(client);
     let tenant_known = spi::execute(
         client,
         "SELECT EXISTS (SELECT 1 FROM auth.tenant_h WHERE tenant_hk = $1)",

@@ -15,6 +15,7 @@ mod error;
 mod hashing;
 mod ingest;
 mod json;
+mod lifecycle;
 mod platform;
 mod privacy;
 mod random;
@@ -77,6 +78,12 @@ pgrx::extension_sql_file!(
     "../sql/reports.sql",
     name = "reports",
     requires = ["business_vault", "security"]
+);
+// Dump marks and the DROP guard, once every table exists.
+pgrx::extension_sql_file!(
+    "../sql/lifecycle.sql",
+    name = "lifecycle",
+    requires = ["reports", "security", "platform_callers"]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", finalize);
 

@@ -1,6 +1,7 @@
 //! Facts of the One Vault platform that stay the same for a whole transaction, read once per
 //! transaction instead of once per statement.
 
+use crate::error::TrackingError;
 use crate::spi;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -9,6 +10,47 @@ use std::cell::RefCell;
 thread_local! {
     /// (local transaction id, value) of the last transaction that asked.
     static RECORD_SOURCE: RefCell<Option<(u32, String)>> = const { RefCell::new(None) };
+    /// Whether this backend has seen the One Vault core complete once.
+    static CORE_PRESENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The platform's objects the extension calls, as `to_regprocedure` / `to_regclass` names.
+const CORE_OBJECTS: &str = "SELECT array_to_string(array_agg(name ORDER BY name), ', ')
+       FROM unnest(ARRAY['util.log_audit_event(text,text,text,text,jsonb)', 'util.hash_binary(text)',
+                         'util.current_load_date()', 'util.get_record_source()']) AS f(name)
+      WHERE to_regprocedure(name) IS NULL
+     UNION ALL
+     SELECT array_to_string(array_agg(name ORDER BY name), ', ')
+       FROM unnest(ARRAY['auth.tenant_h', 'auth.security_tracking_h', 'auth.ip_tracking_s',
+                         'audit.audit_event_h', 'audit.audit_detail_s']) AS t(name)
+      WHERE to_regclass(name) IS NULL";
+
+/// Raises [`TrackingError::CoreMissing`] unless the One Vault core is there. Checked at first
+/// use in each backend rather than by CREATE EXTENSION, which a pg_dump restore runs before the
+/// platform's own objects exist (README, "Lifecycle"); once seen, the core is not looked up again.
+pub fn require_core(client: &mut SpiClient<'_>) {
+    if CORE_PRESENT.with(|present| present.get()) {
+        return;
+    }
+    let missing: Vec<String> = client
+        .select(CORE_OBJECTS, None, &[])
+        .unwrap_or_else(|e| {
+            TrackingError::Internal {
+                what: "looking up the One Vault core",
+                message: e.to_string(),
+            }
+            .raise()
+        })
+        .filter_map(|row| row.get::<String>(1).ok().flatten())
+        .filter(|names| !names.is_empty())
+        .collect();
+    if !missing.is_empty() {
+        TrackingError::CoreMissing {
+            missing: missing.join(", "),
+        }
+        .raise();
+    }
+    CORE_PRESENT.with(|present| present.set(true));
 }
 
 fn local_transaction_id() -> u32 {
@@ -20,6 +62,7 @@ fn local_transaction_id() -> u32 {
 /// otherwise plan and run for every statement (and every row) that names it.
 pub fn record_source(client: &mut SpiClient<'_>) -> String {
     let transaction = local_transaction_id();
+    require_core(client);
     if let Some(cached) = RECORD_SOURCE.with(|cell| {
         cell.borrow()
             .as_ref()

@@ -56,6 +56,7 @@ pub fn check(
 /// tenant, in buckets of their own (`unattributed-ip:<ip>`) that never share a count with that
 /// tenant's traffic. `None` when the platform has no tenant at all.
 pub fn check_unattributed(client: &mut SpiClient<'_>, ip: Option<IpAddr>) -> Option<Verdict> {
+    crate::platform::require_core(client);
     let default_tenant = spi::execute(
         client,
         "SELECT tenant_hk FROM auth.tenant_h ORDER BY load_date ASC LIMIT 1",

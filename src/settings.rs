@@ -20,6 +20,7 @@ static RATE_LIMIT_RETENTION_HOURS: GucSetting<i32> = GucSetting::<i32>::new(24);
 static API_PROCESSING: GucSetting<ApiProcessing> =
     GucSetting::<ApiProcessing>::new(ApiProcessing::Immediate);
 static PROCESS_LOADS_VAULT: GucSetting<bool> = GucSetting::<bool>::new(true);
+static DROP_DELETES_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
     GucSetting::<IpStorageSetting>::new(IpStorageSetting::Anonymized);
 
@@ -129,6 +130,15 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"onevault_tracking.drop_deletes_data",
+        c"Lets DROP EXTENSION onevault_tracking delete the tracked events it stores.",
+        c"Off: DROP EXTENSION (and DROP SCHEMA onevault_tracking) is refused while events are \
+          stored; set it in the session that drops, on purpose.",
+        &DROP_DELETES_DATA,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"onevault_tracking.client_ip_storage",
         c"What the tracking tables keep of a client IP: anonymized (default), full or none.",
@@ -170,6 +180,10 @@ pub fn api_processing() -> ApiProcessing {
 
 pub fn process_loads_vault() -> bool {
     PROCESS_LOADS_VAULT.get()
+}
+
+pub fn drop_deletes_data() -> bool {
+    DROP_DELETES_DATA.get()
 }
 
 pub fn raw_retention_days() -> i32 {

@@ -50,6 +50,7 @@ SELECT component, status FROM onevault_tracking.integration_status() WHERE kind 
 -- A pgcrypto schema where every role may create objects is refused at install, with the one
 -- command that fixes it; a schema where some other role may is installed with a WARNING and
 -- reported by integration_status().
+SET onevault_tracking.drop_deletes_data = on;
 DROP EXTENSION onevault_tracking;
 GRANT CREATE ON SCHEMA crypto TO PUBLIC;
 CREATE EXTENSION onevault_tracking;

@@ -129,7 +129,9 @@ SELECT count(*) > (SELECT count(*) FROM pg_temp.earlier_rows) AS ddl_tracked_aft
 -- DROP EXTENSION cannot take the earlier rows; CREATE again finds them already moved, and
 -- our (new, empty) tables get each earlier row once.
 SET client_min_messages = warning;
+SET onevault_tracking.drop_deletes_data = on;
 DROP EXTENSION onevault_tracking;
+RESET onevault_tracking.drop_deletes_data;
 RESET client_min_messages;
 SELECT count(*) AS legacy_rows_after_drop FROM onevault_tracking_legacy.site_tracking_events_r;
 SELECT to_regprocedure('staging.process_site_tracking_events()') IS NULL AS stub_went_with_the_extension,

@@ -46,7 +46,7 @@ SELECT p.oid::regprocedure AS admin_not_executable
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')
    AND d.classid = 'pg_proc'::regclass
    AND NOT has_function_privilege('onevault_tracking_admin', p.oid, 'EXECUTE')
- ORDER BY 1;
+ ORDER BY p.oid::regprocedure::text;
 
 -- Every raw, staging and business table has row-level security; the ingestion role can touch
 -- none of them.
@@ -68,7 +68,7 @@ SELECT p.oid::regprocedure AS unpinned, p.prosecdef
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')
    AND d.classid = 'pg_proc'::regclass
    AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
- ORDER BY 1;
+ ORDER BY p.oid::regprocedure::text;
 
 -- The ingestion role tracks ...
 SET SESSION AUTHORIZATION sec_tracker;

@@ -7,6 +7,8 @@ CREATE SERVER regress_dummy_server FOREIGN DATA WRAPPER regress_dummy_fdw;
 CREATE FOREIGN TABLE raw.other_feature_ft (id int) SERVER regress_dummy_server;
 CREATE TABLE staging.other_feature_t (id int);
 INSERT INTO staging.other_feature_t VALUES (1), (2);
+-- The tracked events of the earlier tests go with it, on purpose.
+SET onevault_tracking.drop_deletes_data = on;
 DROP EXTENSION onevault_tracking;
 SELECT to_regclass('raw.other_feature_ft') AS foreign_table, to_regclass('staging.other_feature_t') AS table_kept,
        (SELECT count(*) FROM staging.other_feature_t) AS rows_kept,
