@@ -9,45 +9,11 @@
 --      silently read or write our tables: each is recorded (definition, owner, grants) in
 --      onevault_tracking_legacy.superseded_objects and dropped; ours take the place of the
 --      ones the platform's API app calls (sql/platform_callers.sql), every other one becomes a
---      stub with the same signature that raises 0A000 naming what supersedes it.
+--      stub with the same signature that raises 0A000 naming what supersedes it
+--      (onevault_tracking.restore_earlier_generation, called by finalize.sql).
 -- The rows are migrated into our pipeline at the end of the install (finalize.sql calls
 -- onevault_tracking.migrate_earlier_generation, src/earlier_generation.rs).
 -- A database without the earlier generation is left exactly as it was.
--- A stub, with the earlier signature, for every superseded function that ours do not replace
--- and that does not exist: it raises 0A000 naming its successor and where the rows went.
--- (pg_temp: a helper of this script only, gone at the end of the session.)
-CREATE FUNCTION pg_temp.onevault_tracking_create_superseded_stubs()
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $stubs$
-DECLARE
-    superseded record;
-BEGIN
-    FOR superseded IN
-        SELECT DISTINCT ON (object_identity) object_kind, object_identity, arguments, result, replaced_by
-          FROM onevault_tracking_legacy.superseded_objects
-         WHERE object_kind IN ('function', 'procedure')
-           AND replaced_by <> 'onevault_tracking''s function of the same signature'
-         ORDER BY object_identity, superseded_at DESC
-    LOOP
-        CONTINUE WHEN to_regprocedure(superseded.object_identity) IS NOT NULL;
-        EXECUTE format(
-            'CREATE %s %s(%s) %s LANGUAGE plpgsql AS %L',
-            upper(superseded.object_kind),
-            regexp_replace(superseded.object_identity, '\(.*$', ''),
-            superseded.arguments,
-            CASE superseded.object_kind WHEN 'procedure' THEN '' ELSE 'RETURNS ' || superseded.result END,
-            format('BEGIN RAISE EXCEPTION USING ERRCODE = %L, MESSAGE = %L, HINT = %L; END',
-                   'feature_not_supported',
-                   superseded.object_identity || ' belongs to the earlier tracking generation and is superseded by '
-                       || superseded.replaced_by,
-                   'Its tables and rows are in schema onevault_tracking_legacy and its definition in '
-                       || 'onevault_tracking_legacy.superseded_objects; the earlier rows were migrated into onevault_tracking.'));
-    END LOOP;
-END
-$stubs$;
-
 DO $earlier$
 DECLARE
     legacy constant name := 'onevault_tracking_legacy';
@@ -68,11 +34,8 @@ DECLARE
     successor text;
 BEGIN
     IF earlier_raw IS NULL AND earlier_staging IS NULL THEN
-        -- Installed again after DROP EXTENSION: the earlier tables were moved by the first
-        -- install, and the stubs, members of the extension, went with it; bring them back.
-        IF pg_catalog.to_regclass(pg_catalog.format('%I.superseded_objects', legacy)) IS NOT NULL THEN
-            PERFORM pg_temp.onevault_tracking_create_superseded_stubs();
-        END IF;
+        -- Nothing to move (or moved by an earlier install: finalize.sql brings back the stubs
+        -- and grants that went with a DROP EXTENSION).
         RETURN;
     END IF;
 
@@ -199,7 +162,6 @@ BEGIN
         EXECUTE pg_catalog.format('DROP %s %s', CASE superseded.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
                                   superseded.identity);
     END LOOP;
-    PERFORM pg_temp.onevault_tracking_create_superseded_stubs();
 END
 $earlier$;
 
@@ -210,4 +172,67 @@ RETURNS jsonb LANGUAGE c VOLATILE
 SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'migrate_earlier_generation_wrapper';
 
-DROP FUNCTION pg_temp.onevault_tracking_create_superseded_stubs();
+-- The earlier generation's stubs and grants, from the record of what was superseded: a stub
+-- with the earlier signature for every superseded function that ours do not replace (raising
+-- 0A000 with its successor), and EXECUTE on ours for whoever could call the earlier function
+-- ours replaced (its owner, usually the platform's application role, and the roles it was
+-- granted to; never PUBLIC). finalize.sql calls it at every install; after a pg_dump restore,
+-- which brings the record back only after the extension, run it once (README, "Lifecycle").
+CREATE FUNCTION onevault_tracking.restore_earlier_generation()
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+AS $restore$
+DECLARE
+    superseded record;
+    stubs integer := 0;
+    grants integer := 0;
+BEGIN
+    IF to_regclass('onevault_tracking_legacy.superseded_objects') IS NULL THEN
+        RETURN jsonb_build_object('earlier_generation', false);
+    END IF;
+    FOR superseded IN
+        SELECT DISTINCT ON (object_identity) object_kind, object_identity, arguments, result, replaced_by
+          FROM onevault_tracking_legacy.superseded_objects
+         WHERE object_kind IN ('function', 'procedure')
+           AND replaced_by <> 'onevault_tracking''s function of the same signature'
+         ORDER BY object_identity, superseded_at DESC
+    LOOP
+        CONTINUE WHEN to_regprocedure(superseded.object_identity) IS NOT NULL;
+        EXECUTE format(
+            'CREATE %s %s(%s) %s LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS %L',
+            upper(superseded.object_kind),
+            regexp_replace(superseded.object_identity, '\(.*$', ''),
+            superseded.arguments,
+            CASE superseded.object_kind WHEN 'procedure' THEN '' ELSE 'RETURNS ' || superseded.result END,
+            format('BEGIN RAISE EXCEPTION USING ERRCODE = %L, MESSAGE = %L, HINT = %L; END',
+                   'feature_not_supported',
+                   superseded.object_identity || ' belongs to the earlier tracking generation and is superseded by '
+                       || superseded.replaced_by,
+                   'Its tables and rows are in schema onevault_tracking_legacy and its definition in '
+                       || 'onevault_tracking_legacy.superseded_objects; the earlier rows were migrated into onevault_tracking.'));
+        EXECUTE format('REVOKE ALL ON %s %s FROM PUBLIC', upper(superseded.object_kind), superseded.object_identity);
+        stubs := stubs + 1;
+    END LOOP;
+    FOR superseded IN
+        SELECT DISTINCT s.object_identity, grantee.rolname
+          FROM onevault_tracking_legacy.superseded_objects AS s
+         CROSS JOIN LATERAL (
+                SELECT r.rolname FROM pg_roles AS r WHERE r.rolname = s.owner_name
+                UNION
+                SELECT r.rolname
+                  FROM aclexplode(s.acl) AS a
+                  JOIN pg_roles AS r ON r.oid = a.grantee
+                 WHERE a.privilege_type = 'EXECUTE') AS grantee
+         WHERE s.replaced_by = 'onevault_tracking''s function of the same signature'
+           AND CASE WHEN s.object_kind = 'function' THEN to_regprocedure(s.object_identity) END IS NOT NULL
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', superseded.object_identity, superseded.rolname);
+        grants := grants + 1;
+    END LOOP;
+    EXECUTE 'GRANT USAGE ON SCHEMA onevault_tracking_legacy TO onevault_tracking_admin';
+    EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA onevault_tracking_legacy TO onevault_tracking_admin';
+    RETURN jsonb_build_object('earlier_generation', true, 'stubs_created', stubs, 'grants', grants);
+END
+$restore$;

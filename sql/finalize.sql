@@ -87,6 +87,7 @@ GRANT EXECUTE ON FUNCTION
     onevault_tracking.integration_status(),
     onevault_tracking.process_pipeline_step(integer),
     onevault_tracking.migrate_earlier_generation(),
+    onevault_tracking.restore_earlier_generation(),
     staging.auto_process_if_needed(),
     staging.trigger_pipeline_now(),
     staging.get_pipeline_status()
@@ -110,37 +111,17 @@ GRANT EXECUTE ON FUNCTION
 TO onevault_tracking_reader;
 GRANT SELECT ON staging.pipeline_dashboard TO onevault_tracking_reader;
 
--- 3. The earlier generation (sql/earlier_generation.sql), when this database had one.
+-- 3. The earlier generation (sql/earlier_generation.sql), when this database had one: its
+-- stubs and grants, then its rows, migrated and processed like any event (the answer is in
+-- onevault_tracking_legacy.migration_runs).
 DO $earlier$
-DECLARE
-    replaced record;
 BEGIN
     -- (At a restore the legacy schema may already exist, without its tables yet: they come
     -- later in the dump, and nothing is to be done here.)
     IF pg_catalog.to_regclass('onevault_tracking_legacy.superseded_objects') IS NULL THEN
         RETURN;
     END IF;
-    -- Whoever could call an earlier function that ours replaced can call ours (the platform's
-    -- API app connects as the owner of its functions): its owner and the roles it was granted
-    -- to, never PUBLIC.
-    FOR replaced IN
-        SELECT DISTINCT s.object_identity, grantee.rolname
-          FROM onevault_tracking_legacy.superseded_objects AS s
-         CROSS JOIN LATERAL (
-                SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.rolname = s.owner_name
-                UNION
-                SELECT r.rolname
-                  FROM pg_catalog.aclexplode(s.acl) AS a
-                  JOIN pg_catalog.pg_roles AS r ON r.oid = a.grantee
-                 WHERE a.privilege_type = 'EXECUTE') AS grantee
-         WHERE s.replaced_by = 'onevault_tracking''s function of the same signature'
-           AND CASE WHEN s.object_kind = 'function' THEN pg_catalog.to_regprocedure(s.object_identity) END IS NOT NULL
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I', replaced.object_identity, replaced.rolname);
-    END LOOP;
-    GRANT USAGE ON SCHEMA onevault_tracking_legacy TO onevault_tracking_admin;
-    GRANT SELECT ON ALL TABLES IN SCHEMA onevault_tracking_legacy TO onevault_tracking_admin;
-    -- Migrate the earlier rows, processed like any event; the answer is in migration_runs.
+    PERFORM onevault_tracking.restore_earlier_generation();
     RAISE NOTICE 'onevault_tracking: earlier tracking generation migrated: %',
                  onevault_tracking.migrate_earlier_generation();
 END

@@ -4,7 +4,8 @@
 -- What this release changes (README, "Lifecycle" and CHANGELOG.md), in the order below:
 --   1. the tables name nothing of the platform (no foreign key into auth.tenant_h, no default
 --      calling util.current_load_date()), so a pg_dump restore can create the extension first;
---   2. the earlier generation's migration, onevault_tracking.migrate_earlier_generation();
+--   2. the earlier generation's migration and stubs, onevault_tracking.migrate_earlier_generation()
+--      and restore_earlier_generation();
 --   3. the audit path through pgcrypto's schema (onevault_tracking.log_platform_audit_event,
 --      pgcrypto_schema_creators) and integration_status() reporting it;
 --   4. what the platform's API app calls (sql/platform_callers.sql);
@@ -52,6 +53,71 @@ RETURNS jsonb LANGUAGE c VOLATILE
 SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'migrate_earlier_generation_wrapper';
 
+
+-- The earlier generation's stubs and grants, from the record of what was superseded: a stub
+-- with the earlier signature for every superseded function that ours do not replace (raising
+-- 0A000 with its successor), and EXECUTE on ours for whoever could call the earlier function
+-- ours replaced (its owner, usually the platform's application role, and the roles it was
+-- granted to; never PUBLIC). finalize.sql calls it at every install; after a pg_dump restore,
+-- which brings the record back only after the extension, run it once (README, "Lifecycle").
+CREATE FUNCTION onevault_tracking.restore_earlier_generation()
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+AS $restore$
+DECLARE
+    superseded record;
+    stubs integer := 0;
+    grants integer := 0;
+BEGIN
+    IF to_regclass('onevault_tracking_legacy.superseded_objects') IS NULL THEN
+        RETURN jsonb_build_object('earlier_generation', false);
+    END IF;
+    FOR superseded IN
+        SELECT DISTINCT ON (object_identity) object_kind, object_identity, arguments, result, replaced_by
+          FROM onevault_tracking_legacy.superseded_objects
+         WHERE object_kind IN ('function', 'procedure')
+           AND replaced_by <> 'onevault_tracking''s function of the same signature'
+         ORDER BY object_identity, superseded_at DESC
+    LOOP
+        CONTINUE WHEN to_regprocedure(superseded.object_identity) IS NOT NULL;
+        EXECUTE format(
+            'CREATE %s %s(%s) %s LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS %L',
+            upper(superseded.object_kind),
+            regexp_replace(superseded.object_identity, '\(.*$', ''),
+            superseded.arguments,
+            CASE superseded.object_kind WHEN 'procedure' THEN '' ELSE 'RETURNS ' || superseded.result END,
+            format('BEGIN RAISE EXCEPTION USING ERRCODE = %L, MESSAGE = %L, HINT = %L; END',
+                   'feature_not_supported',
+                   superseded.object_identity || ' belongs to the earlier tracking generation and is superseded by '
+                       || superseded.replaced_by,
+                   'Its tables and rows are in schema onevault_tracking_legacy and its definition in '
+                       || 'onevault_tracking_legacy.superseded_objects; the earlier rows were migrated into onevault_tracking.'));
+        EXECUTE format('REVOKE ALL ON %s %s FROM PUBLIC', upper(superseded.object_kind), superseded.object_identity);
+        stubs := stubs + 1;
+    END LOOP;
+    FOR superseded IN
+        SELECT DISTINCT s.object_identity, grantee.rolname
+          FROM onevault_tracking_legacy.superseded_objects AS s
+         CROSS JOIN LATERAL (
+                SELECT r.rolname FROM pg_roles AS r WHERE r.rolname = s.owner_name
+                UNION
+                SELECT r.rolname
+                  FROM aclexplode(s.acl) AS a
+                  JOIN pg_roles AS r ON r.oid = a.grantee
+                 WHERE a.privilege_type = 'EXECUTE') AS grantee
+         WHERE s.replaced_by = 'onevault_tracking''s function of the same signature'
+           AND CASE WHEN s.object_kind = 'function' THEN to_regprocedure(s.object_identity) END IS NOT NULL
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', superseded.object_identity, superseded.rolname);
+        grants := grants + 1;
+    END LOOP;
+    EXECUTE 'GRANT USAGE ON SCHEMA onevault_tracking_legacy TO onevault_tracking_admin';
+    EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA onevault_tracking_legacy TO onevault_tracking_admin';
+    RETURN jsonb_build_object('earlier_generation', true, 'stubs_created', stubs, 'grants', grants);
+END
+$restore$;
 
 -- 3. The audit path (sql/integration.sql).
 -- The audit path into the platform. util.log_audit_event calls util.hash_binary, whose body
@@ -430,6 +496,7 @@ TO onevault_tracking_ingest;
 GRANT EXECUTE ON FUNCTION
     onevault_tracking.process_pipeline_step(integer),
     onevault_tracking.migrate_earlier_generation(),
+    onevault_tracking.restore_earlier_generation(),
     staging.auto_process_if_needed(),
     staging.trigger_pipeline_now(),
     staging.get_pipeline_status()

@@ -6,7 +6,8 @@
 set -euo pipefail
 DIR=$1 PORT=$2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$HERE/../../scripts/cluster.sh"
+REPO=$(cd "$HERE/../.." && pwd)
+source "$REPO/scripts/cluster.sh"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 chmod 755 "$WORK"
@@ -43,5 +44,19 @@ for format in plain custom; do
   fi
   echo "$format: $(grep -c . "$WORK/after_$format") tables and sequences, rows as before: $(diff -q "$WORK/before" "$WORK/after_$format" >/dev/null && echo yes || echo no)"
 done
+# A database that had the earlier generation (tests/earlier_generation/fixture.sql).
+cluster_psql "$DIR" "$PORT" -d postgres -c "DROP DATABASE IF EXISTS lifecycle_earlier" -c "CREATE DATABASE lifecycle_earlier" \
+  -c "DROP DATABASE IF EXISTS lifecycle_earlier_restored" -c "CREATE DATABASE lifecycle_earlier_restored"
+PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d lifecycle_earlier -1 \
+  -f "$REPO/sql/onevault_core_replica.sql" -f "$REPO/tests/earlier_generation/fixture.sql" \
+  -c 'CREATE EXTENSION onevault_tracking' >/dev/null
+"$PG_BIN/pg_dump" "${PGOPTS[@]}" -Fc -f "$WORK/earlier.dump" lifecycle_earlier
+PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/pg_restore" "${PGOPTS[@]}" --exit-on-error \
+  -d lifecycle_earlier_restored "$WORK/earlier.dump" >"$WORK/restore_earlier.log" 2>&1 \
+  || { echo "earlier generation restore failed:"; tail -20 "$WORK/restore_earlier.log"; status=1; }
+checks=$(PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d lifecycle_earlier_restored -At -f "$HERE/earlier_after_restore.sql")
+expected=$'legacy rows=7 migrated=7\nstub before=false\nrestored 9 stubs\nstub after=true'
+[ "$checks" = "$expected" ] || { echo "earlier generation after the restore:"; echo "$checks"; status=1; }
+echo "earlier generation: $(echo "$checks" | tr '\n' ';')"
 cat "$WORK/before" | sed 's/^/  /'
 exit $status
