@@ -190,8 +190,8 @@ impl TrackingError {
                 "Check util.log_audit_event and the audit tables; nothing was stored.".into()
             }
             TrackingError::Internal { .. } => {
-                "Check SELECT * FROM onevault_tracking.integration_status(); a damaged installation \
-                 is repaired by DROP EXTENSION and CREATE EXTENSION onevault_tracking."
+                "Check SELECT * FROM onevault_tracking.integration_status(); repair a damaged \
+                 installation from a backup (pg_dump; README, \"Lifecycle\")."
                     .into()
             }
             TrackingError::DropWouldDeleteEvents => {
