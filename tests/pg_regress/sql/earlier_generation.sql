@@ -22,6 +22,18 @@ SET client_min_messages = warning;
 \set ECHO all
 RESET client_min_messages;
 
+-- Two earlier rows that cannot land in our raw table (a payload that is not an object, one over
+-- onevault_tracking.max_payload_bytes): they must stay in the legacy table, listed with reasons.
+SET client_min_messages = warning;
+INSERT INTO raw.site_tracking_events_r (tenant_hk, received_timestamp, client_ip, user_agent, raw_payload, batch_id,
+                                        processing_status, record_source)
+SELECT tenant_hk, received_timestamp, '203.0.113.200', user_agent, payload, 'API_' || repeat(n::text, 64), 'PROCESSED', record_source
+  FROM (SELECT * FROM raw.site_tracking_events_r ORDER BY raw_event_id LIMIT 1) AS first_row,
+       (VALUES (1, '[1, 2]'::jsonb),
+               (2, jsonb_build_object('event_type', 'page_view', 'page_url', 'https://test.example/',
+                                      'event_data', jsonb_build_object('blob', repeat('x', 70000))))) AS bad (n, payload);
+RESET client_min_messages;
+
 -- What the earlier generation holds before the install (its event trigger tracks these too).
 SET client_min_messages = warning;
 CREATE TEMP TABLE earlier_rows AS
