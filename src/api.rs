@@ -499,6 +499,16 @@ impl Refusal {
         }
     }
 
+    /// `RATE_LIMITED`, with when to retry and the limiter's counts.
+    fn rate_limited(verdict: &ratelimit::Verdict) -> Self {
+        Refusal::new(
+            "RATE_LIMITED",
+            "too many requests from this client; retry later",
+        )
+        .with("retry_after", verdict.retry_after.into())
+        .with("rate_limit", verdict.to_json())
+    }
+
     fn with(mut self, name: &str, value: Value) -> Self {
         self.extra.insert(name.into(), value);
         self
@@ -675,12 +685,7 @@ fn track_granted(
     let key_prefix = grant.key_prefix.as_deref();
     let verdict = ratelimit::check(client, &grant.tenant_hk, client_ip, grant.rate_limit, 60);
     if !verdict.allowed {
-        let refusal = Refusal::new(
-            "RATE_LIMITED",
-            "too many requests from this client; retry later",
-        )
-        .with("retry_after", verdict.retry_after.into())
-        .with("rate_limit", verdict.to_json());
+        let refusal = Refusal::rate_limited(&verdict);
         log_attempt(
             client,
             Some(&grant.tenant_hk),
@@ -1234,12 +1239,7 @@ fn track_site_event(
                 // Counted like any call, in the bucket of calls no site claims.
                 let verdict = ratelimit::check_unattributed(client, client_ip);
                 let refusal = match verdict.filter(|v| !v.allowed) {
-                    Some(verdict) => Refusal::new(
-                        "RATE_LIMITED",
-                        "too many requests from this client; retry later",
-                    )
-                    .with("retry_after", verdict.retry_after.into())
-                    .with("rate_limit", verdict.to_json()),
+                    Some(verdict) => Refusal::rate_limited(&verdict),
                     None => refusal,
                 };
                 let mut details = Map::new();
