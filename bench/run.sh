@@ -6,13 +6,15 @@
 #   bash bench/run.sh --quick    quick run (under 3 minutes after the build)
 #   bash bench/run.sh --no-build measure whatever build is installed (skips prerequisites and build)
 #   bash bench/run.sh --keep     leave the cluster running with its data afterwards, for inspection
+#   bash bench/run.sh --pg 17    on PostgreSQL 17 instead of 15 (the default); combines with the
+#                                others. Results go to target/bench/results-pg<version>.json
 #   bash bench/run.sh --profile  also record pg_stat_statements (track = all) for B and C and write
 #                                where each call's time goes to target/bench/profile-*.txt (the
 #                                throughputs then include the profiler's overhead)
 #
 # It installs the prerequisites (scripts/prereqs.sh), builds and installs the extension in release
-# mode (cargo pgrx install --release), starts a private PostgreSQL 15 cluster with default settings
-# (fsync on) in $ONEVAULT_BENCH_DIR (default /tmp/onevault_tracking_bench, unix socket only) on
+# mode (cargo pgrx install --release), starts a private PostgreSQL 15 (or 17) cluster with default settings
+# (fsync on) in $ONEVAULT_BENCH_DIR (default /tmp/onevault_tracking_bench_pg<version>, unix socket only) on
 # port $ONEVAULT_BENCH_PORT (default 55450), creates a fresh database with the One Vault core
 # replica, the extension, a tenant, a site (api.register_site) and an API key
 # (api.create_api_key), and measures:
@@ -41,7 +43,7 @@
 # Every run checks that its work succeeded (every tracking call accepted and loaded, every event
 # stored, staged and loaded) and fails otherwise. See bench/README.md.
 #
-# Output: a table, the ratios with their targets (PASS/BELOW), and target/bench/results.json
+# Output: a table, the ratios with their targets (PASS/BELOW), and target/bench/results-pg<version>.json
 # (throughput, units, ratios, targets, machine, PostgreSQL version, mode, date). Exit status 0 when
 # everything ran, even below target (a measurement, not a test); non-zero on any error.
 #
@@ -50,11 +52,9 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_DIR=${ONEVAULT_BENCH_DIR:-/tmp/onevault_tracking_bench}
 PORT=${ONEVAULT_BENCH_PORT:-55450}
 DB=onevault_bench
 OUT_DIR="$REPO/target/bench"
-RESULTS="$OUT_DIR/results.json"
 
 MODE=full
 BUILD=true
@@ -67,10 +67,15 @@ while (($#)); do
     --no-build) BUILD=false; shift ;;
     --profile) PROFILE=true; shift ;;
     --keep) KEEP=true; shift ;;
+    --pg)
+      [[ ${2:-} =~ ^(15|17)$ ]] || { echo "run.sh: --pg takes 15 or 17, got '${2:-}'" >&2; exit 2; }
+      export ONEVAULT_PG=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+RESULTS="$OUT_DIR/results-pg${ONEVAULT_PG:-15}.json"
+BENCH_DIR=${ONEVAULT_BENCH_DIR:-/tmp/onevault_tracking_bench_pg${ONEVAULT_PG:-15}}
 if [ "$MODE" = quick ]; then
   N=10000 SECONDS_PER_RUN=5 WARMUP_SECONDS=3 HASH_RUNS=2
 else

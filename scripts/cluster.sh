@@ -1,7 +1,16 @@
-# Sourced by the scripts: a private PostgreSQL 15 cluster owned by the postgres user, reachable
+# Sourced by the scripts: a private PostgreSQL cluster owned by the postgres user, reachable
 # only through a unix socket in its own directory (no TCP listener at all).
-PG_BIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PG_BIN/pg_config
+# ONEVAULT_PG picks the major version: 15 (default; Debian's packages) or 17 (assembled by
+# scripts/prereqs.sh in $ONEVAULT_PG17_ROOT; its client programs are Debian's 15 ones).
+ONEVAULT_PG=${ONEVAULT_PG:-15}
+case $ONEVAULT_PG in
+  15) PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;
+  17) PG_CONFIG=${ONEVAULT_PG17_ROOT:-/opt/onevault_tracking/pg17}/bin/pg_config ;;
+  *) echo "ONEVAULT_PG=$ONEVAULT_PG: supported versions are 15 and 17" >&2; return 1 ;;
+esac
+PG_BIN=$("$PG_CONFIG" --bindir)
+# pg_regress and the isolation tester are clients; Debian's 15 builds serve both versions.
+PG_REGRESS_DIR=/usr/lib/postgresql/15/lib/pgxs/src/test
 
 # cluster_start DIR PORT: initdb DIR if needed, start it, wait until it answers.
 cluster_start() {
@@ -26,6 +35,11 @@ cluster_stop() {
   sudo -u postgres "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# cluster_has_pg_dump: whether this version has a pg_dump that can dump it (17 has none here:
+# Debian's 15 pg_dump refuses newer servers). Suites that need one exit with SKIPPED (77).
+SKIPPED=77
+cluster_has_pg_dump() { [ -x "$PG_BIN/pg_dump" ]; }
+
 # cluster_psql DIR PORT [psql args...]: psql as the postgres superuser, stopping on errors.
 cluster_psql() {
   local dir=$1 port=$2
@@ -43,7 +57,7 @@ cluster_fresh_db() {
     -f "$repo/sql/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
 }
 
-# install_extension [--release]: builds and installs the extension into PostgreSQL 15.
+# install_extension [--release]: builds and installs the extension into the chosen PostgreSQL.
 install_extension() {
   local profile=()
   [ "${1:-}" = --release ] && profile=(--release)

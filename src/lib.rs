@@ -27,6 +27,7 @@ mod spi;
 mod staging;
 mod subtxn;
 mod vault;
+mod version_compat;
 
 ::pgrx::pg_module_magic!();
 

@@ -3,6 +3,7 @@
 
 use crate::error::TrackingError;
 use crate::spi;
+use crate::version_compat::local_transaction_id;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use std::cell::RefCell;
@@ -51,11 +52,6 @@ pub fn require_core(client: &mut SpiClient<'_>) {
         .raise();
     }
     CORE_PRESENT.with(|present| present.set(true));
-}
-
-fn local_transaction_id() -> u32 {
-    // SAFETY: MyProc is set for every backend before any SQL function can run.
-    unsafe { (*pg_sys::MyProc).lxid }
 }
 
 /// `util.get_record_source()`: an SQL function with a table lookup, which PostgreSQL would

@@ -9,6 +9,10 @@ DIR=$1 PORT=$2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 source "$REPO/scripts/cluster.sh"
+if [ "$ONEVAULT_PG" != 15 ]; then
+  echo "upgrade: 0.1.0 was released for PostgreSQL 15 only (it does not build for $ONEVAULT_PG), so no $ONEVAULT_PG cluster can hold it"
+  exit $SKIPPED
+fi
 OLD_COMMIT=cffb16f
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"; (cd "$REPO" && install_extension 2>/dev/null)' EXIT
