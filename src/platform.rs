@@ -4,7 +4,6 @@
 use crate::error::TrackingError;
 use crate::spi;
 use crate::version_compat::local_transaction_id;
-use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use std::cell::RefCell;
 
