@@ -23,6 +23,7 @@ use crate::vault::{
 use onevault_tracking_core::attribution;
 use onevault_tracking_core::hashing::{hash_binary, to_hex, HashKey};
 use onevault_tracking_core::ip::{anonymize, parse_inet};
+use onevault_tracking_core::site_settings::{self, PrivacySignals, SiteSettings};
 use onevault_tracking_core::validate::{is_site_host, validate, PAGE_URL_MAX_BYTES};
 use onevault_tracking_core::vault::{api_key_key, site_business_key, site_key};
 use pgrx::prelude::*;
@@ -124,23 +125,12 @@ fn register_site(
     }
     let timezone = p_timezone.unwrap_or("UTC");
     let settings = json::argument(p_settings, "p_settings").unwrap_or_else(|| json!({}));
-    if !settings.is_object() {
+    if let Err(problem) = site_settings::parse(&settings) {
         TrackingError::InvalidArgument {
             name: "p_settings",
-            reason: "must be a JSON object".into(),
+            reason: problem.to_string(),
         }
         .raise();
-    }
-    if let Some(mode) = settings.get("privacy_signals") {
-        if mode.as_str().and_then(PrivacySignals::parse).is_none() {
-            TrackingError::InvalidArgument {
-                name: "p_settings",
-                reason: format!(
-                    "privacy_signals must be \"ignore\", \"anonymize\" or \"drop\", not {mode}"
-                ),
-            }
-            .raise();
-        }
     }
     Spi::connect_mut(|client| {
         ensure_tenant(client, tenant_hk);
@@ -257,10 +247,12 @@ fn create_api_key(
         }
         .raise();
     }
-    if let Some(limit) = p_rate_limit_per_minute.filter(|l| !(1..=1_000_000).contains(l)) {
+    if let Some(Err(reason)) =
+        p_rate_limit_per_minute.map(|limit| site_settings::rate_limit_in_range(limit.into()))
+    {
         TrackingError::InvalidArgument {
             name: "p_rate_limit_per_minute",
-            reason: format!("must be 1 to 1000000, got {limit}"),
+            reason,
         }
         .raise();
     }
@@ -418,31 +410,6 @@ fn revoke_api_key(p_tenant_hk: Option<&[u8]>, p_key_prefix: Option<&str>) -> Jso
 
 // Tracking -------------------------------------------------------------------------------------------
 
-/// What a site does with a browser's Do-Not-Track or Global Privacy Control signal (its
-/// `privacy_signals` setting).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum PrivacySignals {
-    /// Track as usual (the default: honouring them is the site owner's decision).
-    Ignore,
-    /// Count the event without visitor identity: no visitor hash, no client session id, no
-    /// stored IP; it has no session and counts as no visitor.
-    Anonymize,
-    /// Store nothing: the call answers success with `dropped` and its reason, and only the
-    /// attempt's audit record (without client network) remains.
-    Drop,
-}
-
-impl PrivacySignals {
-    fn parse(mode: &str) -> Option<Self> {
-        match mode {
-            "ignore" => Some(Self::Ignore),
-            "anonymize" => Some(Self::Anonymize),
-            "drop" => Some(Self::Drop),
-            _ => None,
-        }
-    }
-}
-
 /// What a tracking call brings.
 struct TrackRequest<'a> {
     api_key: Option<&'a str>,
@@ -481,6 +448,29 @@ struct TrackGrant {
     site_domain: String,
     rate_limit: i32,
     privacy_signals: PrivacySignals,
+}
+
+impl TrackGrant {
+    /// The limit is the key's own, else the site's setting, else `onevault_tracking.rate_limit_per_minute`.
+    fn new(
+        tenant_hk: Vec<u8>,
+        api_key_hk: Option<Vec<u8>>,
+        key_prefix: Option<String>,
+        site_domain: String,
+        key_limit: Option<i32>,
+        site: SiteSettings,
+    ) -> Self {
+        TrackGrant {
+            tenant_hk,
+            api_key_hk,
+            key_prefix,
+            site_domain,
+            rate_limit: key_limit
+                .or(site.rate_limit_per_minute)
+                .unwrap_or_else(settings::rate_limit_per_minute),
+            privacy_signals: site.privacy_signals.unwrap_or(PrivacySignals::Ignore),
+        }
+    }
 }
 
 /// A failure answer: `success: false` with a stable code, a message, and extra fields.
@@ -540,7 +530,7 @@ fn check_key(
         "SELECT h.tenant_hk, h.api_key_hk, d.key_prefix, d.scopes, d.rate_limit_per_minute,
                 d.revoked_at IS NOT NULL, coalesce(d.expires_at <= now(), false),
                 s.site_bk, coalesce(sd.allowed_domains, ARRAY[s.site_bk]), coalesce(sd.is_active, true),
-                (sd.settings ->> 'rate_limit_per_minute')::integer, sd.settings ->> 'privacy_signals'
+                sd.settings
            FROM business.api_key_details_s AS d
            JOIN business.api_key_h AS h USING (api_key_hk)
            JOIN business.site_api_key_l AS l ON l.api_key_hk = h.api_key_hk
@@ -563,8 +553,7 @@ fn check_key(
             row.get::<String>(8).ok().flatten().unwrap_or_default(),
             row.get::<Vec<Option<String>>>(9).ok().flatten().unwrap_or_default(),
             row.get::<bool>(10).ok().flatten().unwrap_or(true),
-            row.get::<i32>(11).ok().flatten(),
-            row.get::<String>(12).ok().flatten(),
+            stored_settings(row.get::<JsonB>(11)),
         )
     });
     let Some((
@@ -578,8 +567,7 @@ fn check_key(
         site_bk,
         allowed,
         active,
-        site_limit,
-        privacy_signals,
+        site_settings,
     )) = found
     else {
         return Err((
@@ -621,19 +609,28 @@ fn check_key(
             tenant,
         ));
     }
-    Ok(TrackGrant {
+    // A key's own limit comes from create_api_key's checked argument; one outside the range
+    // (written by hand) counts as not set, as a bad site setting does.
+    let key_limit =
+        key_limit.filter(|limit| site_settings::rate_limit_in_range((*limit).into()).is_ok());
+    Ok(TrackGrant::new(
         tenant_hk,
-        api_key_hk: Some(api_key_hk),
-        key_prefix: Some(key_prefix),
-        site_domain: site_bk,
-        rate_limit: key_limit
-            .or(site_limit)
-            .unwrap_or_else(settings::rate_limit_per_minute),
-        privacy_signals: privacy_signals
-            .as_deref()
-            .and_then(PrivacySignals::parse)
-            .unwrap_or(PrivacySignals::Ignore),
-    })
+        Some(api_key_hk),
+        Some(key_prefix),
+        site_bk,
+        key_limit,
+        site_settings,
+    ))
+}
+
+/// A site's stored settings as the tracking path reads them: never an error (see
+/// `site_settings::read_stored`); a settings value that is not even JSON counts as empty.
+fn stored_settings(settings: Result<Option<JsonB>, pgrx::spi::SpiError>) -> SiteSettings {
+    settings
+        .ok()
+        .flatten()
+        .map(|JsonB(value)| site_settings::read_stored(&value))
+        .unwrap_or_default()
 }
 
 /// The tenant owning a site domain when exactly one does: attribution for attempts with an
@@ -1084,10 +1081,7 @@ fn site_of_page(
     };
     let sites: Vec<TrackGrant> = spi::execute(
         client,
-        "SELECT s.tenant_hk, s.site_bk,
-                CASE WHEN jsonb_typeof(sd.settings -> 'rate_limit_per_minute') = 'number'
-                     THEN (sd.settings ->> 'rate_limit_per_minute')::numeric::integer END,
-                sd.settings ->> 'privacy_signals'
+        "SELECT s.tenant_hk, s.site_bk, sd.settings
            FROM business.site_details_s AS sd
            JOIN business.site_h AS s ON s.site_hk = sd.site_hk
           WHERE sd.load_end_date IS NULL AND coalesce(sd.is_active, true)
@@ -1103,24 +1097,15 @@ fn site_of_page(
         }
         .raise()
     })
-    .map(|row| TrackGrant {
-        tenant_hk: row.get::<Vec<u8>>(1).ok().flatten().unwrap_or_default(),
-        api_key_hk: None,
-        key_prefix: None,
-        site_domain: row.get::<String>(2).ok().flatten().unwrap_or_default(),
-        rate_limit: row
-            .get::<i32>(3)
-            .ok()
-            .flatten()
-            .filter(|limit| *limit > 0)
-            .unwrap_or_else(settings::rate_limit_per_minute),
-        privacy_signals: row
-            .get::<String>(4)
-            .ok()
-            .flatten()
-            .as_deref()
-            .and_then(PrivacySignals::parse)
-            .unwrap_or(PrivacySignals::Ignore),
+    .map(|row| {
+        TrackGrant::new(
+            row.get::<Vec<u8>>(1).ok().flatten().unwrap_or_default(),
+            None,
+            None,
+            row.get::<String>(2).ok().flatten().unwrap_or_default(),
+            None,
+            stored_settings(row.get::<JsonB>(3)),
+        )
     })
     .collect();
     let mut sites = sites.into_iter();

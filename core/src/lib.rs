@@ -10,6 +10,7 @@ pub mod hashing;
 pub mod ip;
 pub mod payload;
 pub mod sessions;
+pub mod site_settings;
 pub mod useragent;
 pub mod validate;
 pub mod vault;
