@@ -44,6 +44,9 @@ CREATE TABLE business.api_key_h (
     record_source varchar(100) NOT NULL
 );
 CREATE INDEX api_key_h_tenant_bk_idx ON business.api_key_h (tenant_hk, api_key_bk);
+-- A key's public prefix names one key in the whole database (revocation and routing use it):
+-- a second key with the same prefix could otherwise take over the first one's details.
+CREATE UNIQUE INDEX api_key_h_bk_key ON business.api_key_h (api_key_bk);
 
 -- Links -----------------------------------------------------------------------------------------
 

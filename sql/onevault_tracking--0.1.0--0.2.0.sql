@@ -10,7 +10,10 @@
 --      pgcrypto_schema_creators) and integration_status() reporting it;
 --   4. what the platform's API app calls (sql/platform_callers.sql);
 --   5. dump marks on every table and the DROP guard (sql/lifecycle.sql);
---   6. the lockdown and grants of finalize.sql for the new functions.
+--   6. the lockdown and grants of finalize.sql for the new functions;
+--   7. a key's public prefix unique in the whole database (0.1.0 could store two tenants' keys
+--      with one prefix; such a database stops the update at this index with 23505 naming the
+--      prefix, and one of the two keys has to be deleted first).
 -- Every statement here equals its counterpart in the install files of 0.2.0; the upgrade test
 -- (tests/lifecycle/upgrade.sh) checks that the updated catalog equals a fresh install.
 
@@ -503,3 +506,6 @@ GRANT EXECUTE ON FUNCTION
 TO onevault_tracking_admin;
 GRANT EXECUTE ON FUNCTION onevault_tracking.pgcrypto_schema_creators() TO onevault_tracking_reader;
 GRANT SELECT ON staging.pipeline_dashboard TO onevault_tracking_reader;
+
+-- 7. A key's public prefix names one key in the whole database.
+CREATE UNIQUE INDEX api_key_h_bk_key ON business.api_key_h (api_key_bk);

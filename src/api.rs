@@ -279,7 +279,7 @@ fn create_api_key(
                 text
             }
         };
-        let key_prefix = format!("ovt_{}", to_hex(&strong_random::<4>()));
+        let key_prefix = unused_key_prefix(client, random_key_prefixes());
         let api_key = format!("{key_prefix}_{}", to_hex(&strong_random::<32>()));
         let api_key_hk = api_key_key(tenant_hk, &key_prefix);
         let context = LoadContext::new(client);
@@ -347,6 +347,48 @@ fn create_api_key(
             "notice": "the key is shown only this once; store it now",
         }))
     })
+}
+
+/// How many random prefixes `api.create_api_key` tries. At 32 random bits a second attempt is
+/// needed once in four billion keys, so running out means a broken random source or table.
+const KEY_PREFIX_ATTEMPTS: usize = 8;
+
+/// Public key prefixes, `ovt_` and 32 random bits in hex.
+fn random_key_prefixes() -> impl Iterator<Item = String> {
+    std::iter::repeat_with(|| format!("ovt_{}", to_hex(&strong_random::<4>())))
+}
+
+/// The first candidate prefix that no stored key of any tenant has. The prefix is a key's
+/// business key and the way it is revoked and routed, so a second key with it would take over
+/// the first one's details. The unique index `api_key_h_bk_key` makes that impossible to store
+/// even when two creations race to the same prefix (the later one fails with 23505).
+pub(crate) fn unused_key_prefix(
+    client: &mut SpiClient<'_>,
+    candidates: impl IntoIterator<Item = String>,
+) -> String {
+    for candidate in candidates.into_iter().take(KEY_PREFIX_ATTEMPTS) {
+        let taken = spi::execute(
+            client,
+            "SELECT EXISTS (SELECT 1 FROM business.api_key_h WHERE api_key_bk = $1)",
+            &[candidate.as_str().into()],
+        )
+        .and_then(|rows| rows.first().get_one::<bool>())
+        .unwrap_or_else(|e| {
+            TrackingError::Internal {
+                what: "key prefix lookup",
+                message: e.to_string(),
+            }
+            .raise()
+        });
+        if taken == Some(false) {
+            return candidate;
+        }
+    }
+    TrackingError::Internal {
+        what: "choosing an API key prefix",
+        message: format!("{KEY_PREFIX_ATTEMPTS} candidate prefixes were all taken"),
+    }
+    .raise()
 }
 
 /// `api.revoke_api_key(p_tenant_hk bytea, p_key_prefix text) RETURNS jsonb`: the key stops
@@ -799,12 +841,24 @@ fn track_granted(
                 .with("errors", state["errors"].clone())
                 .with("raw_event_id", raw_event_id.into());
                 (refusal.to_json(), ("rejected", Some("INVALID_EVENT")))
+            } else if state["status"] == "FAILED" {
+                // The failure used the last attempt (onevault_tracking.max_processing_attempts):
+                // the event is stored, but nothing will process it unless someone re-processes it.
+                let refusal = Refusal::new(
+                    "PROCESSING_FAILED",
+                    "the event was stored but could not be processed, and no attempt is left; \
+                     staging.reprocess_quarantined_events gives it a fresh start",
+                )
+                .with("raw_event_id", raw_event_id.into())
+                .with("status", "FAILED".into());
+                (refusal.to_json(), ("failed", Some("PROCESSING_FAILED")))
             } else if state["status"] != "PROCESSED" {
-                // An unexpected processing failure is recorded on the raw row and retried by the
-                // drain: the event is accepted, not lost.
+                // An unexpected processing failure is recorded on the raw row (ERROR) and the
+                // drain retries it: the event is stored and will be processed, as a deferred
+                // call's is, so it answers as one does, saying why.
                 (
-                    json!({"success": true, "raw_event_id": raw_event_id, "status": state["status"],
-                        "message": "accepted; processing will be retried"}),
+                    json!({"success": true, "raw_event_id": raw_event_id, "status": "PENDING",
+                        "retry": true, "message": "stored; processing failed and will be retried by the drain"}),
                     ("accepted", None),
                 )
             } else {

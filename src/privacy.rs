@@ -13,6 +13,7 @@ use crate::api::ensure_tenant;
 use crate::audit::{self, AuditEvent};
 use crate::error::{required, TrackingError};
 use crate::random::strong_random;
+use crate::salts;
 use crate::settings;
 use crate::spi;
 use onevault_tracking_core::hashing::to_hex;
@@ -57,7 +58,9 @@ const ORPHANED_RATE_LIMIT_HUBS: &str = "WITH gone AS (
 
 /// `api.purge_expired_data(p_raw_retention_days, p_rate_limit_retention_hours) RETURNS jsonb`:
 /// NULL arguments take `onevault_tracking.raw_retention_days` and
-/// `onevault_tracking.rate_limit_retention_hours`. Meant to run regularly (pg_cron).
+/// `onevault_tracking.rate_limit_retention_hours`. It also destroys visitor salts older than
+/// yesterday, which the first hash of a day does too, but a quiet site may not see one for days.
+/// Meant to run regularly (pg_cron).
 #[pg_extern(sql = false)]
 fn purge_expired_data(
     p_raw_retention_days: Option<i32>,
@@ -125,6 +128,7 @@ fn purge_expired_data(
             .and_then(|rows| rows.first().get_one::<i64>())
             .expect("orphaned rate-limit hubs")
             .unwrap_or(0);
+        let salts_destroyed = salts::retire_expired(client);
 
         let run_id = to_hex(&strong_random::<8>());
         let mut totals = [0i64; 3];
@@ -153,6 +157,7 @@ fn purge_expired_data(
         let mut answer = purge_counts(&totals);
         answer.insert("success".into(), true.into());
         answer.insert("rate_limit_hubs".into(), hubs_removed.into());
+        answer.insert("visitor_salts".into(), salts_destroyed.into());
         answer.insert("tenants".into(), per_tenant.len().into());
         answer.insert("raw_retention_days".into(), days.into());
         answer.insert("rate_limit_retention_hours".into(), hours.into());

@@ -3,7 +3,8 @@
 //!
 //! The first call of a UTC day creates that day's salt (concurrent creators agree through the
 //! primary key) and deletes salts older than yesterday: rotation is what makes old visitor
-//! hashes unlinkable. A backend caches the salts for the day once it has read them as already
+//! hashes unlinkable. A quiet site has no first call of the day, so `api.purge_expired_data`
+//! destroys expired salts too ([`retire_expired`]), whatever the traffic. A backend caches the salts for the day once it has read them as already
 //! stored, so the hot path costs no query; a salt it created itself is not cached, because its
 //! transaction might still roll back.
 
@@ -47,13 +48,28 @@ pub fn daily_salts(client: &mut SpiClient<'_>) -> DailySalts {
         &[day.into(), strong_random::<32>().to_vec().into()],
     )
     .expect("create today's visitor salt");
+    retire_before(client, day);
+    stored_salts(client, day).expect("today's salt exists after creating it")
+}
+
+/// Destroys every salt older than yesterday (UTC) and answers how many there were. Today's and
+/// yesterday's stay: an event of yesterday can still be processed, and a session can still
+/// cross midnight.
+pub fn retire_expired(client: &mut SpiClient<'_>) -> i64 {
+    retire_before(client, utc_day())
+}
+
+fn retire_before(client: &mut SpiClient<'_>, day: i32) -> i64 {
     spi::execute(
         client,
-        "DELETE FROM onevault_tracking.visitor_salts WHERE salt_date < DATE '1970-01-01' + $1 - 1",
+        "WITH retired AS (DELETE FROM onevault_tracking.visitor_salts
+                           WHERE salt_date < DATE '1970-01-01' + $1 - 1 RETURNING 1)
+         SELECT count(*) FROM retired",
         &[day.into()],
     )
-    .expect("retire old visitor salts");
-    stored_salts(client, day).expect("today's salt exists after creating it")
+    .and_then(|rows| rows.first().get_one::<i64>())
+    .expect("retire old visitor salts")
+    .unwrap_or(0)
 }
 
 /// Today's and yesterday's salts, when today's exists.

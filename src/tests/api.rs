@@ -95,6 +95,43 @@ mod tests {
         assert_eq!(leaks, Some(0));
     }
 
+    /// A forced prefix collision: the taken prefix is skipped, across tenants too, so the first
+    /// key keeps its details and its one site (tests/pg_regress/sql/api_keys.sql shows that
+    /// storing one is impossible).
+    #[pg_test]
+    fn a_taken_key_prefix_is_never_reused() {
+        let acme = tenant("Acme", 0);
+        let other = tenant("Other", 0);
+        let first = site_with_key(&acme, "example.com");
+        let taken = first[..12].to_owned();
+        site_with_key(&other, "other.example");
+        let chosen = Spi::connect_mut(|client| {
+            crate::api::unused_key_prefix(
+                client,
+                [taken.clone(), taken.clone(), "ovt_0000beef".to_owned()],
+            )
+        });
+        assert_eq!(chosen, "ovt_0000beef");
+        assert_eq!(
+            page_view(&first, "example.com", "/", "203.0.113.9")["success"],
+            true
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM business.api_key_details_s WHERE load_end_date IS NULL"),
+            2
+        );
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "candidate prefixes were all taken")]
+    fn running_out_of_key_prefixes_is_an_internal_error() {
+        let acme = tenant("Acme", 0);
+        let key = site_with_key(&acme, "example.com");
+        Spi::connect_mut(|client| {
+            crate::api::unused_key_prefix(client, std::iter::repeat(key[..12].to_owned()))
+        });
+    }
+
     #[pg_test]
     fn every_error_code_of_the_contract() {
         let acme = tenant("Acme", 0);
@@ -275,7 +312,8 @@ mod tests {
         .unwrap();
         let answer = page_view(&key, "example.com", "/broken", "192.168.1.100");
         assert_eq!(answer["success"], true, "{answer}");
-        assert_eq!(answer["status"], "ERROR", "{answer}");
+        assert_eq!(answer["status"], "PENDING", "{answer}");
+        assert_eq!(answer["retry"], true, "{answer}");
         let raw_event_id = answer["raw_event_id"].as_i64().unwrap();
         let (status, message) = Spi::get_two_with_args::<String, String>(
             "SELECT processing_status, error_message FROM raw.site_tracking_events_r WHERE raw_event_id = $1",
@@ -294,6 +332,39 @@ mod tests {
         let drained = json("SELECT staging.process_pending_events(10)", &[]);
         assert_eq!(drained["loaded_to_vault"], 1, "{drained}");
         assert_eq!(count("SELECT count(*) FROM business.tracking_event_l"), 1);
+    }
+
+    /// With no attempt left after the call's own, the event is stored but nothing would process
+    /// it: the answer is not a success.
+    #[pg_test]
+    fn a_processing_failure_without_retries_is_not_a_success() {
+        let acme = tenant("Acme", 0);
+        let key = site_with_key(&acme, "example.com");
+        Spi::run(
+            "SET LOCAL onevault_tracking.max_processing_attempts = 1;
+             CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'vault refused'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON business.page_h
+               FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse();",
+        )
+        .unwrap();
+        let answer = page_view(&key, "example.com", "/broken", "192.168.1.100");
+        assert_eq!(answer["success"], false, "{answer}");
+        assert_eq!(answer["error_code"], "PROCESSING_FAILED", "{answer}");
+        assert_eq!(answer["status"], "FAILED", "{answer}");
+        let raw_event_id = answer["raw_event_id"].as_i64().unwrap();
+        let status = Spi::get_one_with_args::<String>(
+            "SELECT processing_status FROM raw.site_tracking_events_r WHERE raw_event_id = $1",
+            &[raw_event_id.into()],
+        )
+        .unwrap();
+        assert_eq!(status.as_deref(), Some("FAILED"));
+        let audited = Spi::get_one::<String>(
+            "SELECT new_data ->> 'outcome' || ' ' || (new_data ->> 'error_code') FROM audit.audit_detail_s
+              WHERE operation = 'TRACKING_ATTEMPT'",
+        )
+        .unwrap();
+        assert_eq!(audited.as_deref(), Some("failed PROCESSING_FAILED"));
     }
 
     #[pg_test]

@@ -96,6 +96,16 @@ SELECT (SELECT count(*) FROM raw.site_tracking_events_r WHERE raw_payload ->> 'p
        (SELECT count(*) FROM business.tracking_event_l WHERE tenant_hk = :'tenant') AS vault_events_after;
 SELECT d.new_data ->> 'raw_events' AS raw_events, d.new_data ->> 'rate_limit_windows' AS windows, h.tenant_hk = :'tenant' AS on_tenant
   FROM audit.audit_detail_s d JOIN audit.audit_event_h h USING (audit_event_hk) WHERE d.operation = 'DATA_PURGED';
+-- A quiet site: nobody computes a hash after the salts below are planted, so no first hash of a
+-- day retires them; the purge destroys every salt older than yesterday by itself and keeps
+-- today's and yesterday's.
+DELETE FROM onevault_tracking.visitor_salts WHERE salt_date < (now() AT TIME ZONE 'UTC')::date;
+INSERT INTO onevault_tracking.visitor_salts (salt_date, salt)
+SELECT (now() AT TIME ZONE 'UTC')::date - age, decode(repeat(to_hex(age * 19), 32), 'hex')
+  FROM (VALUES (1), (2), (3), (40)) AS a (age);
+SELECT api.purge_expired_data() ->> 'visitor_salts' AS salts_destroyed;
+SELECT array_agg((now() AT TIME ZONE 'UTC')::date - salt_date ORDER BY salt_date DESC) AS salt_ages_left
+  FROM onevault_tracking.visitor_salts;
 -- Out-of-range retention is refused.
 \set VERBOSITY terse
 SELECT api.purge_expired_data(0);
