@@ -13,7 +13,7 @@
 use crate::error::{required, TrackingError};
 use crate::spi;
 use onevault_tracking_core::hashing::{hash_diff, hash_key};
-use onevault_tracking_core::ip::parse_inet;
+use onevault_tracking_core::ip::{parse_inet, rate_limit_client};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{Inet, JsonB};
@@ -39,7 +39,10 @@ impl Verdict {
 }
 
 /// Counts one request of `ip` for `tenant_hk` and answers whether it is within `limit` per
-/// `window_seconds`. A call without an IP counts in the shared `0.0.0.0` bucket of its tenant.
+/// `window_seconds`. The client is `ip` as `rate_limit_client` names it (an IPv6 client is its
+/// network of `onevault_tracking.rate_limit_ipv6_prefix` bits). Calls without an IP (a backend
+/// that does not forward the visitor's address) all share one bucket of their tenant,
+/// `ip:0.0.0.0`, so they are limited together, never unlimited.
 pub fn check(
     client: &mut SpiClient<'_>,
     tenant_hk: &[u8],
@@ -88,7 +91,10 @@ fn count(
     limit: i32,
     window_seconds: i32,
 ) -> Verdict {
-    let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).to_string();
+    let ip = rate_limit_client(
+        ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        crate::settings::rate_limit_ipv6_prefix(),
+    );
     let tracking_hk = hash_key(tenant_hk, &[Some(scope), Some(&ip)]);
     let record_source = crate::platform::record_source(client);
     // The hub and the window's count in one statement: the satellite's foreign key is checked

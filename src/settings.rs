@@ -1,7 +1,7 @@
 //! The extension's settings (GUCs). Every limit on input has one, so operators can tune limits
 //! per role or per session (`ALTER ROLE ... SET onevault_tracking.max_batch_size = 5000`).
 
-use onevault_tracking_core::ip::IpStorage;
+use onevault_tracking_core::ip::{IpStorage, RATE_LIMIT_IPV6_PREFIX};
 use onevault_tracking_core::payload::{DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PAYLOAD_BYTES};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 
@@ -15,6 +15,8 @@ static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_P
 static MAX_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_BATCH_SIZE);
 static MAX_PROCESSING_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 static RATE_LIMIT_PER_MINUTE: GucSetting<i32> = GucSetting::<i32>::new(120);
+static RATE_LIMIT_IPV6_PREFIX_BITS: GucSetting<i32> =
+    GucSetting::<i32>::new(RATE_LIMIT_IPV6_PREFIX as i32);
 static RAW_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 static RATE_LIMIT_RETENTION_HOURS: GucSetting<i32> = GucSetting::<i32>::new(24);
 static API_PROCESSING: GucSetting<ApiProcessing> =
@@ -86,6 +88,17 @@ pub fn register() {
         &RATE_LIMIT_PER_MINUTE,
         1,
         1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.rate_limit_ipv6_prefix",
+        c"The IPv6 network the rate limiter counts as one client, in prefix bits.",
+        c"A client can use any address of its /64 (RFC 6177), so counting addresses would let \
+          it rotate past the limit. 128 counts every address on its own.",
+        &RATE_LIMIT_IPV6_PREFIX_BITS,
+        32,
+        128,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -172,6 +185,10 @@ pub fn client_ip_storage() -> IpStorage {
 
 pub fn rate_limit_per_minute() -> i32 {
     RATE_LIMIT_PER_MINUTE.get()
+}
+
+pub fn rate_limit_ipv6_prefix() -> u32 {
+    u32::try_from(RATE_LIMIT_IPV6_PREFIX_BITS.get()).unwrap_or(RATE_LIMIT_IPV6_PREFIX)
 }
 
 pub fn api_processing() -> ApiProcessing {

@@ -206,6 +206,80 @@ mod tests {
         assert_eq!(rejected, 7, "every rejected attempt is audited");
     }
 
+    /// One client, one count: an IPv4 address and its IPv4-mapped IPv6 form, or any two
+    /// addresses of one IPv6 /64 (the default prefix). Each client is one row of
+    /// auth.ip_tracking_s however many addresses it uses, and the mapped form is stored and
+    /// hashed as the IPv4 address.
+    #[pg_test]
+    fn the_rate_limiter_counts_clients_not_address_spellings() {
+        let acme = tenant("Acme", 0);
+        let key = site_with_key(&acme, "example.com");
+        Spi::run("SET LOCAL onevault_tracking.rate_limit_per_minute = 2").unwrap();
+        Spi::run(
+            "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
+              WHERE extract(second FROM clock_timestamp()) > 40",
+        )
+        .unwrap();
+        let v4 = page_view(&key, "example.com", "/a", "198.51.100.20");
+        let mapped = page_view(&key, "example.com", "/b", "::ffff:198.51.100.20");
+        assert_eq!(
+            (v4["success"].clone(), mapped["success"].clone()),
+            (true.into(), true.into())
+        );
+        assert_eq!(
+            page_view(&key, "example.com", "/c", "198.51.100.20")["error_code"],
+            "RATE_LIMITED",
+            "the mapped form counted against the IPv4 client"
+        );
+        for (n, address) in ["2001:db8:7:1::1", "2001:db8:7:1:ffff::2"]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(
+                page_view(&key, "example.com", &format!("/v6-{n}"), address)["success"],
+                true
+            );
+        }
+        assert_eq!(
+            page_view(&key, "example.com", "/v6-rotated", "2001:db8:7:1:abcd::3")["error_code"],
+            "RATE_LIMITED",
+            "a third address of the same /64 is the same client"
+        );
+        assert_eq!(
+            page_view(&key, "example.com", "/v6-other", "2001:db8:7:2::1")["success"],
+            true,
+            "another /64 is another client"
+        );
+        let clients = Spi::get_one::<String>(
+            "SELECT string_agg(ip_address::text || '=' || request_count, ' ' ORDER BY ip_address)
+               FROM auth.ip_tracking_s",
+        )
+        .unwrap();
+        assert_eq!(
+            clients.as_deref(),
+            Some("198.51.100.20=3 2001:db8:7:1::/64=3 2001:db8:7:2::/64=1")
+        );
+        // Stored (anonymised to /24) and hashed as the same IPv4 client.
+        let (stored, same_visitor) = Spi::get_two_with_args::<String, bool>(
+            "SELECT string_agg(DISTINCT host(client_ip), ','), count(DISTINCT visitor_hash) = 1
+               FROM raw.site_tracking_events_r WHERE raw_event_id = ANY ($1)",
+            &[vec![
+                v4["raw_event_id"].as_i64().unwrap(),
+                mapped["raw_event_id"].as_i64().unwrap(),
+            ]
+            .into()],
+        )
+        .unwrap();
+        assert_eq!(stored.as_deref(), Some("198.51.100.0"));
+        assert_eq!(same_visitor, Some(true));
+        // 128 bits: every IPv6 address is a client of its own again.
+        Spi::run("SET LOCAL onevault_tracking.rate_limit_ipv6_prefix = 128").unwrap();
+        assert_eq!(
+            page_view(&key, "example.com", "/v6-single", "2001:db8:7:1:abcd::3")["success"],
+            true
+        );
+    }
+
     #[pg_test]
     fn rate_limits_come_from_the_setting_or_the_key_and_count_per_tenant() {
         let acme = tenant("Acme", 0);
