@@ -107,7 +107,8 @@ GRANT EXECUTE ON FUNCTION
     staging.validate_event_data(jsonb),
     onevault_tracking.hash_binary(text),
     onevault_tracking.hash_key(bytea, text[]),
-    onevault_tracking.business_key(bytea, text[])
+    onevault_tracking.business_key(bytea, text[]),
+    onevault_tracking.site_domain(text)
 TO onevault_tracking_reader;
 GRANT SELECT ON staging.pipeline_dashboard TO onevault_tracking_reader;
 

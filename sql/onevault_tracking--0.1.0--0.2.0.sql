@@ -13,7 +13,10 @@
 --   6. the lockdown and grants of finalize.sql for the new functions;
 --   7. a key's public prefix unique in the whole database (0.1.0 could store two tenants' keys
 --      with one prefix; such a database stops the update at this index with 23505 naming the
---      prefix, and one of the two keys has to be deleted first).
+--      prefix, and one of the two keys has to be deleted first);
+--   8. one normaliser of site domains (IDNA), onevault_tracking.site_domain(text), which the
+--      reports now find sites with. Sites 0.1.0 stored keep their keys: 0.1.0 refused every
+--      domain that is not ASCII, and its ASCII keys are already in the normalised form.
 -- Every statement here equals its counterpart in the install files of 0.2.0; the upgrade test
 -- (tests/lifecycle/upgrade.sh) checks that the updated catalog equals a fresh install.
 
@@ -446,6 +449,60 @@ CREATE EVENT TRIGGER onevault_tracking_guards_its_data ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
     EXECUTE FUNCTION onevault_tracking.guard_tracked_data();
 
+-- 8. One normaliser of site domains (src/hashing.rs, sql/reports.sql); before the lockdown,
+-- which takes PUBLIC's EXECUTE away from it as from every member function.
+CREATE FUNCTION onevault_tracking."site_domain"(
+	"domain" TEXT
+) RETURNS TEXT
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'site_domain_wrapper';
+
+CREATE OR REPLACE FUNCTION onevault_tracking.report_site(
+    p_site_domain text, p_from timestamptz, p_to timestamptz, p_include_bots boolean,
+    OUT tenant bytea, OUT site bytea, OUT domain text, OUT zone text)
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $report_site$
+BEGIN
+    tenant := onevault_tracking.current_tenant_hk();
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant selected for onevault_tracking reports'
+            USING ERRCODE = '42501',
+                  HINT = 'SET onevault_tracking.tenant_id to the hex of your tenant''s tenant_hk (64 hex digits); a role listed in onevault_tracking.reader_tenants may select only the tenants listed for it.';
+    END IF;
+    IF p_site_domain IS NULL OR p_from IS NULL OR p_to IS NULL OR p_include_bots IS NULL THEN
+        RAISE EXCEPTION 'p_site_domain, p_from, p_to and p_include_bots must not be NULL'
+            USING ERRCODE = '22004',
+                  HINT = 'p_from and p_to bound the range [p_from, p_to); p_include_bots is true or false.';
+    END IF;
+    IF p_from >= p_to THEN
+        RAISE EXCEPTION 'empty reporting range: p_from must be before p_to'
+            USING ERRCODE = '22023',
+                  HINT = 'The range is [p_from, p_to): p_from is included, p_to is not.';
+    END IF;
+
+    -- The site's business key, by the one normaliser of site domains (core/src/domain.rs); an
+    -- input that is no domain at all finds no site and is named as given.
+    domain := coalesce(onevault_tracking.site_domain(p_site_domain), btrim(p_site_domain));
+    SELECT h.site_hk INTO site
+      FROM business.site_h AS h
+     WHERE h.tenant_hk = tenant AND h.site_bk = domain;
+    IF site IS NULL THEN
+        RAISE EXCEPTION 'site "%" not found for the current tenant', domain
+            USING ERRCODE = 'P0002',
+                  HINT = 'Sites are registered with api.register_site (or appear with their first event); the domain is compared in its ASCII (IDNA) form, in lower case, without "www." and a trailing dot.';
+    END IF;
+
+    SELECT nullif(d.timezone, '') INTO zone
+      FROM business.site_details_s AS d
+     WHERE d.site_hk = site AND d.tenant_hk = tenant AND d.load_end_date IS NULL;
+    zone := coalesce(zone, 'UTC');
+END
+$report_site$;
+
 -- 6. Lockdown and grants (sql/finalize.sql).
 DO $lockdown$
 DECLARE
@@ -505,6 +562,7 @@ GRANT EXECUTE ON FUNCTION
     staging.get_pipeline_status()
 TO onevault_tracking_admin;
 GRANT EXECUTE ON FUNCTION onevault_tracking.pgcrypto_schema_creators() TO onevault_tracking_reader;
+GRANT EXECUTE ON FUNCTION onevault_tracking.site_domain(text) TO onevault_tracking_reader;
 GRANT SELECT ON staging.pipeline_dashboard TO onevault_tracking_reader;
 
 -- 7. A key's public prefix names one key in the whole database.

@@ -8,9 +8,10 @@
 -- - The tenant is the session's: onevault_tracking.current_tenant_hk() (the hex in the setting
 --   onevault_tracking.tenant_id). Unset: ERROR 42501. Every table is filtered by it, on top of
 --   row-level security (the functions are SECURITY INVOKER, so a reader's policies apply too).
--- - The site is found by its normalised domain (as business.site_h.site_bk: trimmed, without
---   trailing dots, lower case, without a leading "www.") within that tenant; another tenant's
---   site is as unknown as a site that does not exist (ERROR P0002, same message).
+-- - The site is found by its normalised domain (business.site_h.site_bk, through
+--   onevault_tracking.site_domain(): IDNA to ASCII, lower case, without the trailing dot and a
+--   leading "www.", as registration and tracking normalise it) within that tenant; another
+--   tenant's site is as unknown as a site that does not exist (ERROR P0002, same message).
 -- - The range is [p_from, p_to): p_from included, p_to excluded, on event_timestamp (the time
 --   the client says the event happened). p_from >= p_to: ERROR 22023. NULL arguments: 22004.
 -- - Only current satellite rows (load_end_date IS NULL) count. The vault holds only VALID events
@@ -82,18 +83,16 @@ BEGIN
                   HINT = 'The range is [p_from, p_to): p_from is included, p_to is not.';
     END IF;
 
-    -- The site's business key, normalised as the vault normalises hosts (core/src/vault.rs).
-    domain := lower(rtrim(btrim(p_site_domain, E' \t\n\r\f\v'), '.'));
-    IF starts_with(domain, 'www.') THEN
-        domain := substr(domain, 5);
-    END IF;
+    -- The site's business key, by the one normaliser of site domains (core/src/domain.rs); an
+    -- input that is no domain at all finds no site and is named as given.
+    domain := coalesce(onevault_tracking.site_domain(p_site_domain), btrim(p_site_domain));
     SELECT h.site_hk INTO site
       FROM business.site_h AS h
      WHERE h.tenant_hk = tenant AND h.site_bk = domain;
     IF site IS NULL THEN
         RAISE EXCEPTION 'site "%" not found for the current tenant', domain
             USING ERRCODE = 'P0002',
-                  HINT = 'Sites are registered with api.register_site (or appear with their first event); the domain is compared in lower case, without "www." and a trailing dot.';
+                  HINT = 'Sites are registered with api.register_site (or appear with their first event); the domain is compared in its ASCII (IDNA) form, in lower case, without "www." and a trailing dot.';
     END IF;
 
     SELECT nullif(d.timezone, '') INTO zone

@@ -21,11 +21,12 @@ use crate::vault::{
     SITE_DETAILS_S, SITE_H,
 };
 use onevault_tracking_core::attribution;
+use onevault_tracking_core::domain::{display_form, site_business_key, site_domain};
 use onevault_tracking_core::hashing::{hash_binary, to_hex, HashKey};
 use onevault_tracking_core::ip::{anonymize, parse_inet};
 use onevault_tracking_core::site_settings::{self, PrivacySignals, SiteSettings};
-use onevault_tracking_core::validate::{is_site_host, validate, PAGE_URL_MAX_BYTES};
-use onevault_tracking_core::vault::{api_key_key, site_business_key, site_key};
+use onevault_tracking_core::validate::{validate, PAGE_PATH_MAX_BYTES, PAGE_URL_MAX_BYTES};
+use onevault_tracking_core::vault::{api_key_key, site_key};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::AnyElement;
@@ -58,18 +59,16 @@ pub(crate) fn ensure_tenant(client: &mut SpiClient<'_>, tenant_hk: &[u8]) {
 }
 
 fn normalised_domain(name: &'static str, domain: &str) -> String {
-    site_business_key(domain)
-        .filter(|d| is_site_host(d))
-        .unwrap_or_else(|| {
-            TrackingError::InvalidArgument {
-                name,
-                reason: format!(
-                    "\"{}\" is not a domain name",
-                    domain.chars().take(100).collect::<String>()
-                ),
-            }
-            .raise()
-        })
+    site_domain(domain).unwrap_or_else(|| {
+        TrackingError::InvalidArgument {
+            name,
+            reason: format!(
+                "\"{}\" is not a domain name",
+                domain.chars().take(100).collect::<String>()
+            ),
+        }
+        .raise()
+    })
 }
 
 fn audit_admin(
@@ -179,6 +178,7 @@ fn register_site(
             &new_sites,
         ) == 1;
         let answer = json!({"success": true, "site_hk": to_hex(&site_hk), "site_domain": domain,
+                            "site_domain_display": display_form(&domain),
                             "allowed_domains": allowed, "created": created, "details_changed": changed});
         if created || changed {
             audit_admin(
@@ -763,7 +763,9 @@ fn track_granted(
         payload.remove("session_id");
     }
     match request.page_path {
-        Some(path) if path.starts_with('/') => {
+        // A path over its limit stays a path, so validation names it (PAGE_PATH_TOO_LONG)
+        // instead of the URL the API would have built from it.
+        Some(path) if path.starts_with('/') && path.len() <= PAGE_PATH_MAX_BYTES => {
             payload.insert(
                 "page_url".into(),
                 format!("https://{}{path}", grant.site_domain).into(),

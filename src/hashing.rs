@@ -1,4 +1,5 @@
-//! SQL access to the hash-key recipe of `onevault_tracking_core::hashing`, so keys can be
+//! SQL access to the hash-key recipe of `onevault_tracking_core::hashing` (and to the site
+//! domain normaliser the keys are made of), so keys can be
 //! computed and checked in SQL (`util.hash_binary(onevault_tracking.business_key(...))` is
 //! always equal to `onevault_tracking.hash_key(...)`).
 
@@ -27,4 +28,13 @@ fn hash_key(p_tenant_hk: Option<&[u8]>, p_parts: Option<VariadicArray<'_, &str>>
     let parts = required(p_parts, "p_parts");
     let parts: Vec<Option<&str>> = parts.iter().collect();
     hashing::hash_key(required(p_tenant_hk, "p_tenant_hk"), &parts).to_vec()
+}
+
+/// `onevault_tracking.site_domain(text)`: a domain as the extension stores and compares it
+/// (`onevault_tracking_core::domain`: IDNA to ASCII, lower case, no trailing dot, no `www.`),
+/// or NULL when it is not a site domain. The reports find sites with it, so they normalise
+/// exactly as registration and tracking do.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn site_domain(domain: &str) -> Option<String> {
+    onevault_tracking_core::domain::site_domain(domain)
 }

@@ -18,9 +18,10 @@ use crate::random::strong_random;
 use crate::rowset::RowSet;
 use crate::spi::{self, bytea_literal};
 use crate::staging::process_to_vault;
+use onevault_tracking_core::domain::site_business_key;
 use onevault_tracking_core::hashing::{hash_diff, to_hex, HashKey};
 use onevault_tracking_core::vault::{
-    link_key, page_key, session_key, site_business_key, site_key, tracking_event_key,
+    link_key, page_key, session_key, site_key, tracking_event_key,
 };
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;

@@ -5,6 +5,7 @@
 
 pub mod attribution;
 pub mod dialect;
+pub mod domain;
 pub mod enrich;
 pub mod hashing;
 pub mod ip;

@@ -121,7 +121,7 @@ pub fn page_url_host(payload: &Value) -> String {
     lifted_field(payload, "page_url")
         .and_then(Value::as_str)
         .and_then(|text| url::Url::parse(text).ok())
-        .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        .and_then(|url| url.host_str().and_then(crate::domain::normalize_host))
         .unwrap_or_default()
 }
 

@@ -62,7 +62,7 @@
 //! | `EVENT_NAME_MISSING`        | `event_name`        | a `custom` event without `event_name`                                   |
 //! | `EVENT_NAME_INVALID`        | `event_name`        | not 1 to 120 characters, or only whitespace                             |
 //! | `PAGE_MISSING`              | `page_url`          | neither `page_url` nor `page_path`                                      |
-//! | `PAGE_URL_TOO_LONG`         | `page_url`          | over 2000 bytes                                                         |
+//! | `PAGE_URL_TOO_LONG`         | `page_url`          | over 2261 bytes (the longest domain with the longest path)              |
 //! | `PAGE_URL_INVALID`          | `page_url`          | not an absolute URL with `//host` (relative, malformed, bad port, padded with spaces) |
 //! | `PAGE_URL_SCHEME`           | `page_url`          | scheme other than `http` / `https`                                      |
 //! | `DOMAIN_INVALID`            | `page_url`          | host is an IP address or not a valid DNS name                           |
@@ -116,6 +116,7 @@ use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::{Duration, OffsetDateTime};
 
 use crate::dialect;
+use crate::domain::{is_site_host, DOMAIN_MAX_BYTES};
 use crate::payload::{is_client_id, json_type_name, EVENT_ID_MAX_BYTES};
 
 /// How far before its receipt an event's own time may be. Trackers queue events while offline
@@ -126,10 +127,13 @@ pub const TIMESTAMP_MAX_AGE_SECONDS: i64 = 7 * 24 * 3600;
 /// future time, and honest clocks are within a few minutes.
 pub const TIMESTAMP_MAX_FUTURE_SECONDS: i64 = 300;
 
-/// Longest `page_url`: the de-facto URL limit of browsers, CDNs and search engines.
-pub const PAGE_URL_MAX_BYTES: usize = 2000;
-/// Longest `page_path`, the same as a whole URL since the path is usually most of it.
+/// Longest `page_path`: the de-facto URL limit of browsers, CDNs and search engines, since the
+/// path is usually most of a URL.
 pub const PAGE_PATH_MAX_BYTES: usize = 2000;
+/// Longest `page_url`: the longest path on the longest domain, so that a path within its limit
+/// makes a valid URL on every site (the tracking API builds page URLs from the site's domain
+/// and the path it is given).
+pub const PAGE_URL_MAX_BYTES: usize = "https://".len() + DOMAIN_MAX_BYTES + PAGE_PATH_MAX_BYTES;
 /// Longest `page_title` in characters. Search engines show about 60; 500 leaves room for long
 /// product titles while rejecting a page that put its body text into `<title>`.
 pub const PAGE_TITLE_MAX_CHARS: usize = 500;
@@ -600,7 +604,11 @@ impl Checker {
             return;
         }
         match parsed.host() {
-            Some(url::Host::Domain(host)) if is_site_host(host) => {
+            // The url crate has already made the host ASCII (IDNA) and lower case; the trailing
+            // dot of a fully qualified name (`https://example.com./`) is the same site.
+            Some(url::Host::Domain(host))
+                if is_site_host(host.strip_suffix('.').unwrap_or(host)) =>
+            {
                 self.fields.page_url = Some(url.to_owned());
             }
             Some(url::Host::Domain(host)) => self.error(
@@ -971,26 +979,6 @@ fn parse_absolute(text: &str) -> Result<url::Url, String> {
     url::Url::parse(text).map_err(|e| e.to_string())
 }
 
-/// A DNS name a site can be served from: labels of 1 to 63 `[a-z0-9-]` not starting or ending
-/// with `-`, at most 253 bytes, and at least two labels unless it is `localhost` (a bare
-/// intranet name would merge unrelated sites). `url` has already lower-cased it and turned
-/// IDN labels into punycode.
-pub fn is_site_host(host: &str) -> bool {
-    if host == "localhost" {
-        return true;
-    }
-    host.len() <= 253
-        && host.split('.').count() >= 2
-        && host.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
-}
-
 /// `^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$`, at most [`LANGUAGE_MAX_BYTES`]: the shape of a BCP 47
 /// tag, without checking subtags against the registry (new ones appear every year).
 fn is_language_tag(tag: &str) -> bool {
@@ -1267,6 +1255,20 @@ mod tests {
         );
     }
 
+    /// A fully qualified host (trailing dot) and an international one are valid page hosts.
+    #[test]
+    fn fully_qualified_and_international_hosts_are_valid() {
+        for url in [
+            "https://example.com./pricing",
+            "https://münchen.de/karte",
+            "https://xn--mnchen-3ya.de/karte",
+            "https://EXAMPLE.com/",
+        ] {
+            let v = check(&with(page_view(), "page_url", json!(url)));
+            assert!(v.errors.is_empty(), "{url}: {:?}", v.errors);
+        }
+    }
+
     #[test]
     fn a_complete_custom_event_is_clean() {
         let v = check(&custom_event());
@@ -1445,7 +1447,7 @@ mod tests {
             ("control name", with(custom(), "event_name", json!("sign\nup")), "CONTROL_CHARACTERS", "event_name"),
             ("no page", without(without(pv(), "page_url"), "page_path"), "PAGE_MISSING", "page_url"),
             ("null page", with(pv(), "page_url", Value::Null), "PAGE_MISSING", "page_url"),
-            ("long url", with(pv(), "page_url", json!(format!("https://example.com/{}", long(2000)))), "PAGE_URL_TOO_LONG", "page_url"),
+            ("long url", with(pv(), "page_url", json!(format!("https://example.com/{}", long(2250)))), "PAGE_URL_TOO_LONG", "page_url"),
             ("nul url", with(pv(), "page_url", json!("https://example.com/\0")), "CONTROL_CHARACTERS", "page_url"),
             ("tab url", with(pv(), "page_url", json!("https://exa\tmple.com/")), "CONTROL_CHARACTERS", "page_url"),
             ("del url", with(pv(), "page_url", json!("https://example.com/\u{7f}")), "CONTROL_CHARACTERS", "page_url"),
@@ -1461,7 +1463,8 @@ mod tests {
             ("single label", with(pv(), "page_url", json!("http://intranet/")), "DOMAIN_INVALID", "page_url"),
             ("underscore", with(pv(), "page_url", json!("https://my_site.com/")), "DOMAIN_INVALID", "page_url"),
             ("dash label", with(pv(), "page_url", json!("https://-a.example.com/")), "DOMAIN_INVALID", "page_url"),
-            ("empty label", with(pv(), "page_url", json!("https://example.com./")), "DOMAIN_INVALID", "page_url"),
+            ("empty label", with(pv(), "page_url", json!("https://example..com/")), "DOMAIN_INVALID", "page_url"),
+            ("two trailing dots", with(pv(), "page_url", json!("https://example.com../")), "DOMAIN_INVALID", "page_url"),
             ("long label", with(pv(), "page_url", json!(format!("https://{}.com/", long(64)))), "DOMAIN_INVALID", "page_url"),
             ("long host", with(pv(), "page_url", json!(format!("https://{}com/", "abcdefghi.".repeat(26)))), "DOMAIN_INVALID", "page_url"),
             ("relative path", with(custom(), "page_path", json!("signup")), "PAGE_PATH_INVALID", "page_path"),

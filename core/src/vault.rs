@@ -10,17 +10,11 @@
 //! | `tracking_event_hk`   | raw event id            | `[raw_event_id]`                           |
 //! | a link's key          | —                       | lower-case hex of each hub key, in column order (`\N` for none) |
 //!
-//! A domain is normalised by lower-casing it and dropping a trailing dot and a leading `www.`:
-//! `www.Example.com.` and `example.com` are one site, as in Plausible.
+//! A site's business key is its domain as `crate::domain::site_business_key` normalises it
+//! (IDNA to ASCII, lower case, no trailing dot, no leading `www.`): `www.Example.com.` and
+//! `example.com` are one site, as in Plausible, and so are `münchen.de` and `xn--mnchen-3ya.de`.
 
 use crate::hashing::{hash_key, to_hex, HashKey};
-
-/// The site business key of a page host; `None` for an empty host (a path-only event).
-pub fn site_business_key(host: &str) -> Option<String> {
-    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    let host = host.strip_prefix("www.").unwrap_or(&host);
-    (!host.is_empty()).then(|| host.to_owned())
-}
 
 pub fn site_key(tenant: &[u8], site_bk: &str) -> HashKey {
     hash_key(tenant, &[Some(site_bk)])
@@ -57,6 +51,8 @@ pub fn link_key(tenant: &[u8], hubs: &[Option<&HashKey>]) -> HashKey {
 mod tests {
     use super::*;
     use crate::hashing::{business_key, hash_binary};
+
+    use crate::domain::site_business_key;
 
     #[test]
     fn domains_are_normalised_into_one_site() {

@@ -153,6 +153,9 @@ check() {
     && [ "$retry_rows" -eq "$retry_distinct" ] && [ "$retry_rows" -eq $((retry_calls - duplicates)) ] \
     && [ "$burst_counted" -eq "$burst_calls" ] && [ "$limited" -eq "$burst_refused" ] \
     || { echo "soak: FAILED: the $mode calls do not add up"; exit 1; }
+  # The burst must have reached the limiter, or 0 refused = 0 limited would pass unseen.
+  [ "$burst_calls" -gt "$LIMIT" ] && [ "$limited" -gt 0 ] && [ "$burst_allowed" -ge "$LIMIT" ] \
+    || { echo "soak: FAILED: the $mode burst ($burst_calls calls, limit $LIMIT) was never rate limited ($limited)"; exit 1; }
 }
 
 # Immediate: raw, staging and vault in each call.

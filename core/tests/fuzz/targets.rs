@@ -13,6 +13,7 @@ use onevault_tracking_core::attribution::{
     channel, parse_page_path, parse_page_url, referrer_host, Campaign, Channel,
 };
 use onevault_tracking_core::dialect::{is_dialect, to_vocabulary, IGNORED_KEYS};
+use onevault_tracking_core::domain::{is_site_host, site_business_key};
 use onevault_tracking_core::enrich::enrich;
 use onevault_tracking_core::hashing::{business_key, hash_binary, hash_diff, hash_key, to_hex};
 use onevault_tracking_core::ip::{anonymize, parse_inet, stored_ip, IpStorage};
@@ -25,7 +26,7 @@ use onevault_tracking_core::useragent::{
 };
 use onevault_tracking_core::validate::*;
 use onevault_tracking_core::vault::{
-    api_key_key, link_key, page_key, session_key, site_business_key, site_key, tracking_event_key,
+    api_key_key, link_key, page_key, session_key, site_key, tracking_event_key,
 };
 use onevault_tracking_core::visitor::{visitor_hash, visitor_hashes, DailySalts, VisitorHashes};
 
@@ -1472,8 +1473,8 @@ fn check_keys(input: &Value) -> Result<(), String> {
         );
     } else {
         ensure!(
-            host.trim().trim_end_matches('.').is_empty(),
-            "no site key for {host:?}"
+            !is_site_host(&host.trim().to_ascii_lowercase()),
+            "no site key for the site host {host:?}"
         );
     }
     if is_site_host(host) && !host.starts_with("www.") {
