@@ -48,8 +48,9 @@ unsafe fn drops_the_extension(parsetree: *mut pg_sys::Node) -> bool {
 /// Whether the raw table (every event lands there first) holds a row; a damaged installation
 /// without it holds none.
 fn events_stored() -> bool {
-    let table_exists =
-        Spi::get_one::<bool>("SELECT to_regclass('raw.site_tracking_events_r') IS NOT NULL");
+    let table_exists = Spi::get_one::<bool>(
+        "SELECT pg_catalog.to_regclass('raw.site_tracking_events_r') IS NOT NULL",
+    );
     if table_exists.ok().flatten() != Some(true) {
         return false;
     }

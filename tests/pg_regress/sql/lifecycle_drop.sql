@@ -7,6 +7,14 @@ DROP EXTENSION onevault_tracking;
 DROP EXTENSION onevault_tracking CASCADE;
 DROP EXTENSION IF EXISTS pg_temp_nothing, onevault_tracking CASCADE;
 DROP SCHEMA onevault_tracking CASCADE;
+-- The guard runs as whoever drops (a superuser, often) with that session's search_path: a
+-- look-alike planted in public is never called by it.
+CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql
+AS $$ BEGIN RAISE EXCEPTION 'a planted to_regclass was called by the DROP guard'; END $$;
+SET search_path = public, pg_catalog;
+DROP EXTENSION onevault_tracking;
+RESET search_path;
+DROP FUNCTION public.to_regclass(text);
 SELECT (SELECT count(*) FROM raw.site_tracking_events_r) = n AS nothing_lost,
        (SELECT count(*) FROM pg_extension WHERE extname = 'onevault_tracking') AS extension_still_there
   FROM events_before;

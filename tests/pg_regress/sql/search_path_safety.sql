@@ -30,7 +30,14 @@ SELECT now();
 SELECT '\x01'::bytea = '\x02'::bytea;
 \set VERBOSITY default
 
--- The whole API with the plants first on the path: no planted object is reached.
+-- The whole API with the plants first on the path: no planted object is reached. One
+-- transaction with function tracking on, so that the end can show that every function a role
+-- may execute was called here.
+RESET search_path;
+SELECT util.hash_binary('nobody') AS nobody_hash, encode(:'tenant'::bytea, 'hex') AS tenant_hex \gset
+BEGIN;
+SET LOCAL track_functions = 'all';
+SET search_path = public, pg_catalog, pg_temp;
 SELECT api.register_site(:'tenant', 'planted.example', 'Planted') AS site \gset
 SELECT api.create_api_key(:'tenant', 'planted.example', 'k') AS key_answer \gset
 RESET search_path;
@@ -51,7 +58,56 @@ SELECT api.erase_session(:'tenant', 's1') AS erased \gset
 SELECT api.purge_expired_data() AS purged \gset
 SELECT api.revoke_api_key(:'tenant', :'key_prefix') AS revoked \gset
 SELECT count(*) AS status_rows FROM onevault_tracking.integration_status() \gset
+SELECT api.log_tracking_attempt(:'tenant', 'rejected', 'PLANTED_TEST', 'ovt_0000', '192.0.2.9') AS logged \gset
+SELECT api.track_site_event('192.0.2.4', 'Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0',
+                            'https://planted.example/site-event') AS site_event \gset
+SELECT raw.ingest_tracking_event(:'tenant', NULL, '192.0.2.5', 'curl/8.0',
+       '{"event_type": "page_view", "page_url": "https://planted.example/one"}') AS one_raw \gset
+SELECT staging.process_raw_event(:one_raw) AS one_processed \gset
+SELECT business.load_staged_event(:one_raw) AS one_loaded \gset
+SELECT onevault_tracking.process_event(:one_raw) AS one_event \gset
+SELECT raw.ingest_tracking_event(:'tenant', NULL, '192.0.2.5', 'curl/8.0', '{"event_type": "page_view"}') AS bad_raw \gset
+SELECT staging.process_raw_event(:bad_raw) AS bad_processed \gset
+SELECT staging.reprocess_quarantined_events(:'tenant', ARRAY[:bad_raw]::bigint[]) AS reprocessed \gset
+SELECT staging.validate_event_data('{"event_type": "page_view", "page_path": "/"}') AS validated \gset
+SELECT staging.enrich_event_data('{"event_type": "page_view", "page_url": "https://planted.example/e"}',
+                                 'Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0', '192.0.2.6') AS enriched \gset
+SELECT api.erase_visitor(:'tenant', :'nobody_hash') AS erased_visitor \gset
+SELECT staging.auto_process_if_needed() AS auto_processed \gset
+SELECT staging.trigger_pipeline_now() AS triggered \gset
+SELECT count(*) AS pipeline_rows FROM staging.get_pipeline_status() \gset
+SELECT onevault_tracking.process_pipeline_step(10) AS pipeline_step \gset
+SELECT onevault_tracking.migrate_earlier_generation() AS migrated \gset
+SELECT onevault_tracking.restore_earlier_generation() AS restored \gset
+SELECT count(*) AS creators FROM onevault_tracking.pgcrypto_schema_creators() \gset
+SELECT onevault_tracking.hash_binary('x') IS NOT NULL AND onevault_tracking.hash_key(:'tenant', 'a') IS NOT NULL
+       AND onevault_tracking.business_key(:'tenant', 'a') IS NOT NULL AS hashes \gset
+SELECT onevault_tracking.site_domain('WWW.Planted.Example.') AS normalised_domain \gset
+SET LOCAL onevault_tracking.tenant_id = :'tenant_hex';
+SELECT onevault_tracking.current_tenant_hk() IS NOT NULL AS tenant_selected \gset
+SELECT api.site_stats('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS stats \gset
+SELECT api.site_breakdown('planted.example', 'page', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS breakdown \gset
+SELECT api.site_timeseries('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS series \gset
 RESET search_path;
+-- Every function a role may execute ran in this transaction (the reports' event set is an SQL
+-- function inlined into their queries, which function tracking cannot see).
+SELECT p.oid::regprocedure AS never_called
+  FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')
+   AND d.classid = 'pg_proc'::regclass
+   AND (has_function_privilege('onevault_tracking_ingest', p.oid, 'EXECUTE')
+        OR has_function_privilege('onevault_tracking_reader', p.oid, 'EXECUTE')
+        OR has_function_privilege('onevault_tracking_admin', p.oid, 'EXECUTE'))
+   AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure
+   AND NOT EXISTS (SELECT 1 FROM pg_stat_xact_user_functions AS f WHERE f.funcid = p.oid)
+ ORDER BY 1;
+SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 'success' AS site_event,
+       (:'one_processed'::jsonb) ->> 'status' AS one_processed, (:'bad_processed'::jsonb) ->> 'validation_status' AS bad_processed,
+       (:'reprocessed'::jsonb) ->> 'success' IS NOT NULL AS reprocessed, (:'validated'::jsonb) ->> 'valid' AS validated,
+       (:'enriched'::jsonb) ->> 'page_host' AS enriched_host, (:'erased_visitor'::jsonb) ->> 'total' AS erased_visitor,
+       :'normalised_domain' AS normalised_domain, (:'stats'::jsonb) ? 'pageviews' AS stats,
+       (:'breakdown'::jsonb) IS NOT NULL AS breakdown, (:'series'::jsonb) IS NOT NULL AS series;
+COMMIT;
 
 SELECT (:'site'::jsonb) ->> 'success' AS site, (:'page_view'::jsonb) ->> 'status' AS page_view,
        (:'custom'::jsonb) ->> 'status' AS custom, (:'wrong_key'::jsonb) ->> 'error_code' AS wrong_key,
