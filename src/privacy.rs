@@ -201,6 +201,16 @@ const SUBJECT_SESSIONS: &str = "SELECT h.session_hk, h.session_bk FROM business.
                JOIN business.tracking_event_l AS l USING (tracking_event_hk)
               WHERE e.tenant_hk = $1 AND e.visitor_hash = $2) AS v USING (session_hk)";
 
+/// Locks the subject's raw events before anything is read, so that a drain processing them
+/// right now finishes first (its staging and vault rows are then visible to the statements
+/// below, and erased with the rest) and a drain that starts later skips them (it claims with
+/// SKIP LOCKED). Without it, what a concurrent drain staged and loaded would survive erasure.
+const LOCK_SUBJECT_RAW_EVENTS: &str = "SELECT count(*) FROM (
+         SELECT 1 FROM raw.site_tracking_events_r AS r
+          WHERE r.tenant_hk = $1
+            AND (r.visitor_hash = $2 OR r.visitor_hash_previous = $2 OR r.raw_payload ->> 'session_id' = $3)
+            FOR UPDATE) AS locked";
+
 /// The subject's raw events: by visitor hash (either salt), by session (also while pending),
 /// and those staged with it. $4 = the subject's session ids.
 const SUBJECT_RAW_EVENTS: &str = "SELECT r.raw_event_id FROM raw.site_tracking_events_r AS r
@@ -300,6 +310,12 @@ fn erase(
 ) -> JsonB {
     Spi::connect_mut(|client| {
         ensure_tenant(client, tenant_hk);
+        spi::execute(
+            client,
+            LOCK_SUBJECT_RAW_EVENTS,
+            &[tenant_hk.into(), visitor_hash.into(), session_id.into()],
+        )
+        .expect("lock the subject's raw events");
         let (mut session_hks, mut session_ids) = (Vec::<Vec<u8>>::new(), Vec::<String>::new());
         for row in spi::execute(
             client,
