@@ -1767,20 +1767,69 @@ mod tests {
     }
 
     #[test]
-    fn nul_and_odd_escapes_from_json_text_do_not_panic() {
-        for text in [
-            r#"{"event_type":"page_view\u0000","page_url":"https://a.com/\u0000"}"#,
-            r#"{"event_type":"custom","event_name":"\ud83d\ude00","page_path":"/\u00ff"}"#,
-            r#"{"event_type":"custom","event_name":"\ud83d","page_path":"/"}"#,
-            r#"{"\u0000":"\u0000","properties":{"\u0000":"\u0000"}}"#,
-            r#"{"timestamp":"2026-11-25T20:17:02.1234567890123456789Z"}"#,
-            r#"{"screen_width":1e400}"#,
-            r#"{"screen_width":-0.0}"#,
-            r#"{"screen_width":123456789012345678901234567890}"#,
-        ] {
-            if let Ok(payload) = serde_json::from_str::<Value>(text) {
-                check(&payload);
+    fn nul_and_odd_escapes_from_json_text_get_their_codes() {
+        const NO_EVENT: [(&str, &str); 2] = [
+            ("EVENT_TYPE_MISSING", "event_type"),
+            ("PAGE_MISSING", "page_url"),
+        ];
+        let no_event_and = |extra: (&'static str, &'static str)| {
+            let mut expected = NO_EVENT.to_vec();
+            expected.push(extra);
+            expected
+        };
+        // `None`: not JSON (a lone surrogate; PostgreSQL's jsonb refuses it as well).
+        let cases: [(&str, Option<Vec<(&str, &str)>>); 7] = [
+            (
+                r#"{"event_type":"page_view\u0000","page_url":"https://a.com/\u0000"}"#,
+                Some(vec![
+                    ("EVENT_TYPE_UNKNOWN", "event_type"),
+                    ("CONTROL_CHARACTERS", "page_url"),
+                ]),
+            ),
+            (
+                r#"{"event_type":"custom","event_name":"\ud83d\ude00","page_path":"/\u00ff"}"#,
+                Some(vec![]),
+            ),
+            (
+                r#"{"event_type":"custom","event_name":"\ud83d","page_path":"/"}"#,
+                None,
+            ),
+            (
+                r#"{"\u0000":"\u0000","properties":{"\u0000":"\u0000"}}"#,
+                Some(vec![
+                    ("UNKNOWN_FIELD", "\\u{0}"),
+                    ("EVENT_TYPE_MISSING", "event_type"),
+                    ("PAGE_MISSING", "page_url"),
+                    ("PROPERTY_KEY_INVALID", "properties.\\u{0}"),
+                ]),
+            ),
+            (
+                r#"{"timestamp":"2026-11-25T20:17:02.1234567890123456789Z"}"#,
+                Some(NO_EVENT.to_vec()),
+            ),
+            (
+                r#"{"screen_width":-0.0}"#,
+                Some(no_event_and(("SCREEN_WIDTH_INVALID", "screen_width"))),
+            ),
+            (
+                r#"{"screen_width":123456789012345678901234567890}"#,
+                Some(no_event_and(("SCREEN_WIDTH_INVALID", "screen_width"))),
+            ),
+        ];
+        for (text, expected) in cases {
+            let parsed = serde_json::from_str::<Value>(text).ok();
+            assert_eq!(parsed.is_some(), expected.is_some(), "{text}");
+            if let (Some(payload), Some(expected)) = (parsed, expected) {
+                assert_eq!(codes(&check(&payload).errors), expected, "{text}");
             }
+        }
+        // Out of f64's range: serde_json refuses it unless numbers are kept as text (the
+        // extension's arbitrary_precision); either way it is never a valid screen width.
+        if let Ok(payload) = serde_json::from_str::<Value>(r#"{"screen_width":1e400}"#) {
+            assert_eq!(
+                codes(&check(&payload).errors),
+                no_event_and(("SCREEN_WIDTH_INVALID", "screen_width"))
+            );
         }
     }
 

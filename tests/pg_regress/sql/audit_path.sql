@@ -8,7 +8,7 @@ RESET search_path;
 -- pg_catalog, then pgcrypto's schema only, then pg_temp.
 SELECT p.proconfig AS audit_path_config
   FROM pg_proc AS p WHERE p.oid = 'onevault_tracking.log_platform_audit_event(text,text,text,text,jsonb)'::regprocedure;
-SELECT status FROM onevault_tracking.integration_status() WHERE kind IN ('privileges', 'probe') ORDER BY kind;
+SELECT component, status FROM onevault_tracking.integration_status() WHERE kind IN ('privileges', 'probe') ORDER BY kind;
 
 -- pgcrypto in a schema of its own, and a digest() planted in public that must never be used:
 -- with public first on the caller's path, every audited call still works and the plant is not
