@@ -251,13 +251,14 @@ mod tests {
             "another /64 is another client"
         );
         let clients = Spi::get_one::<String>(
-            "SELECT string_agg(ip_address::text || '=' || request_count, ' ' ORDER BY ip_address)
+            "SELECT string_agg(abbrev(ip_address) || '=' || request_count, ' ' ORDER BY ip_address)
                FROM auth.ip_tracking_s",
         )
         .unwrap();
         assert_eq!(
             clients.as_deref(),
-            Some("198.51.100.20=3 2001:db8:7:1::/64=3 2001:db8:7:2::/64=1")
+            Some("198.51.100.20=3 2001:db8:7:1::/64=3 2001:db8:7:2::/64=1"),
+            "rate-limit rows"
         );
         // Stored (anonymised to /24) and hashed as the same IPv4 client.
         let (stored, same_visitor) = Spi::get_two_with_args::<String, bool>(
@@ -270,8 +271,8 @@ mod tests {
             .into()],
         )
         .unwrap();
-        assert_eq!(stored.as_deref(), Some("198.51.100.0"));
-        assert_eq!(same_visitor, Some(true));
+        assert_eq!(stored.as_deref(), Some("198.51.100.0"), "stored address");
+        assert_eq!(same_visitor, Some(true), "one visitor hash");
         // 128 bits: every IPv6 address is a client of its own again.
         Spi::run("SET LOCAL onevault_tracking.rate_limit_ipv6_prefix = 128").unwrap();
         assert_eq!(

@@ -29,7 +29,7 @@ SET onevault_tracking.tenant_id = :'tenant_hex';
 SELECT spelling, (api.site_stats(spelling, now() - interval '1 day', now() + interval '1 day')) ->> 'pageviews' AS pageviews
   FROM unnest(ARRAY['münchen.de', 'MÜNCHEN.DE.', 'www.xn--mnchen-3ya.de']) AS spelling;
 RESET onevault_tracking.tenant_id;
-SELECT onevault_tracking.site_domain(d) AS normalised
+SELECT d AS given, coalesce(onevault_tracking.site_domain(d), '(not a site domain)') AS normalised
   FROM unnest(ARRAY['Straße.de', 'www.Example.COM.', 'example.com..', 'not a domain', '1.2.3.4']) AS d;
 
 -- Not a domain: refused with 22023, nothing written.

@@ -102,7 +102,7 @@ SELECT d.new_data ->> 'raw_events' AS raw_events, d.new_data ->> 'rate_limit_win
 DELETE FROM onevault_tracking.visitor_salts WHERE salt_date < (now() AT TIME ZONE 'UTC')::date;
 INSERT INTO onevault_tracking.visitor_salts (salt_date, salt)
 SELECT (now() AT TIME ZONE 'UTC')::date - age, decode(repeat(to_hex(age * 19), 32), 'hex')
-  FROM (VALUES (1), (2), (3), (40)) AS a (age);
+  FROM (VALUES (1), (2), (3), (9)) AS a (age);
 SELECT api.purge_expired_data() ->> 'visitor_salts' AS salts_destroyed;
 SELECT array_agg((now() AT TIME ZONE 'UTC')::date - salt_date ORDER BY salt_date DESC) AS salt_ages_left
   FROM onevault_tracking.visitor_salts;

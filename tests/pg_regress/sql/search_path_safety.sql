@@ -103,7 +103,7 @@ SELECT p.oid::regprocedure AS never_called
  ORDER BY 1;
 SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 'success' AS site_event,
        (:'one_processed'::jsonb) ->> 'status' AS one_processed, (:'bad_processed'::jsonb) ->> 'validation_status' AS bad_processed,
-       (:'reprocessed'::jsonb) ->> 'success' IS NOT NULL AS reprocessed, (:'validated'::jsonb) ->> 'valid' AS validated,
+       (:'reprocessed'::jsonb) -> 'reprocessed_raw_event_ids' = jsonb_build_array(:bad_raw) AS reprocessed, (:'validated'::jsonb) ->> 'valid' AS validated,
        (:'enriched'::jsonb) ->> 'page_host' AS enriched_host, (:'erased_visitor'::jsonb) ->> 'total' AS erased_visitor,
        :'normalised_domain' AS normalised_domain, (:'stats'::jsonb) ? 'pageviews' AS stats,
        (:'breakdown'::jsonb) IS NOT NULL AS breakdown, (:'series'::jsonb) IS NOT NULL AS series;
