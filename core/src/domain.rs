@@ -12,8 +12,8 @@
 /// The longest domain name DNS allows, in its ASCII form.
 pub const DOMAIN_MAX_BYTES: usize = 253;
 
-/// The normalised ASCII form of a host, or `None` when it cannot be a host name (empty, a space,
-/// a character IDNA refuses, or a label punycode cannot encode).
+/// The normalised ASCII form of a host, or `None` when it cannot be a host name (empty, an empty
+/// label, a space, a character IDNA refuses, or a label punycode cannot encode).
 pub fn normalize_host(host: &str) -> Option<String> {
     let trimmed = host.trim();
     // One trailing dot is the root of a fully qualified name; more is not a name.
@@ -23,7 +23,7 @@ pub fn normalize_host(host: &str) -> Option<String> {
     }
     idna::domain_to_ascii(name)
         .ok()
-        .filter(|ascii| !ascii.is_empty())
+        .filter(|ascii| !ascii.is_empty() && !ascii.split('.').any(str::is_empty))
 }
 
 /// The site business key of a host: its normalised form without a leading `www.`.
@@ -109,6 +109,8 @@ mod tests {
         for bad in [
             "",
             ".",
+            "..",
+            ".example.com",
             "example.com..",
             "exa mple.com",
             "com",

@@ -13,7 +13,7 @@ use onevault_tracking_core::attribution::{
     channel, parse_page_path, parse_page_url, referrer_host, Campaign, Channel,
 };
 use onevault_tracking_core::dialect::{is_dialect, to_vocabulary, IGNORED_KEYS};
-use onevault_tracking_core::domain::{is_site_host, site_business_key};
+use onevault_tracking_core::domain::{is_site_host, normalize_host, site_business_key};
 use onevault_tracking_core::enrich::enrich;
 use onevault_tracking_core::hashing::{business_key, hash_binary, hash_diff, hash_key, to_hex};
 use onevault_tracking_core::ip::{anonymize, parse_inet, stored_ip, IpStorage};
@@ -669,7 +669,7 @@ fn check_raw_payload(input: &Value) -> Result<(), String> {
                 .get("page_url")
                 .and_then(Value::as_str)
                 .and_then(|text| url::Url::parse(text).ok())
-                .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+                .and_then(|url| url.host_str().and_then(normalize_host));
             ensure!(
                 read.as_deref() == Some(host.as_str()),
                 "page_url_host {host:?}, validation reads {read:?}"
@@ -1178,25 +1178,28 @@ fn check_anonymized(ip: IpAddr) -> Result<(), String> {
             );
             u32::from(ip) & 0xff == 0
         }
-        (IpAddr::V6(ip), IpAddr::V6(a)) => match ip.to_ipv4_mapped() {
-            Some(v4) => {
-                let a4 = a
-                    .to_ipv4_mapped()
-                    .ok_or(format!("{ip} -> {a} is no longer mapped"))?;
-                ensure!(
-                    u32::from(a4) >> 8 == u32::from(v4) >> 8 && u32::from(a4) & 0xff == 0,
-                    "{ip} -> {a}"
-                );
-                u32::from(v4) & 0xff == 0
-            }
-            None => {
-                ensure!(
-                    u128::from(a) >> 80 == u128::from(ip) >> 80 && u128::from(a) << 48 == 0,
-                    "{ip} -> {a}"
-                );
-                u128::from(ip) << 48 == 0
-            }
-        },
+        // An IPv4-mapped address is the IPv4 address it carries, and is stored as one.
+        (IpAddr::V6(ip), IpAddr::V4(a)) => {
+            let v4 = ip
+                .to_ipv4_mapped()
+                .ok_or(format!("{ip} -> {a}: only an IPv4-mapped address becomes IPv4"))?;
+            ensure!(
+                u32::from(a) >> 8 == u32::from(v4) >> 8 && u32::from(a) & 0xff == 0,
+                "{ip} -> {a}"
+            );
+            false
+        }
+        (IpAddr::V6(ip), IpAddr::V6(a)) => {
+            ensure!(
+                ip.to_ipv4_mapped().is_none(),
+                "{ip} -> {a} stayed IPv4-mapped"
+            );
+            ensure!(
+                u128::from(a) >> 80 == u128::from(ip) >> 80 && u128::from(a) << 48 == 0,
+                "{ip} -> {a}"
+            );
+            u128::from(ip) << 48 == 0
+        }
         _ => return Err(format!("anonymising {ip} changed the address family")),
     };
     // The full address is never what is stored, unless it carries no host part to hide.
@@ -1208,7 +1211,7 @@ fn check_anonymized(ip: IpAddr) -> Result<(), String> {
     ensure!(stored_ip(IpStorage::Full, ip) == Some(ip), "full mode");
     ensure!(stored_ip(IpStorage::None, ip).is_none(), "none mode");
     ensure!(
-        parse_inet(&ip.to_string()) == Some(ip),
+        parse_inet(&ip.to_string()) == Some(ip.to_canonical()),
         "{ip} does not round-trip"
     );
     Ok(())
@@ -1227,14 +1230,14 @@ fn check_ip(input: &Value) -> Result<(), String> {
     let parsed = parse_inet(text);
     let address_part = text.split_once('/').map_or(text, |(a, _)| a);
     ensure!(
-        parsed == address_part.parse().ok(),
+        parsed == address_part.parse().ok().map(|ip: IpAddr| ip.to_canonical()),
         "parse_inet({text:?}) = {parsed:?}"
     );
     ips.extend(parsed);
     for ip in ips {
         check_anonymized(ip)?;
         ensure!(
-            parse_inet(&format!("{ip}/{bits}")) == Some(ip),
+            parse_inet(&format!("{ip}/{bits}")) == Some(ip.to_canonical()),
             "{ip}/{bits} does not parse"
         );
     }
