@@ -1180,9 +1180,9 @@ fn check_anonymized(ip: IpAddr) -> Result<(), String> {
         }
         // An IPv4-mapped address is the IPv4 address it carries, and is stored as one.
         (IpAddr::V6(ip), IpAddr::V4(a)) => {
-            let v4 = ip
-                .to_ipv4_mapped()
-                .ok_or(format!("{ip} -> {a}: only an IPv4-mapped address becomes IPv4"))?;
+            let v4 = ip.to_ipv4_mapped().ok_or(format!(
+                "{ip} -> {a}: only an IPv4-mapped address becomes IPv4"
+            ))?;
             ensure!(
                 u32::from(a) >> 8 == u32::from(v4) >> 8 && u32::from(a) & 0xff == 0,
                 "{ip} -> {a}"
@@ -1230,7 +1230,11 @@ fn check_ip(input: &Value) -> Result<(), String> {
     let parsed = parse_inet(text);
     let address_part = text.split_once('/').map_or(text, |(a, _)| a);
     ensure!(
-        parsed == address_part.parse().ok().map(|ip: IpAddr| ip.to_canonical()),
+        parsed
+            == address_part
+                .parse()
+                .ok()
+                .map(|ip: IpAddr| ip.to_canonical()),
         "parse_inet({text:?}) = {parsed:?}"
     );
     ips.extend(parsed);
