@@ -1777,8 +1777,10 @@ mod tests {
             expected.push(extra);
             expected
         };
+        /// The codes (and fields) an input gets, or `None` when it is not JSON.
+        type Outcome = Option<Vec<(&'static str, &'static str)>>;
         // `None`: not JSON (a lone surrogate; PostgreSQL's jsonb refuses it as well).
-        let cases: [(&str, Option<Vec<(&str, &str)>>); 7] = [
+        let cases: [(&str, Outcome); 7] = [
             (
                 r#"{"event_type":"page_view\u0000","page_url":"https://a.com/\u0000"}"#,
                 Some(vec![
