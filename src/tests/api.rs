@@ -16,6 +16,18 @@ mod tests {
             .0
     }
 
+    /// Sets the rate limit to 2 calls a minute and waits, if needed, for the start of a minute:
+    /// the limiter counts per calendar minute, and every call of a test (a few seconds in a
+    /// debug build) must fall into one window.
+    fn limit_to_two_calls_a_minute_from_early_in_a_minute() {
+        Spi::run("SET LOCAL onevault_tracking.rate_limit_per_minute = 2").unwrap();
+        Spi::run(
+            "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
+              WHERE extract(second FROM clock_timestamp()) > 40",
+        )
+        .unwrap();
+    }
+
     /// Registers `domain` for the tenant and returns a fresh key's plaintext.
     fn site_with_key(tenant_hk: &[u8], domain: &str) -> String {
         json(
@@ -214,12 +226,7 @@ mod tests {
     fn the_rate_limiter_counts_clients_not_address_spellings() {
         let acme = tenant("Acme", 0);
         let key = site_with_key(&acme, "example.com");
-        Spi::run("SET LOCAL onevault_tracking.rate_limit_per_minute = 2").unwrap();
-        Spi::run(
-            "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
-              WHERE extract(second FROM clock_timestamp()) > 40",
-        )
-        .unwrap();
+        limit_to_two_calls_a_minute_from_early_in_a_minute();
         let v4 = page_view(&key, "example.com", "/a", "198.51.100.20");
         let mapped = page_view(&key, "example.com", "/b", "::ffff:198.51.100.20");
         assert_eq!(
@@ -287,14 +294,7 @@ mod tests {
         let globex = tenant("Globex", 0);
         let key = site_with_key(&acme, "example.com");
         let other = site_with_key(&globex, "globex.com");
-        Spi::run("SET LOCAL onevault_tracking.rate_limit_per_minute = 2").unwrap();
-        // The limiter counts per calendar minute: start early in one, so that every call below
-        // (a few seconds in a debug build) falls into the same window.
-        Spi::run(
-            "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
-              WHERE extract(second FROM clock_timestamp()) > 40",
-        )
-        .unwrap();
+        limit_to_two_calls_a_minute_from_early_in_a_minute();
         assert_eq!(
             page_view(&key, "example.com", "/1", "10.0.0.9")["success"],
             true
@@ -371,12 +371,9 @@ mod tests {
         assert_eq!((rows, current, ended_right), (Some(2), Some(1), Some(true)));
     }
 
-    #[pg_test]
-    fn a_processing_failure_in_the_call_keeps_the_event_for_the_drain() {
-        let acme = tenant("Acme", 0);
-        let key = site_with_key(&acme, "example.com");
-        // A vault table that refuses this page: the failure happens after staging, inside the
-        // call's processing.
+    /// A vault table that refuses pages ending in `/broken` (until the trigger `refuse` is
+    /// dropped): a failure after staging, inside a call's processing.
+    fn refuse_broken_pages_in_the_vault() {
         Spi::run(
             "CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS
                $$ BEGIN IF NEW.page_bk LIKE '%/broken' THEN RAISE EXCEPTION 'vault refused'; END IF;
@@ -385,6 +382,13 @@ mod tests {
                FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse();",
         )
         .unwrap();
+    }
+
+    #[pg_test]
+    fn a_processing_failure_in_the_call_keeps_the_event_for_the_drain() {
+        let acme = tenant("Acme", 0);
+        let key = site_with_key(&acme, "example.com");
+        refuse_broken_pages_in_the_vault();
         let answer = page_view(&key, "example.com", "/broken", "192.168.1.100");
         assert_eq!(answer["success"], true, "{answer}");
         assert_eq!(answer["status"], "PENDING", "{answer}");
@@ -415,14 +419,8 @@ mod tests {
     fn a_processing_failure_without_retries_is_not_a_success() {
         let acme = tenant("Acme", 0);
         let key = site_with_key(&acme, "example.com");
-        Spi::run(
-            "SET LOCAL onevault_tracking.max_processing_attempts = 1;
-             CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS
-               $$ BEGIN RAISE EXCEPTION 'vault refused'; END $$;
-             CREATE TRIGGER refuse BEFORE INSERT ON business.page_h
-               FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse();",
-        )
-        .unwrap();
+        Spi::run("SET LOCAL onevault_tracking.max_processing_attempts = 1").unwrap();
+        refuse_broken_pages_in_the_vault();
         let answer = page_view(&key, "example.com", "/broken", "192.168.1.100");
         assert_eq!(answer["success"], false, "{answer}");
         assert_eq!(answer["error_code"], "PROCESSING_FAILED", "{answer}");
