@@ -14,6 +14,7 @@ use crate::error::{required, TrackingError};
 use crate::spi;
 use onevault_tracking_core::hashing::{hash_diff, hash_key};
 use onevault_tracking_core::ip::{parse_inet, rate_limit_client};
+use onevault_tracking_core::site_settings::RATE_LIMIT_RANGE;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{Inet, JsonB};
@@ -169,7 +170,7 @@ fn check_rate_limit(
     let tenant_hk = required(p_tenant_hk, "p_tenant_hk");
     let limit = p_limit.unwrap_or_else(crate::settings::rate_limit_per_minute);
     let window = p_window_seconds.unwrap_or(60);
-    if !(1..=1_000_000).contains(&limit) || !(1..=86_400).contains(&window) {
+    if !RATE_LIMIT_RANGE.contains(&i64::from(limit)) || !(1..=86_400).contains(&window) {
         TrackingError::InvalidArgument {
             name: "p_limit/p_window_seconds",
             reason: format!(

@@ -3,6 +3,7 @@
 
 use onevault_tracking_core::ip::{IpStorage, RATE_LIMIT_IPV6_PREFIX};
 use onevault_tracking_core::payload::{DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PAYLOAD_BYTES};
+use onevault_tracking_core::site_settings::RATE_LIMIT_MAX;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 
 /// Hard ceiling for the payload limit: far above any real tracking payload, and well below the
@@ -87,7 +88,7 @@ pub fn register() {
         c"Sites override it with settings.rate_limit_per_minute, keys with rate_limit_per_minute.",
         &RATE_LIMIT_PER_MINUTE,
         1,
-        1_000_000,
+        RATE_LIMIT_MAX,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -8,9 +8,11 @@ use serde_json::Value;
 use std::fmt;
 use std::ops::RangeInclusive;
 
-/// Calls per minute a site or an API key may allow. 0 would refuse every call; the upper end
-/// keeps the count far from integer overflow.
-pub const RATE_LIMIT_RANGE: RangeInclusive<i64> = 1..=1_000_000;
+/// The most calls per minute a site, an API key, `api.check_rate_limit` or the
+/// `onevault_tracking.rate_limit_per_minute` setting may allow: far from integer overflow.
+pub const RATE_LIMIT_MAX: i32 = 1_000_000;
+/// Calls per minute a rate limit may allow. 0 would refuse every call.
+pub const RATE_LIMIT_RANGE: RangeInclusive<i64> = 1..=RATE_LIMIT_MAX as i64;
 
 /// What a site does with a browser's Do-Not-Track or Global Privacy Control signal.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -79,26 +81,17 @@ impl fmt::Display for SettingsError {
 /// value of its type and in its range. The first problem is the error.
 pub fn parse(settings: &Value) -> Result<SiteSettings, SettingsError> {
     let object = settings.as_object().ok_or(SettingsError::NotAnObject)?;
+    let invalid = |name: &'static str| move |reason| SettingsError::InvalidValue { name, reason };
     let mut parsed = SiteSettings::default();
     for (name, value) in object {
         match name.as_str() {
             "rate_limit_per_minute" => {
                 parsed.rate_limit_per_minute =
-                    Some(
-                        rate_limit(value).map_err(|reason| SettingsError::InvalidValue {
-                            name: "rate_limit_per_minute",
-                            reason,
-                        })?,
-                    )
+                    Some(rate_limit(value).map_err(invalid("rate_limit_per_minute"))?)
             }
             "privacy_signals" => {
                 parsed.privacy_signals =
-                    Some(
-                        privacy_signals(value).map_err(|reason| SettingsError::InvalidValue {
-                            name: "privacy_signals",
-                            reason,
-                        })?,
-                    )
+                    Some(privacy_signals(value).map_err(invalid("privacy_signals"))?)
             }
             _ => {
                 return Err(SettingsError::UnknownName {
