@@ -47,7 +47,7 @@
 -- Settings are the extension's (onevault_tracking.*), read with their documented defaults when a
 -- session has not loaded the extension's library yet.
 --
--- Requires: the One Vault core (or sql/onevault_core_replica.sql) with pgcrypto in schema public,
+-- Requires: the One Vault core (or tests/fixtures/onevault_core_replica.sql) with pgcrypto in schema public,
 -- and onevault_tracking (its tables). Re-runnable.
 -- =============================================================================================
 

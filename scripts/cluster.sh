@@ -53,7 +53,7 @@ cluster_fresh_db() {
   PGOPTIONS='-c client_min_messages=warning' cluster_psql "$dir" "$port" -d postgres \
     -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   PGOPTIONS='-c client_min_messages=warning' cluster_psql "$dir" "$port" -d "$db" -1 \
-    -f "$repo/sql/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
+    -f "$repo/tests/fixtures/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
 }
 
 # install_extension [--release]: builds and installs the extension into the chosen PostgreSQL.

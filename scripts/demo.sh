@@ -270,7 +270,7 @@ explain "Dropped and created again, so every run starts from the same clean stat
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" -d postgres -c "SET client_min_messages = warning" \
   -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" -d postgres -c "CREATE DATABASE $DB"
-demo_psql -1 -f "$REPO/sql/onevault_core_replica.sql"
+demo_psql -1 -f "$REPO/tests/fixtures/onevault_core_replica.sql"
 demo_psql -c "CREATE EXTENSION onevault_tracking"
 demo_psql -c "SELECT extname AS extension, extversion AS version FROM pg_extension ORDER BY extname"
 explain "What the extension needs from the platform, and whether util.log_audit_event really works"

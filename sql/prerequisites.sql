@@ -30,7 +30,7 @@ BEGIN
         RAISE WARNING 'onevault_tracking needs the One Vault core, and this database lacks: %',
                         pg_catalog.array_to_string(missing, ', ')
             USING HINT = 'Install onevault_tracking into a One Vault database, or load the core '
-                         'replica first: psql -1 -v ON_ERROR_STOP=1 -f sql/onevault_core_replica.sql '
+                         'replica first: psql -1 -v ON_ERROR_STOP=1 -f tests/fixtures/onevault_core_replica.sql '
                          '(in the onevault_tracking source tree).';
     END IF;
 END

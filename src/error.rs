@@ -201,7 +201,7 @@ impl TrackingError {
             }
             TrackingError::CoreMissing { .. } => {
                 "Install onevault_tracking into a One Vault database, or load the core replica \
-                 first: psql -1 -v ON_ERROR_STOP=1 -f sql/onevault_core_replica.sql (in the \
+                 first: psql -1 -v ON_ERROR_STOP=1 -f tests/fixtures/onevault_core_replica.sql (in the \
                  onevault_tracking source tree)."
                     .into()
             }

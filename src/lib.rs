@@ -92,7 +92,7 @@ pgrx::extension_sql_file!("../sql/finalize.sql", finalize);
 // with no hook to load the platform first, so test builds load the core replica ahead of
 // everything else. Release builds never contain it: on a real platform it would be wrong.
 #[cfg(any(test, feature = "pg_test"))]
-pgrx::extension_sql_file!("../sql/onevault_core_replica.sql", bootstrap);
+pgrx::extension_sql_file!("../tests/fixtures/onevault_core_replica.sql", bootstrap);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$BIN/createdb" "${CONN[@]}" "$DB"
-"${PSQL[@]}" -d "$DB" -1 -f "$REPO/sql/onevault_core_replica.sql" >/dev/null
+"${PSQL[@]}" -d "$DB" -1 -f "$REPO/tests/fixtures/onevault_core_replica.sql" >/dev/null
 # (client_min_messages: hide the NOTICE of the fixture's own event trigger)
 PGOPTIONS="-c client_min_messages=warning" "${PSQL[@]}" -d "$DB" -1 -f "$HERE/fixture.sql" >/dev/null
 "${PSQL[@]}" -d "$DB" -At -f "$HERE/catalog.sql" >"$OUT"

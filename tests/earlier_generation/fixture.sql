@@ -42,7 +42,7 @@
 -- helpers, the business_item_* objects) are NOT created: the bodies here inline what
 -- they need.
 --
--- Load (as a superuser), after sql/onevault_core_replica.sql:
+-- Load (as a superuser), after tests/fixtures/onevault_core_replica.sql:
 --     psql -v ON_ERROR_STOP=1 -1 -f tests/earlier_generation/fixture.sql
 -- Needs util.hash_binary / util.current_load_date / util.get_record_source /
 -- util.log_audit_event and auth.tenant_h / auth.security_tracking_h / auth.ip_tracking_s

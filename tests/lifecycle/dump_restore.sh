@@ -48,7 +48,7 @@ done
 cluster_psql "$DIR" "$PORT" -d postgres -c "DROP DATABASE IF EXISTS lifecycle_earlier" -c "CREATE DATABASE lifecycle_earlier" \
   -c "DROP DATABASE IF EXISTS lifecycle_earlier_restored" -c "CREATE DATABASE lifecycle_earlier_restored"
 PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d lifecycle_earlier -1 \
-  -f "$REPO/sql/onevault_core_replica.sql" -f "$REPO/tests/earlier_generation/fixture.sql" \
+  -f "$REPO/tests/fixtures/onevault_core_replica.sql" -f "$REPO/tests/earlier_generation/fixture.sql" \
   -c 'CREATE EXTENSION onevault_tracking' >/dev/null
 "$PG_BIN/pg_dump" "${PGOPTS[@]}" -Fc -f "$WORK/earlier.dump" lifecycle_earlier
 PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/pg_restore" "${PGOPTS[@]}" --exit-on-error \

@@ -21,7 +21,7 @@ CREATE SCHEMA crypto;
 CREATE EXTENSION pgcrypto SCHEMA crypto;
 SET search_path = public, crypto;
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set replica :abs_srcdir '/../../sql/onevault_core_replica.sql'
+\set replica :abs_srcdir '/../fixtures/onevault_core_replica.sql'
 \set ECHO none
 \i :replica
 \set ECHO all

@@ -11,7 +11,7 @@ SELECT to_regnamespace('onevault_tracking_legacy') IS NULL AS ordinary_database_
 CREATE DATABASE regress_earlier;
 \c regress_earlier
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set replica :abs_srcdir '/../../sql/onevault_core_replica.sql'
+\set replica :abs_srcdir '/../fixtures/onevault_core_replica.sql'
 \set fixture :abs_srcdir '/../earlier_generation/fixture.sql'
 SET client_min_messages = warning;
 \set ECHO none

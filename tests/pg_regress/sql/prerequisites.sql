@@ -16,7 +16,7 @@ SELECT count(*) AS extension_objects_left FROM pg_class WHERE relnamespace = 'on
 
 -- Load the core replica, twice: re-running it on a database that has it must not fail.
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set replica :abs_srcdir '/../../sql/onevault_core_replica.sql'
+\set replica :abs_srcdir '/../fixtures/onevault_core_replica.sql'
 SET client_min_messages = warning;
 \set ECHO none
 \i :replica
