@@ -1,33 +1,23 @@
 //! onevault_tracking: privacy-first website analytics inside a One Vault database.
 //!
 //! The decisions live in the pgrx-free `onevault_tracking_core` crate; the modules here are the
-//! thin PostgreSQL layer: settings, errors, SPI, and the SQL functions themselves.
+//! thin PostgreSQL layer, grouped by concept with dependencies that point one way:
+//! `postgres` (helpers) ← `platform` (One Vault facts) ← `pipeline` (the stages and their
+//! orchestration) ← `privacy` ← `api` and `lifecycle`.
 
 #![recursion_limit = "256"]
+// Internal failures raise an ERROR with a SQLSTATE (`postgres::error::OrInternal`), never a panic.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use pgrx::prelude::*;
 
+// Layers, each importing only the ones listed before it (src/tests/layering.rs checks this).
 mod api;
-mod audit;
-mod earlier_generation;
-mod enrich;
-mod error;
-mod hashing;
-mod ingest;
-mod json;
 mod lifecycle;
+mod pipeline;
 mod platform;
+mod postgres;
 mod privacy;
-mod random;
-mod ratelimit;
-mod rowset;
-mod salts;
-mod settings;
-mod spi;
-mod staging;
-mod subtxn;
-mod vault;
-mod version_compat;
 
 ::pgrx::pg_module_magic!();
 
@@ -96,10 +86,11 @@ pgrx::extension_sql_file!("../tests/fixtures/onevault_core_replica.sql", bootstr
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    settings::register();
+    postgres::settings::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
 
 /// Required by `cargo pgrx test`.

@@ -118,7 +118,7 @@ mod tests {
         let taken = first[..12].to_owned();
         site_with_key(&other, "other.example");
         let chosen = Spi::connect_mut(|client| {
-            crate::api::unused_key_prefix(
+            crate::api::admin::unused_key_prefix(
                 client,
                 [taken.clone(), taken.clone(), "ovt_0000beef".to_owned()],
             )
@@ -140,7 +140,7 @@ mod tests {
         let acme = tenant("Acme", 0);
         let key = site_with_key(&acme, "example.com");
         Spi::connect_mut(|client| {
-            crate::api::unused_key_prefix(client, std::iter::repeat(key[..12].to_owned()))
+            crate::api::admin::unused_key_prefix(client, std::iter::repeat(key[..12].to_owned()))
         });
     }
 

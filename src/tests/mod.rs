@@ -1,6 +1,9 @@
-//! `#[pg_test]`s, run by `cargo pgrx test` inside a real PostgreSQL.
+//! `#[pg_test]`s, run by `cargo pgrx test` inside a real PostgreSQL, and the layering check of
+//! `src/` (a plain test that reads the code).
 
 mod api;
+#[cfg(test)]
+mod layering;
 mod platform_api;
 mod raw_layer;
 mod staging;

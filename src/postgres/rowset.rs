@@ -12,7 +12,8 @@
 //! function: strings as they are, other scalars as their JSON text, and for `jsonb` and array
 //! columns the JSON text of the value.
 
-use crate::spi;
+use crate::postgres::error::OrInternal;
+use crate::postgres::spi;
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::SpiClient;
 use serde_json::{Map, Value};
@@ -50,14 +51,14 @@ fn casts_of(client: &mut SpiClient<'_>, table: &'static str) -> Casts {
           WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped",
         &[table.into()],
     )
-    .expect("column types")
+    .or_internal("column types")
     .map(|row| {
-        let name: String = row.get(1).ok().flatten().expect("attname");
+        let name: String = spi::column(&row, 1, "attname");
         let type_name: Rc<str> = row
             .get::<String>(2)
             .ok()
             .flatten()
-            .expect("format_type")
+            .or_internal("format_type")
             .into();
         let cast = if row.get::<bool>(3).ok().flatten() == Some(true) {
             Cast::Json

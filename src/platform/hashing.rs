@@ -3,7 +3,7 @@
 //! computed and checked in SQL (`util.hash_binary(onevault_tracking.business_key(...))` is
 //! always equal to `onevault_tracking.hash_key(...)`).
 
-use crate::error::required;
+use crate::postgres::error::required;
 use onevault_tracking_core::hashing;
 use pgrx::prelude::*;
 use pgrx::VariadicArray;

@@ -12,171 +12,23 @@
 //!   left (a partial unique index guarantees one current row per key);
 //! * tables are always loaded in the same order (hubs, links, satellites).
 
-use crate::audit::{self, AuditEvent};
-use crate::error::{batch_size, required};
-use crate::random::strong_random;
-use crate::rowset::RowSet;
-use crate::spi::{self, bytea_literal};
-use crate::staging::process_to_vault;
+use crate::pipeline::model::{
+    Hub, Link, Satellite, PAGE_DETAILS_S, PAGE_H, PAGE_SITE_L, SESSION_DETAILS_S, SESSION_H,
+    SESSION_SITE_L, SITE_H, TRACKING_EVENT_DETAILS_S, TRACKING_EVENT_L,
+};
+use crate::pipeline::rows::StagedEvent;
+use crate::postgres::error::OrInternal;
+use crate::postgres::rowset::RowSet;
+use crate::postgres::spi::{self, bytea_literal};
 use onevault_tracking_core::domain::site_business_key;
-use onevault_tracking_core::hashing::{hash_diff, to_hex, HashKey};
+use onevault_tracking_core::hashing::{hash_diff, HashKey};
 use onevault_tracking_core::vault::{
     link_key, page_key, session_key, site_key, tracking_event_key,
 };
-use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::JsonB;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-pub struct Hub {
-    pub table: &'static str,
-    pub key: &'static str,
-    pub business_key: &'static str,
-}
-
-pub struct Link {
-    pub table: &'static str,
-    pub key: &'static str,
-    /// A business key column, for links that are units of work of their own.
-    pub business_key: Option<&'static str>,
-    pub hubs: &'static [&'static str],
-}
-
-pub struct Satellite {
-    pub table: &'static str,
-    pub parent: &'static str,
-    /// The descriptive columns, in hash_diff order.
-    pub attributes: &'static [&'static str],
-}
-
-pub const SITE_H: Hub = Hub {
-    table: "business.site_h",
-    key: "site_hk",
-    business_key: "site_bk",
-};
-pub const PAGE_H: Hub = Hub {
-    table: "business.page_h",
-    key: "page_hk",
-    business_key: "page_bk",
-};
-pub const SESSION_H: Hub = Hub {
-    table: "business.session_h",
-    key: "session_hk",
-    business_key: "session_bk",
-};
-
-pub const API_KEY_H: Hub = Hub {
-    table: "business.api_key_h",
-    key: "api_key_hk",
-    business_key: "api_key_bk",
-};
-
-pub const SITE_API_KEY_L: Link = Link {
-    table: "business.site_api_key_l",
-    key: "site_api_key_hk",
-    business_key: None,
-    hubs: &["site_hk", "api_key_hk"],
-};
-pub const SESSION_SITE_L: Link = Link {
-    table: "business.session_site_l",
-    key: "session_site_hk",
-    business_key: None,
-    hubs: &["session_hk", "site_hk"],
-};
-pub const PAGE_SITE_L: Link = Link {
-    table: "business.page_site_l",
-    key: "page_site_hk",
-    business_key: None,
-    hubs: &["page_hk", "site_hk"],
-};
-pub const TRACKING_EVENT_L: Link = Link {
-    table: "business.tracking_event_l",
-    key: "tracking_event_hk",
-    business_key: Some("tracking_event_bk"),
-    hubs: &["site_hk", "page_hk", "session_hk", "api_key_hk"],
-};
-
-pub const SITE_DETAILS_S: Satellite = Satellite {
-    table: "business.site_details_s",
-    parent: "site_hk",
-    attributes: &[
-        "site_name",
-        "allowed_domains",
-        "timezone",
-        "is_active",
-        "settings",
-    ],
-};
-pub const API_KEY_DETAILS_S: Satellite = Satellite {
-    table: "business.api_key_details_s",
-    parent: "api_key_hk",
-    attributes: &[
-        "key_hash",
-        "key_prefix",
-        "label",
-        "scopes",
-        "rate_limit_per_minute",
-        "expires_at",
-        "revoked_at",
-    ],
-};
-pub const PAGE_DETAILS_S: Satellite = Satellite {
-    table: "business.page_details_s",
-    parent: "page_hk",
-    attributes: &["page_title", "page_host", "page_path"],
-};
-pub const SESSION_DETAILS_S: Satellite = Satellite {
-    table: "business.session_details_s",
-    parent: "session_hk",
-    attributes: &[
-        "visitor_hash",
-        "session_source",
-        "session_start",
-        "entry_page_path",
-        "referrer_host",
-        "channel",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_term",
-        "utm_content",
-        "device_type",
-        "browser_name",
-        "os_name",
-        "is_bot",
-    ],
-};
-pub const TRACKING_EVENT_DETAILS_S: Satellite = Satellite {
-    table: "business.tracking_event_details_s",
-    parent: "tracking_event_hk",
-    attributes: &[
-        "event_type",
-        "event_name",
-        "event_timestamp",
-        "client_event_id",
-        "properties",
-        "page_query",
-        "referrer_host",
-        "channel",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_term",
-        "utm_content",
-        "click_ids",
-        "device_type",
-        "browser_name",
-        "browser_version",
-        "os_name",
-        "os_version",
-        "is_bot",
-        "visitor_hash",
-        "screen_width",
-        "language",
-        "timezone",
-    ],
-};
 
 /// What every row of a load carries.
 pub struct LoadContext {
@@ -186,7 +38,7 @@ pub struct LoadContext {
 impl LoadContext {
     pub fn new(client: &mut SpiClient<'_>) -> Self {
         LoadContext {
-            record_source: crate::platform::record_source(client),
+            record_source: crate::platform::core::record_source(client),
         }
     }
 }
@@ -220,7 +72,7 @@ fn insert_new(
         rows = input.subquery(1)
     );
     spi::execute(client, &sql, &input.into_args())
-        .expect("load new keys")
+        .or_internal("load new keys")
         .filter_map(|row| row.get::<Vec<u8>>(1).ok().flatten())
         .filter_map(|key| HashKey::try_from(key.as_slice()).ok())
         .collect()
@@ -368,8 +220,8 @@ pub fn load_satellite(
         &[parents.clone().into(), table.into()],
     )
     .and_then(|rows| rows.first().get_one::<String>())
-    .expect("lock satellite keys")
-    .expect("clock_timestamp");
+    .or_internal("lock satellite keys")
+    .or_internal("clock_timestamp");
     let current: HashMap<HashKey, HashKey> = spi::execute(
         client,
         &format!(
@@ -377,7 +229,7 @@ pub fn load_satellite(
         ),
         &[parents.into()],
     )
-    .expect("current satellite rows")
+    .or_internal("current satellite rows")
     .filter_map(|row| {
         let key: Vec<u8> = row.get(1).ok().flatten()?;
         let diff: Vec<u8> = row.get(2).ok().flatten()?;
@@ -405,7 +257,7 @@ pub fn load_satellite(
             ),
             &[superseded.into(), load_date.clone().into()],
         )
-        .expect("end-date changed satellite rows");
+        .or_internal("end-date changed satellite rows");
     }
     inserted += insert_satellite_rows(client, context, satellite, changed, Some(load_date));
     inserted
@@ -451,7 +303,7 @@ fn insert_satellite_rows(
         ),
         &input.into_args(),
     )
-    .expect("insert changed satellite rows")
+    .or_internal("insert changed satellite rows")
     .len()
 }
 
@@ -541,10 +393,10 @@ fn probe(
         .map(|table| (table.to_owned(), table))
         .collect();
     let mut existing = Existing::default();
-    for row in spi::execute(client, probe_sql(), &args).expect("probe the vault") {
-        let table: String = row.get(1).ok().flatten().expect("table");
+    for row in spi::execute(client, probe_sql(), &args).or_internal("probe the vault") {
+        let table: String = spi::column(&row, 1, "table");
         let table = tables[&table];
-        let key: Vec<u8> = row.get(2).ok().flatten().expect("key");
+        let key: Vec<u8> = spi::column(&row, 2, "key");
         let Ok(key) = HashKey::try_from(key.as_slice()) else {
             continue;
         };
@@ -594,41 +446,10 @@ impl Existing {
 
 // Loading staged events ---------------------------------------------------------------------------
 
-/// A staged row as the vault loader reads it (`s` is the staging row): a JSON object of the
-/// columns the loader uses, timestamps in UTC and bytea in hex whatever the session settings,
-/// since the values feed hash_diff, which must not depend on `TimeZone` or `bytea_output`. Also
-/// the RETURNING list of the staging insert when processing loads the vault in the same pass, so
-/// both ways load the same values.
-pub(crate) fn staged_json() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let mut names = vec![
-            "raw_event_id",
-            "tenant_hk",
-            "page_host",
-            "page_path",
-            "session_id",
-        ];
-        names.extend(TRACKING_EVENT_DETAILS_S.attributes);
-        let pairs: Vec<String> = names
-            .iter()
-            .map(|name| match *name {
-                "tenant_hk" | "visitor_hash" => format!("'{name}', encode(s.{name}, 'hex')"),
-                "event_timestamp" => format!(
-                    "'{name}', to_char(s.{name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-                ),
-                _ => format!("'{name}', s.{name}"),
-            })
-            .collect();
-        format!("jsonb_build_object({})", pairs.join(", "))
-    })
-}
-
 /// Claims staged VALID rows that are not loaded yet (those matching `condition`, which may
 /// order, limit and lock) and marks them loaded in the same statement (the load runs in the
-/// same transaction, so if it fails the mark is rolled back with it); answers them as
-/// `staged_json` plus the raw row's `api_key_hk`.
-fn staged_rows_sql(condition: &str) -> String {
+/// same transaction, so if it fails the mark is rolled back with it).
+fn claim_staged_sql(condition: &str) -> String {
     format!(
         "WITH claimed AS (
              SELECT s.staging_event_id FROM staging.site_tracking_events_s AS s
@@ -637,35 +458,47 @@ fn staged_rows_sql(condition: &str) -> String {
             SET loaded_to_vault = true, loaded_at = clock_timestamp()
            FROM claimed AS c, raw.site_tracking_events_r AS r
           WHERE s.staging_event_id = c.staging_event_id AND r.raw_event_id = s.raw_event_id
-         RETURNING {} || jsonb_build_object('api_key_hk', encode(r.api_key_hk, 'hex'))",
-        staged_json()
+         RETURNING {}",
+        StagedEvent::select_list("r.api_key_hk")
     )
 }
 
-fn hex_field(row: &Value, name: &str) -> Option<Vec<u8>> {
-    let text = row.get(name)?.as_str()?;
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
+/// Staged events for the vault: up to `batch_size` VALID staged events not loaded yet, oldest
+/// first, skipping those another session is loading (`FOR UPDATE SKIP LOCKED`).
+pub fn claim_staged_batch(client: &mut SpiClient<'_>, batch_size: i64) -> Vec<StagedEvent> {
+    claim_staged(
+        client,
+        &claim_staged_sql("true ORDER BY s.staging_event_id LIMIT $1 FOR UPDATE OF s SKIP LOCKED"),
+        &[batch_size.into()],
+    )
+}
+
+/// The staged event of `raw_event_id`, if it is VALID and not loaded yet.
+pub fn claim_staged_event(client: &mut SpiClient<'_>, raw_event_id: i64) -> Vec<StagedEvent> {
+    claim_staged(
+        client,
+        &claim_staged_sql("s.raw_event_id = $1 FOR UPDATE OF s"),
+        &[raw_event_id.into()],
+    )
+}
+
+fn claim_staged(
+    client: &mut SpiClient<'_>,
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> Vec<StagedEvent> {
+    spi::execute(client, sql, args)
+        .or_internal("claim staged events")
+        .map(|row| StagedEvent::from_row(&row, 0))
         .collect()
 }
 
-fn text_field(row: &Value, name: &str) -> Option<String> {
-    row.get(name).and_then(Value::as_str).map(str::to_owned)
-}
-
+/// The values of `names` among a details query's JSON object, in that order.
 fn fields(row: &Value, names: &[&str]) -> Vec<Value> {
     names
         .iter()
         .map(|n| row.get(*n).cloned().unwrap_or(Value::Null))
         .collect()
-}
-
-fn bytea_field(row: &Value, name: &str) -> Value {
-    hex_field(row, name).map_or(Value::Null, |bytes| bytea_literal(&bytes).into())
 }
 
 /// What one load wrote, per table.
@@ -684,9 +517,8 @@ const LOADED_TABLES: [&str; 9] = [
     "tracking_event_details_s",
 ];
 
-/// Loads staged rows (`staged_json` plus `api_key_hk`), claimed and marked loaded by the
-/// caller.
-pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts {
+/// Loads staged events, claimed and marked loaded by the caller.
+pub fn load_rows(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> Counts {
     let mut counts: Counts = LOADED_TABLES.iter().map(|table| (*table, 0)).collect();
     if staged.is_empty() {
         return counts;
@@ -698,24 +530,21 @@ pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts 
     let mut page_lookup: Vec<StagedKey> = Vec::new();
     let mut session_lookup: Vec<StagedKey> = Vec::new();
 
-    let mut ordered: Vec<&Value> = staged.iter().collect();
-    ordered.sort_by_key(|row| text_field(row, "event_timestamp"));
+    let mut ordered: Vec<&StagedEvent> = staged.iter().collect();
+    ordered.sort_by(|a, b| a.event_timestamp.cmp(&b.event_timestamp));
     for row in ordered {
-        let tenant = hex_field(row, "tenant_hk").expect("tenant_hk");
-        let raw_event_id = row
-            .get("raw_event_id")
-            .and_then(Value::as_i64)
-            .expect("raw_event_id");
-        let site_bk = text_field(row, "page_host").and_then(|h| site_business_key(&h));
+        let tenant = row.tenant_hk.clone();
+        let raw_event_id = row.raw_event_id;
+        let site_bk = row.page_host.as_deref().and_then(site_business_key);
         let site_hk = site_bk.as_deref().map(|bk| site_key(&tenant, bk));
         let page = site_bk
             .as_deref()
-            .zip(text_field(row, "page_path"))
-            .map(|(bk, path)| page_key(&tenant, bk, &path));
+            .zip(row.page_path.as_deref())
+            .map(|(bk, path)| page_key(&tenant, bk, path));
         let session = site_bk
             .as_deref()
-            .zip(text_field(row, "session_id"))
-            .map(|(bk, id)| (id.clone(), session_key(&tenant, bk, &id)));
+            .zip(row.session_id.as_deref())
+            .map(|(bk, id)| (id.to_owned(), session_key(&tenant, bk, id)));
 
         if let (Some(bk), Some(hk)) = (&site_bk, site_hk) {
             sites.push(HubRow {
@@ -736,8 +565,8 @@ pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts 
                 tenant_hk: tenant.clone(),
                 key: None,
             });
-            let host = text_field(row, "page_host").unwrap_or_default();
-            let path = text_field(row, "page_path").unwrap_or_default();
+            let host = row.page_host.clone().unwrap_or_default();
+            let path = row.page_path.clone().unwrap_or_default();
             page_lookup.push((tenant.clone(), host, path, *page_hk));
         }
         if let (Some((session_id, session_hk)), Some(site)) = (&session, site_hk) {
@@ -752,12 +581,14 @@ pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts 
                 tenant_hk: tenant.clone(),
                 key: None,
             });
-            let host = text_field(row, "page_host").unwrap_or_default();
+            let host = row.page_host.clone().unwrap_or_default();
             session_lookup.push((tenant.clone(), host, session_id.clone(), *session_hk));
         }
         let event_hk = tracking_event_key(&tenant, raw_event_id);
-        let api_key =
-            hex_field(row, "api_key_hk").and_then(|k| HashKey::try_from(k.as_slice()).ok());
+        let api_key = row
+            .api_key_hk
+            .as_deref()
+            .and_then(|k| HashKey::try_from(k).ok());
         events.push(LinkRow {
             business_key: Some(raw_event_id.to_string()),
             hubs: vec![
@@ -769,17 +600,10 @@ pub(crate) fn load_rows(client: &mut SpiClient<'_>, staged: &[Value]) -> Counts 
             tenant_hk: tenant.clone(),
             key: Some(event_hk),
         });
-        let mut attributes = fields(row, TRACKING_EVENT_DETAILS_S.attributes);
-        let visitor = TRACKING_EVENT_DETAILS_S
-            .attributes
-            .iter()
-            .position(|a| *a == "visitor_hash")
-            .expect("visitor_hash");
-        attributes[visitor] = bytea_field(row, "visitor_hash");
         event_details.push(SatelliteRow {
             parent: event_hk,
             tenant_hk: tenant,
-            attributes,
+            attributes: row.details.clone(),
         });
     }
     let page_details =
@@ -903,7 +727,7 @@ fn details_from_staging(
             keys.iter().map(|k| k.2.clone()).collect::<Vec<_>>().into(),
         ],
     )
-    .expect("details from staging")
+    .or_internal("details from staging")
     .filter_map(|row| {
         let tenant: Vec<u8> = row.get(1).ok().flatten()?;
         let host: String = row.get(2).ok().flatten()?;
@@ -917,142 +741,4 @@ fn details_from_staging(
         })
     })
     .collect()
-}
-
-fn claim_staged(
-    client: &mut SpiClient<'_>,
-    sql: &str,
-    args: &[pgrx::datum::DatumWithOid<'_>],
-) -> Vec<Value> {
-    spi::execute(client, sql, args)
-        .expect("claim staged events")
-        .filter_map(|row| row.get::<JsonB>(1).ok().flatten().map(|j| j.0))
-        .collect()
-}
-
-fn audit_load(
-    client: &mut SpiClient<'_>,
-    event_type: &'static str,
-    staged: &[Value],
-    counts: &Counts,
-) {
-    let events = staged.iter().filter_map(|row| {
-        Some((
-            hex_field(row, "tenant_hk")?,
-            row.get("raw_event_id").and_then(Value::as_i64)?,
-        ))
-    });
-    audit::log_per_tenant(
-        client,
-        event_type,
-        "business.tracking_event_l",
-        events,
-        |_| {
-            let mut details = Map::new();
-            details.insert("rows_added".into(), json!(counts));
-            details
-        },
-    );
-}
-
-/// `business.load_staged_events(p_batch_size int DEFAULT 1000) RETURNS jsonb`: loads up to
-/// `p_batch_size` VALID staged events that are not loaded yet (`FOR UPDATE SKIP LOCKED`, so
-/// several sessions can load at once), each exactly once, set-based.
-#[pg_extern(sql = false)]
-fn load_staged_events(p_batch_size: Option<i32>) -> JsonB {
-    let batch_size = batch_size(p_batch_size);
-    Spi::connect_mut(|client| {
-        let staged = claim_staged(
-            client,
-            &staged_rows_sql(
-                "true ORDER BY s.staging_event_id LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
-            ),
-            &[batch_size.into()],
-        );
-        let counts = load_rows(client, &staged);
-        if !staged.is_empty() {
-            audit_load(client, "TRACKING_EVENTS_LOADED", &staged, &counts);
-        }
-        JsonB(json!({"loaded": staged.len(), "rows_added": counts}))
-    })
-}
-
-/// `business.load_staged_event(p_raw_event_id bigint) RETURNS jsonb`: loads one event's staged
-/// row if it is VALID and not loaded yet.
-#[pg_extern(sql = false)]
-fn load_staged_event(p_raw_event_id: Option<i64>) -> JsonB {
-    let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
-    Spi::connect_mut(|client| {
-        let staged = claim_staged(
-            client,
-            &staged_rows_sql("s.raw_event_id = $1 FOR UPDATE OF s"),
-            &[raw_event_id.into()],
-        );
-        let counts = load_rows(client, &staged);
-        if !staged.is_empty() {
-            audit_load(client, "TRACKING_EVENT_LOADED", &staged, &counts);
-        }
-        JsonB(json!({"loaded": staged.len(), "rows_added": counts}))
-    })
-}
-
-/// A raw event through staging and, when VALID, into the vault; no audit record (callers write
-/// one for the whole operation). Answers with the event's tenant, its state and what the vault
-/// load added.
-pub(crate) fn process_end_to_end(
-    client: &mut SpiClient<'_>,
-    raw_event_id: i64,
-) -> (Vec<u8>, Value, Counts) {
-    let (tenant, mut state, mut counts) = process_to_vault(client, raw_event_id);
-    // Staged VALID but not loaded: processed with `process_loads_vault` off, now or before.
-    if state["validation_status"] == "VALID" && state["loaded_to_vault"] == false {
-        let staged = claim_staged(
-            client,
-            &staged_rows_sql("s.raw_event_id = $1 FOR UPDATE OF s"),
-            &[raw_event_id.into()],
-        );
-        counts = load_rows(client, &staged);
-        if let Value::Object(state) = &mut state {
-            state.insert("loaded_to_vault".into(), (!staged.is_empty()).into());
-        }
-    }
-    (tenant, state, counts)
-}
-
-/// `onevault_tracking.process_event(p_raw_event_id bigint) RETURNS jsonb`: a raw event end to
-/// end (staging, then the vault when VALID) with one audit record.
-#[pg_extern(sql = false)]
-fn process_event(p_raw_event_id: Option<i64>) -> JsonB {
-    let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
-    Spi::connect_mut(|client| {
-        let (tenant, state, counts) = process_end_to_end(client, raw_event_id);
-        let mut details = Map::new();
-        details.insert("raw_event_id".into(), raw_event_id.into());
-        details.insert(
-            "status".into(),
-            state.get("status").cloned().unwrap_or(Value::Null),
-        );
-        details.insert(
-            "validation_status".into(),
-            state
-                .get("validation_status")
-                .cloned()
-                .unwrap_or(Value::Null),
-        );
-        details.insert("rows_added".into(), json!(counts));
-        audit::log(
-            client,
-            &tenant,
-            AuditEvent {
-                event_type: "TRACKING_EVENT_PROCESSED",
-                resource_type: "business.tracking_event_l",
-                resource_id: format!(
-                    "raw_event:{raw_event_id}:processed:{}",
-                    to_hex(&strong_random::<4>())
-                ),
-                details,
-            },
-        );
-        JsonB(state)
-    })
 }

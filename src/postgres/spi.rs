@@ -5,9 +5,10 @@
 //! written in one place, its SQL text (the vault loaders build theirs once per table). PostgreSQL's plan cache re-plans a kept statement by itself when a table it
 //! uses changes.
 
-use pgrx::datum::DatumWithOid;
+use crate::postgres::error::OrInternal;
+use pgrx::datum::{DatumWithOid, FromDatum, IntoDatum};
 use pgrx::pg_sys::PgOid;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData, SpiResult, SpiTupleTable};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -40,4 +41,14 @@ pub fn execute<'conn>(
 /// `\x` and lower-case hex.
 pub fn bytea_literal(bytes: &[u8]) -> String {
     format!("\\x{}", onevault_tracking_core::hashing::to_hex(bytes))
+}
+
+/// Column `ordinal` of `row`, which the query guarantees is not NULL; anything else is an
+/// internal error naming `name`.
+pub fn column<T: IntoDatum + FromDatum>(
+    row: &SpiHeapTupleData<'_>,
+    ordinal: usize,
+    name: &'static str,
+) -> T {
+    row.get::<T>(ordinal).or_internal(name).or_internal(name)
 }

@@ -9,7 +9,7 @@
 //! values within `MAX_DEPTH` become `serde_json::Value`s; deeper ones are refused with
 //! SQLSTATE 54000 before anything is written.
 
-use crate::error::TrackingError;
+use crate::postgres::error::{OrInternal, TrackingError};
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 use serde_json::Value;
@@ -52,7 +52,7 @@ pub fn depth(text: &str) -> usize {
 pub fn parse(text: &str, limit: usize) -> Result<Value, usize> {
     match depth(text) {
         deep if deep > limit => Err(deep),
-        _ => Ok(serde_json::from_str(text).expect("jsonb text is valid JSON")),
+        _ => Ok(serde_json::from_str(text).or_internal("jsonb text is valid JSON")),
     }
 }
 
@@ -68,7 +68,7 @@ pub fn argument(arg: Option<AnyElement>, name: &'static str) -> Option<Value> {
             pg_sys::jsonb_out,
             &[Some(pg_sys::Datum::from(detoasted))],
         )
-        .expect("jsonb_out of a jsonb argument");
+        .or_internal("jsonb_out of a jsonb argument");
         let text = cstr.to_string_lossy().into_owned();
         pg_sys::pfree(cstr.as_ptr() as *mut std::ffi::c_void);
         if detoasted != varlena {

@@ -11,8 +11,8 @@
 //! It never raises, so its answer is checked: on `success: false` the caller's change is
 //! rolled back with an ERROR, and nothing lands unaudited.
 
-use crate::error::TrackingError;
-use crate::spi;
+use crate::postgres::error::TrackingError;
+use crate::postgres::spi;
 use onevault_tracking_core::hashing::to_hex;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
@@ -44,7 +44,7 @@ pub fn log_per_tenant(
     events: impl IntoIterator<Item = (Vec<u8>, i64)>,
     mut details_of: impl FnMut(&[i64]) -> Map<String, Value>,
 ) {
-    let run_id = to_hex(&crate::random::strong_random::<8>());
+    let run_id = to_hex(&crate::postgres::random::strong_random::<8>());
     let mut per_tenant: std::collections::BTreeMap<Vec<u8>, Vec<i64>> = Default::default();
     for (tenant, id) in events {
         per_tenant.entry(tenant).or_default().push(id);
@@ -83,7 +83,7 @@ pub fn log_unattributed(client: &mut SpiClient<'_>, mut event: AuditEvent) {
 }
 
 fn write(client: &mut SpiClient<'_>, event: AuditEvent) {
-    crate::platform::require_core(client);
+    crate::platform::core::require_core(client);
     let details = event.details;
     let answer = spi::execute(
         client,

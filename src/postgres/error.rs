@@ -244,3 +244,35 @@ pub fn batch_size(value: Option<i32>) -> i64 {
 pub fn required<T>(value: Option<T>, name: &'static str) -> T {
     value.unwrap_or_else(|| TrackingError::NullArgument { name }.raise())
 }
+
+/// Turns the failure of something that cannot fail on a healthy installation (an SPI call over
+/// the extension's own tables, a column the query guarantees, an invariant of the code) into
+/// [`TrackingError::Internal`]: an ERROR with SQLSTATE XX000 that names what failed, never a
+/// Rust panic.
+pub trait OrInternal<T> {
+    fn or_internal(self, what: &'static str) -> T;
+}
+
+impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, what: &'static str) -> T {
+        self.unwrap_or_else(|e| {
+            TrackingError::Internal {
+                what,
+                message: e.to_string(),
+            }
+            .raise()
+        })
+    }
+}
+
+impl<T> OrInternal<T> for Option<T> {
+    fn or_internal(self, what: &'static str) -> T {
+        self.unwrap_or_else(|| {
+            TrackingError::Internal {
+                what,
+                message: "no value where one is guaranteed".into(),
+            }
+            .raise()
+        })
+    }
+}

@@ -1,49 +1,19 @@
-//! `staging.validate_event_data` and `staging.enrich_event_data`, and the per-backend
-//! user-agent parser both they and processing use.
+//! `staging.validate_event_data` and `staging.enrich_event_data`: the staging rules as SQL
+//! functions, for callers that check or enrich an event without processing it.
 
-use crate::error::required;
-use crate::json;
-use crate::salts;
+use crate::pipeline::user_agent::parse_user_agent;
+use crate::postgres::error::required;
+use crate::postgres::json;
+use crate::privacy::salts;
 use onevault_tracking_core::enrich::enrich;
 use onevault_tracking_core::ip::parse_inet;
 use onevault_tracking_core::payload::page_url_host;
-use onevault_tracking_core::useragent::{UserAgentInfo, UserAgentParser};
 use onevault_tracking_core::validate::validate;
 use onevault_tracking_core::visitor::visitor_hashes;
 use pgrx::prelude::*;
 use pgrx::AnyElement;
 use pgrx::{Inet, JsonB};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::OnceLock;
 use time::OffsetDateTime;
-
-/// Distinct user agents remembered per backend; real traffic has few, so this bounds memory
-/// without a real LRU.
-const USER_AGENT_CACHE_SIZE: usize = 4096;
-
-thread_local! {
-    static USER_AGENTS: RefCell<HashMap<String, UserAgentInfo>> = RefCell::new(HashMap::new());
-}
-
-/// Parses a user agent; the parser is built once per backend (about 100 ms of regex
-/// compilation) and answers for a user agent seen before come from the cache.
-pub fn parse_user_agent(user_agent: Option<&str>) -> UserAgentInfo {
-    static PARSER: OnceLock<UserAgentParser> = OnceLock::new();
-    let key = user_agent.unwrap_or("");
-    if let Some(info) = USER_AGENTS.with(|cache| cache.borrow().get(key).cloned()) {
-        return info;
-    }
-    let info = PARSER.get_or_init(UserAgentParser::new).parse(user_agent);
-    USER_AGENTS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= USER_AGENT_CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(key.to_owned(), info.clone());
-    });
-    info
-}
 
 /// `staging.validate_event_data(p_event_data jsonb) RETURNS jsonb` (declared in
 /// sql/staging_layer.sql): `valid`, `errors`, `warnings`, `quality_score`. The timestamp window

@@ -19,10 +19,10 @@
 //! limit; a tenant that no longer exists) stay in the legacy table and are listed in the answer
 //! and in `onevault_tracking_legacy.migration_runs`.
 
-use crate::audit;
-use crate::error::TrackingError;
-use crate::random::strong_random;
-use crate::settings;
+use crate::platform::audit;
+use crate::postgres::error::OrInternal;
+use crate::postgres::random::strong_random;
+use crate::postgres::settings;
 use onevault_tracking_core::ip::{parse_inet, stored_ip};
 use onevault_tracking_core::payload::{
     check_payload, is_client_id, page_url_host, EVENT_ID_MAX_BYTES,
@@ -51,13 +51,6 @@ struct EarlierRow {
     record_source: Option<String>,
 }
 
-fn internal(what: &'static str) -> impl FnOnce(pgrx::spi::Error) -> TrackingError {
-    move |e| TrackingError::Internal {
-        what,
-        message: e.to_string(),
-    }
-}
-
 fn read_earlier_rows(client: &mut SpiClient<'_>) -> Vec<EarlierRow> {
     let sql = format!(
         "SELECT e.raw_event_id::bigint, e.tenant_hk,
@@ -69,7 +62,7 @@ fn read_earlier_rows(client: &mut SpiClient<'_>) -> Vec<EarlierRow> {
     );
     let rows = client
         .select(&sql, None, &[])
-        .unwrap_or_else(|e| internal("reading the earlier raw rows")(e).raise());
+        .or_internal("reading the earlier raw rows");
     rows.map(|row| EarlierRow {
         raw_event_id: row.get::<i64>(1).ok().flatten().unwrap_or_default(),
         tenant_hk: row.get::<Vec<u8>>(2).ok().flatten().unwrap_or_default(),
@@ -155,7 +148,7 @@ fn land(client: &mut SpiClient<'_>, rows: &Landing, record_source: &str) -> Vec<
                 record_source.into(),
             ],
         )
-        .unwrap_or_else(|e| internal("landing the earlier rows")(e).raise())
+        .or_internal("landing the earlier rows")
         .map(|row| {
             (
                 row.get::<i64>(1).ok().flatten().unwrap_or_default(),
@@ -189,7 +182,7 @@ fn anonymise_earlier_addresses(client: &mut SpiClient<'_>, rows: &[EarlierRow]) 
     );
     client
         .update(&sql, None, &[ids.clone().into(), ips.into()])
-        .unwrap_or_else(|e| internal("anonymising the earlier addresses")(e).raise());
+        .or_internal("anonymising the earlier addresses");
     ids.len()
 }
 
@@ -206,7 +199,7 @@ fn process_landed(client: &mut SpiClient<'_>, landed: usize) -> Map<String, Valu
                 &[(MIGRATION_BATCH as i32).into()],
             )
             .and_then(|rows| rows.first().get_one::<JsonB>())
-            .unwrap_or_else(|e| internal("processing the migrated rows")(e).raise())
+            .or_internal("processing the migrated rows")
             .map(|JsonB(v)| v)
             .unwrap_or(Value::Null);
         let claimed = summary["claimed"].as_u64().unwrap_or(0) as usize;
@@ -234,14 +227,14 @@ fn migrate_earlier_generation() -> JsonB {
                 &[],
             )
             .and_then(|rows| rows.first().get_one::<bool>())
-            .unwrap_or_else(|e| internal("looking for the earlier generation")(e).raise());
+            .or_internal("looking for the earlier generation");
         if present != Some(true) {
             return JsonB(
                 json!({"success": true, "earlier_generation": false, "earlier_rows": 0, "migrated": 0}),
             );
         }
         let rows = read_earlier_rows(client);
-        let record_source = crate::platform::record_source(client);
+        let record_source = crate::platform::core::record_source(client);
         let ip_mode = settings::client_ip_storage();
         let mut salts = HashMap::new();
         let mut not_migrated = Vec::new();
@@ -324,7 +317,7 @@ fn migrate_earlier_generation() -> JsonB {
                     JsonB(answer["not_migrated"].clone()).into(),
                 ],
             )
-            .unwrap_or_else(|e| internal("recording the migration run")(e).raise());
+            .or_internal("recording the migration run");
         JsonB(answer)
     })
 }

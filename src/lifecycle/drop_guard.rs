@@ -9,7 +9,7 @@
 //! It has to be native: a PL/pgSQL event trigger sees the command tag, not which objects a DROP
 //! names.
 
-use crate::error::TrackingError;
+use crate::postgres::error::TrackingError;
 use pgrx::list::PgList;
 use pgrx::prelude::*;
 use std::ffi::CStr;
@@ -86,7 +86,7 @@ pub unsafe extern "C-unwind" fn onevault_tracking_drop_guard(
     }
     let trigger = context.cast::<pg_sys::EventTriggerData>();
     if drops_the_extension((*trigger).parsetree)
-        && !crate::settings::drop_deletes_data()
+        && !crate::postgres::settings::drop_deletes_data()
         && events_stored()
     {
         TrackingError::DropWouldDeleteEvents.raise();

@@ -1,9 +1,9 @@
 //! Facts of the One Vault platform that stay the same for a whole transaction, read once per
 //! transaction instead of once per statement.
 
-use crate::error::TrackingError;
-use crate::spi;
-use crate::version_compat::local_transaction_id;
+use crate::postgres::error::{OrInternal, TrackingError};
+use crate::postgres::spi;
+use crate::postgres::version_compat::local_transaction_id;
 use pgrx::spi::SpiClient;
 use std::cell::RefCell;
 
@@ -34,13 +34,7 @@ pub fn require_core(client: &mut SpiClient<'_>) {
     }
     let missing: Vec<String> = client
         .select(CORE_OBJECTS, None, &[])
-        .unwrap_or_else(|e| {
-            TrackingError::Internal {
-                what: "looking up the One Vault core",
-                message: e.to_string(),
-            }
-            .raise()
-        })
+        .or_internal("looking up the One Vault core")
         .filter_map(|row| row.get::<String>(1).ok().flatten())
         .filter(|names| !names.is_empty())
         .collect();
@@ -68,7 +62,7 @@ pub fn record_source(client: &mut SpiClient<'_>) -> String {
     }
     let value = spi::execute(client, "SELECT util.get_record_source()::text", &[])
         .and_then(|rows| rows.first().get_one::<String>())
-        .expect("util.get_record_source()")
+        .or_internal("util.get_record_source()")
         .unwrap_or_else(|| "system".into());
     RECORD_SOURCE.with(|cell| *cell.borrow_mut() = Some((transaction, value.clone())));
     value

@@ -10,8 +10,8 @@
 //! that error instead of letting the request through unmetered (the earlier attempt failed open
 //! and silently).
 
-use crate::error::{required, TrackingError};
-use crate::spi;
+use crate::postgres::error::{required, OrInternal, TrackingError};
+use crate::postgres::spi;
 use onevault_tracking_core::hashing::{hash_diff, hash_key};
 use onevault_tracking_core::ip::{parse_inet, rate_limit_client};
 use onevault_tracking_core::site_settings::RATE_LIMIT_RANGE;
@@ -60,7 +60,7 @@ pub fn check(
 /// tenant, in buckets of their own (`unattributed-ip:<ip>`) that never share a count with that
 /// tenant's traffic. `None` when the platform has no tenant at all.
 pub fn check_unattributed(client: &mut SpiClient<'_>, ip: Option<IpAddr>) -> Option<Verdict> {
-    crate::platform::require_core(client);
+    crate::platform::core::require_core(client);
     let default_tenant = spi::execute(
         client,
         "SELECT tenant_hk FROM auth.tenant_h ORDER BY load_date ASC LIMIT 1",
@@ -73,7 +73,7 @@ pub fn check_unattributed(client: &mut SpiClient<'_>, ip: Option<IpAddr>) -> Opt
         }
         .raise()
     })?;
-    let limit = crate::settings::rate_limit_per_minute();
+    let limit = crate::postgres::settings::rate_limit_per_minute();
     Some(count(
         client,
         &default_tenant,
@@ -94,10 +94,10 @@ fn count(
 ) -> Verdict {
     let ip = rate_limit_client(
         ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        crate::settings::rate_limit_ipv6_prefix(),
+        crate::postgres::settings::rate_limit_ipv6_prefix(),
     );
     let tracking_hk = hash_key(tenant_hk, &[Some(scope), Some(&ip)]);
-    let record_source = crate::platform::record_source(client);
+    let record_source = crate::platform::core::record_source(client);
     // The hub and the window's count in one statement: the satellite's foreign key is checked
     // at the end of the statement, when the hub row is there.
     let row = spi::execute(
@@ -147,7 +147,7 @@ fn count(
     .unwrap_or_else(|e| {
         TrackingError::RateLimiterFailed { message: e.to_string() }.raise()
     });
-    let count = row.0.expect("request_count");
+    let count = row.0.or_internal("request_count");
     Verdict {
         allowed: count <= limit,
         count,
@@ -168,7 +168,7 @@ fn check_rate_limit(
     p_window_seconds: Option<i32>,
 ) -> JsonB {
     let tenant_hk = required(p_tenant_hk, "p_tenant_hk");
-    let limit = p_limit.unwrap_or_else(crate::settings::rate_limit_per_minute);
+    let limit = p_limit.unwrap_or_else(crate::postgres::settings::rate_limit_per_minute);
     let window = p_window_seconds.unwrap_or(60);
     if !RATE_LIMIT_RANGE.contains(&i64::from(limit)) || !(1..=86_400).contains(&window) {
         TrackingError::InvalidArgument {
@@ -181,7 +181,7 @@ fn check_rate_limit(
     }
     let ip = p_client_ip.and_then(|Inet(text)| parse_inet(&text));
     Spi::connect_mut(|client| {
-        crate::api::ensure_tenant(client, tenant_hk);
+        crate::platform::tenant::ensure_tenant(client, tenant_hk);
         JsonB(check(client, tenant_hk, ip, limit, window).to_json())
     })
 }

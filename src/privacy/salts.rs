@@ -8,8 +8,9 @@
 //! stored, so the hot path costs no query; a salt it created itself is not cached, because its
 //! transaction might still roll back.
 
-use crate::random::strong_random;
-use crate::spi;
+use crate::postgres::error::OrInternal;
+use crate::postgres::random::strong_random;
+use crate::postgres::spi;
 use onevault_tracking_core::visitor::{DailySalts, Salt};
 use pgrx::spi::SpiClient;
 use std::cell::RefCell;
@@ -47,9 +48,9 @@ pub fn daily_salts(client: &mut SpiClient<'_>) -> DailySalts {
          VALUES (DATE '1970-01-01' + $1, $2) ON CONFLICT (salt_date) DO NOTHING",
         &[day.into(), strong_random::<32>().to_vec().into()],
     )
-    .expect("create today's visitor salt");
+    .or_internal("create today's visitor salt");
     retire_before(client, day);
-    stored_salts(client, day).expect("today's salt exists after creating it")
+    stored_salts(client, day).or_internal("today's salt exists after creating it")
 }
 
 /// Destroys every salt older than yesterday (UTC) and answers how many there were. Today's and
@@ -68,7 +69,7 @@ fn retire_before(client: &mut SpiClient<'_>, day: i32) -> i64 {
         &[day.into()],
     )
     .and_then(|rows| rows.first().get_one::<i64>())
-    .expect("retire old visitor salts")
+    .or_internal("retire old visitor salts")
     .unwrap_or(0)
 }
 
@@ -80,11 +81,15 @@ fn stored_salts(client: &mut SpiClient<'_>, day: i32) -> Option<DailySalts> {
           WHERE salt_date BETWEEN DATE '1970-01-01' + $1 - 1 AND DATE '1970-01-01' + $1",
         &[day.into()],
     )
-    .expect("read visitor salts")
+    .or_internal("read visitor salts")
     .map(|row| {
         (
-            row.get::<i32>(1).expect("salt_date").expect("not null"),
-            row.get::<Vec<u8>>(2).expect("salt").expect("not null"),
+            row.get::<i32>(1)
+                .or_internal("salt_date")
+                .or_internal("not null"),
+            row.get::<Vec<u8>>(2)
+                .or_internal("salt")
+                .or_internal("not null"),
         )
     })
     .collect();
