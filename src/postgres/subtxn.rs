@@ -11,6 +11,14 @@ use std::panic::UnwindSafe;
 /// Runs `work` in a subtransaction: committed into the surrounding transaction when it returns,
 /// rolled back when it raises an ERROR (or panics), whose message is returned.
 pub fn attempt<R>(work: impl FnOnce() -> R + UnwindSafe) -> Result<R, String> {
+    attempt_or(work, describe)
+}
+
+/// [`attempt`], answering a failure with what `failure` makes of it.
+pub fn attempt_or<R, E>(
+    work: impl FnOnce() -> R + UnwindSafe,
+    failure: fn(&CaughtError) -> E,
+) -> Result<R, E> {
     // SAFETY: the same protocol as PL/Python's subtransactions: remember the memory context and
     // resource owner, begin, and restore both after release or rollback.
     unsafe {
@@ -19,7 +27,7 @@ pub fn attempt<R>(work: impl FnOnce() -> R + UnwindSafe) -> Result<R, String> {
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(memory_context);
         let outcome = PgTryBuilder::new(|| Ok(work()))
-            .catch_others(|caught| Err(describe(&caught)))
+            .catch_others(|caught| Err(failure(&caught)))
             .execute();
         if outcome.is_ok() {
             pg_sys::ReleaseCurrentSubTransaction();

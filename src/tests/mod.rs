@@ -5,6 +5,7 @@ mod api;
 #[cfg(test)]
 mod layering;
 mod platform_api;
+mod postgres_helpers;
 mod raw_layer;
 mod staging;
 mod support;
