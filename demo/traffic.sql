@@ -3,7 +3,8 @@
 -- scrapers), their visits over the last hours, the page views and custom events of each visit
 -- (referrers from search, social and other sites, newsletter, ad and social campaigns, properties),
 -- client retries, and events from broken trackers that fail validation in one of ten ways.
--- scripts/demo.sh sends them as the site would.
+-- scripts/demo.sh sends them as the site would; tests/reliability/soak.sh replays its clean
+-- events from many concurrent clients.
 --
 -- psql variables:
 --   seed            the pseudo-random mix: the same seed gives the same events (timestamps are

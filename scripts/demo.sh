@@ -12,8 +12,8 @@
 # staging, loads them into the business vault, and reports: the site's statistics from the
 # reports (api.site_stats, api.site_breakdown, api.site_timeseries, read by a reader role under
 # row-level security), what was quarantined and why, what was rate limited, audit records and
-# throughput. The cluster keeps running. The SQL of every step is in demo/ (demo/traffic.sql: the
-# traffic generator).
+# throughput. The cluster keeps running. The SQL of every step is in demo/ (demo/traffic.sql, the
+# traffic generator, also serves tests/reliability/soak.sh).
 #
 #   bash scripts/demo.sh            run the demo (as root, on Debian; safe to run again)
 #   bash scripts/demo.sh --seed 7   the same, with another pseudo-random event mix
