@@ -41,7 +41,8 @@
 # --quick) after a warm-up run, and its throughput is the mean of the per-second rates after the
 # first second (so the first call per backend, which builds the user-agent parser, is not counted).
 # Every run checks that its work succeeded (every tracking call accepted and loaded, every event
-# stored, staged and loaded) and fails otherwise. See bench/README.md.
+# stored, staged and loaded) and fails otherwise. See bench/README.md. The SQL of each step is in
+# bench/*.sql, the pgbench scripts' templates in bench/pgbench/.
 #
 # Output: a table, the ratios with their targets (PASS/BELOW), and target/bench/results-pg<version>.json
 # (throughput, units, ratios, targets, machine, PostgreSQL version, mode, date). Exit status 0 when
@@ -224,16 +225,7 @@ echo "PostgreSQL $PG_VERSION in $BENCH_DIR (port $PORT, fsync $(cluster_psql "$B
 step "database, tenant, site, key, workload"
 cluster_fresh_db "$BENCH_DIR" "$PORT" "$DB"
 TENANT_BK='Bench Corp_2026-01-01 00:00:00+00'
-bpsql -q -v tenant_bk="$TENANT_BK" -v site="$SITE" >/dev/null <<'SQL'
-INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, load_date, record_source)
-VALUES (util.hash_binary(:'tenant_bk'), :'tenant_bk', '2026-01-01 00:00:00+00', 'bench');
-SELECT api.register_site(util.hash_binary(:'tenant_bk'), :'site', 'Benchmark site', p_timezone => 'UTC');
-SQL
-answer=$(bpsql -At -F ' ' -v tenant_bk="$TENANT_BK" -v site="$SITE" <<'SQL'
-SELECT a ->> 'api_key', a ->> 'api_key_hk', encode(util.hash_binary(:'tenant_bk'), 'hex')
-  FROM api.create_api_key(util.hash_binary(:'tenant_bk'), :'site', 'benchmark') AS a;
-SQL
-)
+answer=$(bpsql -At -F ' ' -v tenant_bk="$TENANT_BK" -v site="$SITE" -f "$REPO/bench/tenant.sql")
 read -r API_KEY API_KEY_HK TENANT_HK <<<"$answer"
 [[ $API_KEY =~ ^ovt_[0-9a-f]{8}_[0-9a-f]{64}$ ]] || fail "api.create_api_key did not answer a key"
 bpsql -q -f "$REPO/bench/plpgsql_pipeline.sql" >/dev/null
@@ -243,42 +235,28 @@ bpsql -q -v tenant_hk="\\x$TENANT_HK" -v api_key_hk="\\x$API_KEY_HK" -v site="$S
   -v copy_file="$COPY_FILE" -f "$REPO/bench/setup.sql" >/dev/null
 echo "tenant $TENANT_HK, site $SITE, key ${API_KEY:0:12}..., $N bulk events in $((N / BATCH_SIZE)) batches"
 
-# The pgbench scripts (A: bare insert; B and C: one tracking call per transaction).
-VARIABLES="\\set page random(1, 200)
-\\set ua random(1, ${#UAS[@]})
-\\set ref random(1, ${#REFERRERS[@]})
-\\set campaign random(1, ${#CAMPAIGNS[@]})
-\\set ip random(1, $CLIENT_IPS)
-\\set sess random(1, 20000)
-\\set with_session random(0, 1)
-\\set ev random(1, 4000000000000000000)"
+# The pgbench scripts (A: bare insert; B and C: one tracking call per transaction): the random
+# choices of bench/pgbench/variables.sql, then bench/pgbench/insert_raw.sql or track.sql with
+# their placeholders filled in: the workload's lists and the client address of a call, one of
+# CLIENT_IPS in a range of 1,048,576 addresses of its own for each run (pgbench -D run).
 CLIENT_IP="'10.0.0.0'::inet + (:run * 1048576 + (:ip * 7919) % 1048576)"
-cat >"$WORK/insert_raw.sql" <<EOF
-$VARIABLES
-INSERT INTO bench.raw_like (tenant_hk, api_key_hk, client_ip, user_agent, visitor_hash, raw_payload,
-                            client_event_id, record_source)
-VALUES (:tenant_hk, :api_key_hk, set_masklen(network(set_masklen($CLIENT_IP, 24)), 32), ($UA_ARRAY)[:ua],
-        :visitor_hash,
-        jsonb_strip_nulls(jsonb_build_object(
-            'event_type', 'page_view', 'page_url', 'https://' || :site || '/p/' || :page || ($CAMPAIGN_ARRAY)[:campaign],
-            'referrer', nullif(($REFERRER_ARRAY)[:ref], ''), 'page_title', 'Page ' || :page,
-            'session_id', CASE WHEN :with_session = 1 THEN 'sess-' || :run || '-' || :sess END,
-            'event_id', 'ev-' || :client_id || '-' || :ev, 'timestamp', to_jsonb(now()),
-            'properties', CASE WHEN :page % 5 = 0 THEN '{"plan": "pro", "experiment": "b"}'::jsonb END)),
-        'ev-' || :client_id || '-' || :ev, 'web_application');
-EOF
-for impl in api bench_plpgsql; do
-  cat >"$WORK/track_$impl.sql" <<EOF
-$VARIABLES
-SELECT $impl.track_page_view(
-    :api_key, :site, '/p/' || :page || ($CAMPAIGN_ARRAY)[:campaign], ($UA_ARRAY)[:ua], $CLIENT_IP,
-    nullif(($REFERRER_ARRAY)[:ref], ''), 'Page ' || :page,
-    CASE WHEN :with_session = 1 THEN 'sess-' || :run || '-' || :sess END, 'ev-' || :client_id || '-' || :ev, now(),
-    CASE WHEN :page % 5 = 0 THEN '{"plan": "pro", "experiment": "b"}'::jsonb END);
-EOF
-done
+# pgbench_script TEMPLATE OUT [IMPL]
+pgbench_script() {
+  local text
+  text=$(<"$REPO/bench/pgbench/$1")
+  # Quoted replacements: bash 5.2 would otherwise read the & of the campaigns as the match.
+  text=${text//@USER_AGENTS@/"$UA_ARRAY"}
+  text=${text//@REFERRERS@/"$REFERRER_ARRAY"}
+  text=${text//@CAMPAIGNS@/"$CAMPAIGN_ARRAY"}
+  text=${text//@CLIENT_IP@/"$CLIENT_IP"}
+  text=${text//@IMPL@/"${3:-}"}
+  { cat "$REPO/bench/pgbench/variables.sql"; printf '%s\n' "$text"; } >"$2"
+}
+pgbench_script insert_raw.sql "$WORK/insert_raw.sql"
+for impl in api bench_plpgsql; do pgbench_script track.sql "$WORK/track_$impl.sql" "$impl"; done
 PGBENCH_VARS=(-D "api_key=$API_KEY" -D "site=$SITE" -D "tenant_hk=\\x$TENANT_HK" -D "api_key_hk=\\x$API_KEY_HK"
-  -D "visitor_hash=\\x$(printf 'bench visitor' | sha256sum | cut -c1-64)")
+  -D "visitor_hash=\\x$(printf 'bench visitor' | sha256sum | cut -c1-64)"
+  -D "user_agents=${#UAS[@]}" -D "referrers=${#REFERRERS[@]}" -D "campaigns=${#CAMPAIGNS[@]}" -D "client_ips=$CLIENT_IPS")
 
 # run_pgbench LABEL SCRIPT CLIENTS SECONDS: sets TPS (mean per-second rate after the first second)
 # and TX (transactions processed); fails on any client error.
@@ -325,158 +303,33 @@ measure_writes() {
 # (a tracking call, or an event of F).
 profile_report() {
   local file="$OUT_DIR/profile-$1.txt"
-  bpsql -v calls="$2" -v top="$3" -v unit="$4" >"$file" <<'SQL'
-\pset footer off
-SELECT (SELECT round(sum(total_exec_time)::numeric, 1) FROM pg_stat_statements WHERE toplevel AND query ~ :'top') AS calls_total_ms,
-       :calls AS calls,
-       (SELECT round((sum(total_exec_time) / :calls)::numeric, 3) FROM pg_stat_statements WHERE toplevel AND query ~ :'top') AS ms_per_call \gset
-\echo :unit 's:' :calls ', total' :calls_total_ms 'ms,' :ms_per_call 'ms per' :unit
-\echo 'statements run inside (pg_stat_statements, track = all), by total time (per' :unit '):'
-SELECT round((100 * total_exec_time / :calls_total_ms)::numeric, 1) AS "% of calls",
-       round((total_exec_time / :calls)::numeric, 3) AS "ms per call",
-       round((calls::numeric / :calls), 2) AS "runs per call",
-       round(mean_exec_time::numeric, 3) AS "ms per run",
-       left(regexp_replace(query, '\s+', ' ', 'g'), 150) AS statement
-  FROM pg_stat_statements
- WHERE NOT toplevel
- ORDER BY total_exec_time DESC
- LIMIT 40;
-SQL
+  bpsql -v calls="$2" -v top="$3" -v unit="$4" -f "$REPO/bench/profile.sql" >"$file"
   sed -n '1,16p' "$file" | sed 's/^/    /'
 }
 
 # ---------------------------------------------------------------------------------------------
 step "D: COPY of $N raw-shaped rows"
 bpsql_do -c "TRUNCATE bench.raw_like" -c "CHECKPOINT"
-bpsql_do -v n="$N" -v copy_file="$COPY_FILE" <<'SQL'
-SELECT clock_timestamp() AS t0 \gset
-COPY bench.raw_like (tenant_hk, api_key_hk, client_ip, user_agent, visitor_hash, raw_payload, client_event_id,
-                     batch_id, batch_position, record_source)
-FROM :'copy_file';
-SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS seconds \gset
-SELECT bench.assert((SELECT count(*) FROM bench.raw_like) = :n, 'COPY stored the wrong number of rows');
-SELECT bench.record('copy', 'rows/s', :n / :seconds, 'D: COPY of N raw-shaped rows into bench.raw_like (one statement)',
-                    format('%s rows in %s s', :n, round(:seconds, 3)));
-SQL
+bpsql_do -v n="$N" -v copy_file="$COPY_FILE" -f "$REPO/bench/copy.sql"
 bpsql -At -c "SELECT format('  %s rows/s (%s)', round(value, 1), notes) FROM bench.results WHERE metric = 'copy'"
 
 # ---------------------------------------------------------------------------------------------
 step "E: raw.batch_ingest_tracking_events of the same $N events (batches of $BATCH_SIZE)"
 bpsql_do -c "CHECKPOINT"
-bpsql_do -v n="$N" <<'SQL'
-SELECT clock_timestamp() AS t0 \gset
-DO $batches$
-DECLARE
-    v_tenant bytea := decode(substr((SELECT value FROM bench.config WHERE name = 'tenant_hk'), 3), 'hex');
-    v_key bytea := decode(substr((SELECT value FROM bench.config WHERE name = 'api_key_hk'), 3), 'hex');
-    v_batch record;
-    v_answer jsonb;
-BEGIN
-    -- One call and one commit per batch, as the collector's requests would arrive.
-    FOR v_batch IN SELECT * FROM bench.batches ORDER BY batch_no LOOP
-        v_answer := raw.batch_ingest_tracking_events(v_tenant, v_key, v_batch.client_ip, v_batch.user_agent, v_batch.events);
-        IF (v_answer ->> 'accepted')::int <> jsonb_array_length(v_batch.events) THEN
-            RAISE EXCEPTION 'batch % not fully accepted: %', v_batch.batch_no, v_answer - 'results';
-        END IF;
-        COMMIT;
-    END LOOP;
-END
-$batches$;
-SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS seconds \gset
-SELECT bench.assert((SELECT count(*) FROM raw.site_tracking_events_r WHERE processing_status = 'PENDING') = :n,
-                    'the batches did not land every event');
-SELECT bench.record('batch', 'events/s', :n / :seconds,
-                    'E: raw.batch_ingest_tracking_events, batches of 1000, one transaction per batch',
-                    format('%s events in %s s', :n, round(:seconds, 3)));
-SQL
+bpsql_do -v n="$N" -f "$REPO/bench/batch.sql"
 bpsql -At -c "SELECT format('  %s events/s (%s)', round(value, 1), notes) FROM bench.results WHERE metric = 'batch'"
 
 # ---------------------------------------------------------------------------------------------
 step "F: processing the $N landed events through staging into the vault"
 bpsql_do -c "ANALYZE raw.site_tracking_events_r" -c "CHECKPOINT"
 if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
-bpsql_do -v n="$N" <<'SQL'
-SELECT clock_timestamp() AS t0 \gset
-DO $drain$
-DECLARE
-    v_answer jsonb;
-BEGIN
-    LOOP
-        v_answer := staging.process_pending_events(1000);
-        EXIT WHEN (v_answer ->> 'claimed')::int = 0;
-        IF (v_answer ->> 'valid')::int <> (v_answer ->> 'claimed')::int THEN
-            RAISE EXCEPTION 'processing did not stage every event VALID: %', v_answer;
-        END IF;
-        COMMIT;
-    END LOOP;
-END
-$drain$;
-SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS seconds \gset
--- The drain loads the vault in the same pass (onevault_tracking.process_loads_vault, on by
--- default): the loader must find nothing left.
-SELECT bench.assert((business.load_staged_events(1000) ->> 'loaded')::int = 0,
-                    'the drain left VALID events unloaded');
-SELECT bench.assert((SELECT count(*) FROM staging.site_tracking_events_s WHERE validation_status = 'VALID' AND loaded_to_vault) = :n
-                    AND (SELECT count(*) FROM business.tracking_event_l) = :n
-                    AND NOT EXISTS (SELECT FROM raw.site_tracking_events_r WHERE processing_status <> 'PROCESSED'),
-                    'processing did not stage and load every event');
-SELECT bench.record('process', 'events/s', :n / :seconds,
-                    'F: staging.process_pending_events(1000), raw to staging to vault in one pass, one transaction per call',
-                    format('%s events in %s s', :n, round(:seconds, 3)));
-SQL
+bpsql_do -v n="$N" -f "$REPO/bench/process.sql"
 bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric = 'process'"
 if $PROFILE; then profile_report process "$N" process_pending_events event; fi
 
 # ---------------------------------------------------------------------------------------------
 step "reports over the loaded events (optional)"
-bpsql -q -v n="$N" -v site="$SITE" -v tenant_hex="$TENANT_HK" >/dev/null <<'SQL'
-SELECT to_regprocedure('api.site_stats(text,timestamptz,timestamptz,boolean)') IS NOT NULL AS has_stats,
-       to_regprocedure('api.site_breakdown(text,text,timestamptz,timestamptz,integer,boolean)') IS NOT NULL AS has_breakdown,
-       to_regprocedure('api.site_timeseries(text,timestamptz,timestamptz,text,boolean)') IS NOT NULL AS has_timeseries \gset
-\if :has_stats
-  SELECT set_config('onevault_tracking.tenant_id', :'tenant_hex', false) IS NOT NULL AS ok \gset
-  ANALYZE;
-  SELECT now() - interval '2 days' AS r_from, now() + interval '1 day' AS r_to \gset
-  -- Best of three calls of each (the first also warms the cache).
-  SELECT clock_timestamp() AS t0 \gset
-  SELECT api.site_stats(:'site', :'r_from', :'r_to') IS NOT NULL AS ok \gset
-  SELECT clock_timestamp() AS t1 \gset
-  SELECT api.site_stats(:'site', :'r_from', :'r_to') IS NOT NULL AS ok \gset
-  SELECT clock_timestamp() AS t2 \gset
-  SELECT api.site_stats(:'site', :'r_from', :'r_to') ->> 'pageviews' AS pageviews \gset
-  SELECT least(:'t1'::timestamptz - :'t0'::timestamptz, :'t2'::timestamptz - :'t1'::timestamptz,
-               clock_timestamp() - :'t2'::timestamptz) AS best \gset
-  SELECT bench.record('report_site_stats', 'events/s', :n / extract(epoch FROM :'best'::interval),
-                      'extra: api.site_stats over the N loaded events (best of 3 calls)',
-                      format('%s ms per call, %s page views counted', round(extract(epoch FROM :'best'::interval) * 1000, 1), :'pageviews'));
-  \if :has_breakdown
-    SELECT clock_timestamp() AS t0 \gset
-    SELECT api.site_breakdown(:'site', 'referrer', :'r_from', :'r_to') IS NOT NULL AS ok \gset
-    SELECT clock_timestamp() AS t1 \gset
-    SELECT api.site_breakdown(:'site', 'referrer', :'r_from', :'r_to') IS NOT NULL AS ok \gset
-    SELECT clock_timestamp() AS t2 \gset
-    SELECT api.site_breakdown(:'site', 'referrer', :'r_from', :'r_to') IS NOT NULL AS ok \gset
-    SELECT least(:'t1'::timestamptz - :'t0'::timestamptz, :'t2'::timestamptz - :'t1'::timestamptz,
-                 clock_timestamp() - :'t2'::timestamptz) AS best \gset
-    SELECT bench.record('report_site_breakdown', 'events/s', :n / extract(epoch FROM :'best'::interval),
-                        'extra: api.site_breakdown by referrer over the N loaded events (best of 3 calls)',
-                        format('%s ms per call', round(extract(epoch FROM :'best'::interval) * 1000, 1)));
-  \endif
-  \if :has_timeseries
-    SELECT clock_timestamp() AS t0 \gset
-    SELECT api.site_timeseries(:'site', :'r_from', :'r_to', 'hour') IS NOT NULL AS ok \gset
-    SELECT clock_timestamp() AS t1 \gset
-    SELECT api.site_timeseries(:'site', :'r_from', :'r_to', 'hour') IS NOT NULL AS ok \gset
-    SELECT clock_timestamp() AS t2 \gset
-    SELECT api.site_timeseries(:'site', :'r_from', :'r_to', 'hour') IS NOT NULL AS ok \gset
-    SELECT least(:'t1'::timestamptz - :'t0'::timestamptz, :'t2'::timestamptz - :'t1'::timestamptz,
-                 clock_timestamp() - :'t2'::timestamptz) AS best \gset
-    SELECT bench.record('report_site_timeseries', 'events/s', :n / extract(epoch FROM :'best'::interval),
-                        'extra: api.site_timeseries by hour over the N loaded events (best of 3 calls)',
-                        format('%s ms per call', round(extract(epoch FROM :'best'::interval) * 1000, 1)));
-  \endif
-\endif
-SQL
+bpsql -q -v n="$N" -v site="$SITE" -v tenant_hex="$TENANT_HK" -f "$REPO/bench/reports.sql" >/dev/null
 reports=$(bpsql -At -c "SELECT format('  %-24s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric LIKE 'report%' ORDER BY ord")
 echo "${reports:-  api.site_stats does not exist in this build: skipped}"
 
@@ -546,50 +399,10 @@ bpsql -At -c "SELECT format('  %s events/s (%s)', round(value, 1), notes) FROM b
 
 # ---------------------------------------------------------------------------------------------
 step "G: hash keys over $HASH_KEYS keys, one statement each (best of $HASH_RUNS)"
-# psql cannot loop: the rounds (native and SQL alternating) are written out into one script.
-round=$(cat <<'SQL'
-SELECT clock_timestamp() AS t0 \gset
-SELECT count(onevault_tracking.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
-INSERT INTO timings (metric, seconds, keys) VALUES ('hash_native', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
-SELECT clock_timestamp() AS t0 \gset
-SELECT count(util.hash_binary(:'site' || '|/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
-INSERT INTO timings (metric, seconds, keys) VALUES ('hash_pgcrypto', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
-SELECT clock_timestamp() AS t0 \gset
-SELECT count(onevault_tracking.hash_key(:'tenant'::bytea, :'site', '/p/' || i)) AS k FROM generate_series(1, :keys) AS i \gset
-INSERT INTO timings (metric, seconds, keys) VALUES ('hash_key_native', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
-SELECT clock_timestamp() AS t0 \gset
-SELECT count(util.hash_binary(encode(:'tenant'::bytea, 'hex') || '|' || replace(replace(:'site', '\', '\\'), '|', '\|')
-                                       || '|' || replace(replace('/p/' || i, '\', '\\'), '|', '\|'))) AS k
-  FROM generate_series(1, :keys) AS i \gset
-INSERT INTO timings (metric, seconds, keys) VALUES ('hash_key_sql', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz), :k);
-SQL
-)
-{
-  echo "CREATE TEMP TABLE timings (ord serial, metric text, seconds float8, keys bigint);"
-  for ((r = 0; r < HASH_RUNS; r++)); do echo "$round"; done
-  cat <<'SQL'
-SELECT bench.assert(NOT EXISTS (SELECT FROM timings WHERE keys <> :keys), 'a hash statement did not give one key per input');
--- Untimed: the timed statements measure hashing; sorting a million keys to count the distinct
--- ones would add the same large cost to both sides.
-SELECT bench.assert((SELECT count(DISTINCT onevault_tracking.hash_binary(:'site' || '|/p/' || i))
-                       FROM generate_series(1, :keys) AS i) = :keys, 'the native hash keys are not all distinct');
-SELECT bench.assert(NOT EXISTS (SELECT FROM generate_series(1, 1000) AS i
-                                 WHERE onevault_tracking.hash_binary(:'site' || '|/p/' || i) <> util.hash_binary(:'site' || '|/p/' || i)
-                                    OR onevault_tracking.hash_key(:'tenant'::bytea, :'site', '/p/' || i)
-                                       <> util.hash_binary(encode(:'tenant'::bytea, 'hex') || '|' || :'site' || '|/p/' || i)),
-                    'the native hashes differ from util.hash_binary');
-SELECT bench.record(metric, 'keys/s', (:keys / seconds)::numeric,
-       CASE metric
-           WHEN 'hash_native' THEN 'G: count(onevault_tracking.hash_binary(text)) over 1,000,000 keys'
-           WHEN 'hash_pgcrypto' THEN 'G: count(util.hash_binary(text)) (pgcrypto digest) over the same keys'
-           WHEN 'hash_key_native' THEN 'extra: onevault_tracking.hash_key(tenant, site, path) over 1,000,000 keys'
-           ELSE 'extra: the same hash key built in SQL (hex tenant, escaped parts) and util.hash_binary' END,
-       format('best of %s: %s s', runs, round(seconds::numeric, 3)))
-  FROM (SELECT metric, min(seconds) AS seconds, count(*) AS runs, min(ord) AS ord
-          FROM timings GROUP BY metric ORDER BY min(ord)) AS best;
-SQL
-} >"$WORK/hash.sql"
-bpsql -q -v keys="$HASH_KEYS" -v site="$SITE" -v tenant="\\x$TENANT_HK" -f "$WORK/hash.sql" >/dev/null
+# psql cannot loop: one session runs bench/hash_round.sql once per round, then bench/hash.sql.
+rounds=()
+for ((r = 0; r < HASH_RUNS; r++)); do rounds+=(-f "$REPO/bench/hash_round.sql"); done
+bpsql -q -v keys="$HASH_KEYS" -v site="$SITE" -v tenant="\\x$TENANT_HK" "${rounds[@]}" -f "$REPO/bench/hash.sql" >/dev/null
 bpsql -At -c "SELECT format('  %-16s %s keys/s (%s)', metric, round(value), notes) FROM bench.results WHERE metric LIKE 'hash%' ORDER BY ord"
 
 # ---------------------------------------------------------------------------------------------
@@ -599,59 +412,11 @@ CPU_MODEL=$(lscpu 2>/dev/null | awk -F': *' '/^Model name/ {print $2; exit}')
 MEM_KB=$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$REPO" status --porcelain -- src sql core Cargo.toml Cargo.lock 2>/dev/null)" ] || COMMIT="$COMMIT+uncommitted changes"
-bpsql -q <<'SQL'
-CREATE VIEW bench.ratios AS
-SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / nullif(m.value, 0) AS value, d.target,
-       CASE WHEN d.target IS NULL THEN 'no target'
-            WHEN n.value / nullif(m.value, 0) >= d.target THEN 'PASS' ELSE 'BELOW' END AS status
-  FROM (VALUES (1, 'track_vs_insert_c1', 'track_c1', 'insert_c1', 0.5),
-               (2, 'track_vs_insert_c2', 'track_c2', 'insert_c2', NULL),
-               (3, 'track_vs_plpgsql_c1', 'track_c1', 'plpgsql_c1', 3),
-               (4, 'track_vs_plpgsql_c2', 'track_c2', 'plpgsql_c2', NULL),
-               (5, 'batch_vs_copy', 'batch', 'copy', 0.5),
-               (6, 'process_vs_copy', 'process', 'copy', 0.1),
-               (7, 'hash_vs_pgcrypto', 'hash_native', 'hash_pgcrypto', 2),
-               -- Upper bounds of the first and third ratio (bench/floor.sql), and how near B is.
-               (8, 'floor_vs_insert_c1', 'floor_c1', 'insert_c1', NULL),
-               (9, 'floor_vs_plpgsql_c1', 'floor_c1', 'plpgsql_c1', NULL),
-               (10, 'track_vs_floor_c1', 'track_c1', 'floor_c1', NULL),
-               -- The upper bound of process_vs_copy (bench/process_floor.sql), and how near F is.
-               (11, 'process_floor_vs_copy', 'process_floor', 'copy', NULL),
-               (12, 'process_vs_floor', 'process', 'process_floor', NULL)) AS d (ord, ratio, numerator, denominator, target)
-  JOIN bench.results AS n ON n.metric = d.numerator
-  JOIN bench.results AS m ON m.metric = d.denominator;
-SQL
 bpsql -At -v mode="$MODE" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -v nproc="$(nproc)" -v cpu="$CPU_MODEL" \
   -v mem_gb="$((MEM_KB / 1048576))" -v kernel="$(uname -r)" -v build="$BUILD_NOTE" -v commit="$COMMIT" \
   -v n="$N" -v seconds="$SECONDS_PER_RUN" -v warmup="$WARMUP_SECONDS" -v elapsed="$ELAPSED" -v ips="$CLIENT_IPS" -v profile="$PROFILE" \
   -v load_start="$LOAD_AT_START" -v load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" \
-  >"$RESULTS.tmp" <<'SQL'
-SELECT json_build_object(
-    'benchmark', 'onevault_tracking bench/run.sh',
-    'mode', :'mode',
-    'date', :'date',
-    'elapsed_seconds', :elapsed,
-    'machine', json_build_object('nproc', :nproc, 'cpu_model', :'cpu', 'memory_gb', :mem_gb, 'kernel', :'kernel',
-                                 'load_average_at_start', :'load_start', 'load_average_at_end', :'load_end'),
-    'postgresql', json_build_object('version', current_setting('server_version'), 'fsync', current_setting('fsync'),
-                                     'synchronous_commit', current_setting('synchronous_commit'),
-                                     'shared_buffers', current_setting('shared_buffers')),
-    'extension', json_build_object('version', (SELECT extversion FROM pg_extension WHERE extname = 'onevault_tracking'),
-                                    'build', :'build', 'commit', :'commit'),
-    'profiled', :profile,
-    'parameters', json_build_object('events_n', :n, 'batch_size', 1000, 'pgbench_seconds', :seconds,
-                                     'pgbench_warmup_seconds', :warmup, 'pgbench_protocol', 'prepared',
-                                     'client_ips', :ips, 'hash_keys', 1000000),
-    'throughput', (SELECT json_object_agg(metric, round(value, 1) ORDER BY ord) FROM bench.results),
-    'units', (SELECT json_object_agg(metric, unit ORDER BY ord) FROM bench.results),
-    'descriptions', (SELECT json_object_agg(metric, what ORDER BY ord) FROM bench.results),
-    'notes', (SELECT json_object_agg(metric, notes ORDER BY ord) FROM bench.results WHERE notes IS NOT NULL),
-    'wal_bytes_per_transaction', (SELECT json_object_agg(metric, wal_bytes_per_tx ORDER BY ord) FROM bench.results
-                                   WHERE wal_bytes_per_tx IS NOT NULL),
-    'ratios', (SELECT json_object_agg(ratio, round(value, 3) ORDER BY ord) FROM bench.ratios),
-    'targets', (SELECT json_object_agg(ratio, target ORDER BY ord) FROM bench.ratios WHERE target IS NOT NULL),
-    'status', (SELECT json_object_agg(ratio, status ORDER BY ord) FROM bench.ratios))
-SQL
+  -f "$REPO/bench/results.sql" >"$RESULTS.tmp"
 
 # Pretty-printed in the order written when python3 is there (jq would sort nothing either way).
 if command -v python3 >/dev/null && python3 -m json.tool --indent 2 "$RESULTS.tmp" >"$RESULTS" 2>/dev/null; then
@@ -660,13 +425,6 @@ else
   mv -- "$RESULTS.tmp" "$RESULTS"
 fi
 
-bpsql <<'SQL'
-\pset footer off
-SELECT metric AS name, unit, to_char(value, 'FM999G999G999G990D0') AS throughput, notes
-  FROM bench.results ORDER BY ord;
-SELECT ratio, numerator || ' / ' || denominator AS "of", to_char(value, 'FM999990D000') AS value,
-       coalesce('>= ' || target, '') AS target, status
-  FROM bench.ratios ORDER BY ord;
-SQL
+bpsql -f "$REPO/bench/summary.sql"
 echo "results: $RESULTS  (elapsed ${ELAPSED} s, $MODE mode)"
 SUCCEEDED=true

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Concurrency soak: several pgbench clients call api.track_page_view and api.track_custom_event
-# for a bounded time with varied pages, sessions and client IPs, mixed with invalid events,
-# client retries (repeated event ids) and a burst from one IP over its rate limit; first with
-# immediate processing, then deferred with a drainer running alongside. Each script checks its
+# for a bounded time with the page views and custom events of the demo's traffic generator
+# (demo/traffic.sql: browsers, devices and bots, referrers, campaigns, sessions, properties),
+# picked at random and sent from random client IPs, mixed with invalid events, client retries
+# (repeated event ids) and a burst from one IP over its rate limit; first with immediate
+# processing, then deferred with a drainer running alongside. Each script checks its
 # answer (an unexpected one aborts the client), and afterwards every call is accounted for once:
 #   calls = raw rows + DUPLICATE_EVENT + RATE_LIMITED answers = audited attempts,
 #   raw rows = staged VALID + INVALID (quarantined), vault events = VALID, all raw rows processed,
@@ -39,31 +41,31 @@ for mode in immediate deferred; do
   KEY[$mode]=$(q -c "SELECT api.create_api_key(util.hash_binary('Soak $mode'), 'soak-$mode.example', 'soak') ->> 'api_key'")
 done
 
+# The traffic: the events of demo/traffic.sql that go to the tracking API from working trackers
+# (no broken tracker, no retry), numbered 1..TRAFFIC: 4,000 events of 1,200 visitors over six
+# days, about a sixth of them from bots. The clients pick them at random, so an event is sent
+# many times: without its event_id, or the repeats would be duplicates.
+q -c "CREATE SCHEMA demo" -v seed=42 -v visitors=1200 -v history_hours=142 -v single_events=4000 \
+  -v batch_events=0 -f "$REPO/demo/traffic.sql" \
+  -c "CREATE TABLE soak_traffic AS
+      SELECT row_number() OVER (ORDER BY n) AS e, payload - 'event_id' AS payload, user_agent
+        FROM demo.events WHERE endpoint = 'api' AND broken IS NULL AND NOT retry" \
+  -c "ALTER TABLE soak_traffic ADD PRIMARY KEY (e)"
+TRAFFIC=$(q -c "SELECT count(*) FROM soak_traffic")
+
 # The scripts: each raises (division by zero) when the answer is not what it must be.
+cat >"$work/traffic.sql" <<EOF
+\set e random(1, $TRAFFIC)
+\set a random(0, 255)
+\set b random(0, 255)
+\set c random(1, 254)
+SELECT 1 / coalesce((a ->> 'success')::boolean AND a ->> 'status' = :status::text, false)::int
+  FROM soak_traffic AS t,
+       demo.track(t.payload, :key::text, :domain::text, t.user_agent,
+                  ('10.' || :a::text || '.' || :b::text || '.' || :c::text)::inet) AS a
+ WHERE t.e = :e;
+EOF
 UA="'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0'"
-cat >"$work/page_view.sql" <<EOF
-\set page random(1, 300)
-\set a random(0, 255)
-\set b random(0, 255)
-\set c random(1, 254)
-\set s random(1, 4000)
-SELECT 1 / coalesce((a ->> 'success')::boolean AND a ->> 'status' = :status::text, false)::int
-  FROM api.track_page_view(:key::text, :domain::text, '/page/' || :page::text, $UA,
-                           ('10.' || :a::text || '.' || :b::text || '.' || :c::text)::inet,
-                           p_referrer := CASE WHEN :page % 3 = 0 THEN 'https://www.google.com/' END,
-                           p_page_title := 'Page ' || :page::text,
-                           p_session_id := CASE WHEN :s <= 2000 THEN 'sess-' || :s::text END) AS a;
-EOF
-cat >"$work/custom.sql" <<EOF
-\set n random(1, 5)
-\set a random(0, 255)
-\set b random(0, 255)
-\set c random(1, 254)
-SELECT 1 / coalesce((a ->> 'success')::boolean AND a ->> 'status' = :status::text, false)::int
-  FROM api.track_custom_event(:key::text, :domain::text, 'event_' || :n::text,
-                              jsonb_build_object('plan', 'pro', 'n', :n::int), '/app', $UA,
-                              ('172.16.' || :b::text || '.' || :c::text)::inet) AS a;
-EOF
 cat >"$work/invalid.sql" <<EOF
 \set a random(0, 255)
 \set c random(1, 254)
@@ -84,8 +86,8 @@ SELECT 1 / coalesce((a ->> 'success')::boolean OR a ->> 'error_code' = 'RATE_LIM
   FROM api.track_page_view(:key::text, :domain::text, '/burst', $UA, '203.0.113.99'::inet,
                            p_page_title := 'Burst') AS a;
 EOF
-SCRIPTS=(page_view custom invalid retry burst)
-WEIGHTS=(6 2 1 1 1)
+SCRIPTS=(traffic invalid retry burst)
+WEIGHTS=(8 1 1 1)
 
 # run_phase MODE STATUS: pgbench for $PHASE seconds; per-script transaction counts in $work/MODE.counts.
 # One pgbench thread (-j 1): its per-script counters are shared by its threads without a lock, so
