@@ -33,7 +33,8 @@
 #   I  process_floor    the floor of F: only the writes processing must make (bench/process_floor.sql)
 #   G  hash_native      onevault_tracking.hash_binary vs util.hash_binary (pgcrypto) over 1,000,000
 #      hash_pgcrypto    keys, one statement each (plus hash_key against the same key built in SQL)
-#      report_*         api.site_stats (and the other reports) over the loaded events, if present
+#      report_*         api.site_stats (and the other reports) over the loaded events and realistic
+#                       traffic from the demo's generator (demo/traffic.sql, bench/traffic.sql), if present
 #
 # N is 100,000 (10,000 with --quick). D, E and F run first, on empty tables; A, B and C then run on
 # top of the events they left (realistic table sizes and planner statistics), each run of B and C
@@ -328,8 +329,15 @@ bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1),
 if $PROFILE; then profile_report process "$N" process_pending_events event; fi
 
 # ---------------------------------------------------------------------------------------------
-step "reports over the loaded events (optional)"
-bpsql -q -v n="$N" -v site="$SITE" -v tenant_hex="$TENANT_HK" -f "$REPO/bench/reports.sql" >/dev/null
+step "realistic traffic for the reports (demo/traffic.sql: 1,200 visitors over 46 hours)"
+bpsql_do -c "CREATE SCHEMA demo" -v seed=42 -v visitors=1200 -v history_hours=46 \
+  -v single_events=4000 -v batch_events=0 -f "$REPO/demo/traffic.sql"
+read -r TRAFFIC REFUSED <<<"$(bpsql -At -F ' ' -v api_key="$API_KEY" -v site="$SITE" -f "$REPO/bench/traffic.sql")"
+((TRAFFIC > 0 && REFUSED == 0)) || fail "realistic traffic: $REFUSED of $TRAFFIC calls refused"
+echo "  $TRAFFIC events through the tracking API, all accepted"
+
+step "reports over the loaded events and the realistic traffic (optional)"
+bpsql -q -v n="$((N + TRAFFIC))" -v site="$SITE" -v tenant_hex="$TENANT_HK" -f "$REPO/bench/reports.sql" >/dev/null
 reports=$(bpsql -At -c "SELECT format('  %-24s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric LIKE 'report%' ORDER BY ord")
 echo "${reports:-  api.site_stats does not exist in this build: skipped}"
 
