@@ -11,7 +11,8 @@
 
 use pgrx::prelude::*;
 
-// Layers, each importing only the ones listed before it (src/tests/layering.rs checks this).
+// The layers, from the bottom: postgres, platform, pipeline, privacy, then api and lifecycle; each
+// uses only the layers below it (src/tests/layering.rs checks this).
 mod api;
 mod lifecycle;
 mod pipeline;

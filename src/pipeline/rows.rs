@@ -120,10 +120,15 @@ impl StagedEvent {
     /// Reads `select_list` from a row where it follows `offset` other columns.
     pub fn from_row(row: &SpiHeapTupleData<'_>, offset: usize) -> Self {
         let at = |ordinal: usize| ordinal + offset;
-        let details = match row.get::<JsonB>(at(7)).or_internal("staged event details") {
-            Some(JsonB(Value::Array(values))) => values,
-            _ => Vec::new(),
-        };
+        let attributes = TRACKING_EVENT_DETAILS_S.attributes.len();
+        let details = row
+            .get::<JsonB>(at(7))
+            .or_internal("staged event details")
+            .and_then(|JsonB(value)| match value {
+                Value::Array(values) if values.len() == attributes => Some(values),
+                _ => None,
+            })
+            .or_internal("staged event details");
         StagedEvent {
             raw_event_id: spi::column(row, at(1), "staged raw_event_id"),
             tenant_hk: spi::column(row, at(2), "staged tenant_hk"),
