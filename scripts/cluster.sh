@@ -51,7 +51,7 @@ cluster_fresh_db() {
   local dir=$1 port=$2 db=$3 repo
   repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   PGOPTIONS='-c client_min_messages=warning' cluster_psql "$dir" "$port" -d postgres \
-    -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   PGOPTIONS='-c client_min_messages=warning' cluster_psql "$dir" "$port" -d "$db" -1 \
     -f "$repo/tests/fixtures/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
 }

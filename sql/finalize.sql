@@ -90,8 +90,11 @@ GRANT EXECUTE ON FUNCTION
     onevault_tracking.restore_earlier_generation(),
     staging.auto_process_if_needed(),
     staging.trigger_pipeline_now(),
-    staging.get_pipeline_status()
+    staging.get_pipeline_status(),
+    onevault_tracking.start_workers(integer),
+    onevault_tracking.stop_workers()
 TO onevault_tracking_admin;
+GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
 
 -- Readers (and admins, who are readers): statistics and reports run as the caller, so
 -- row-level security limits them to the session's tenant.

@@ -3,7 +3,7 @@
 //! The decisions live in the pgrx-free `onevault_tracking_core` crate; the modules here are the
 //! thin PostgreSQL layer, grouped by concept with dependencies that point one way:
 //! `postgres` (helpers) ← `platform` (One Vault facts) ← `pipeline` (the stages and their
-//! orchestration) ← `privacy` ← `api` and `lifecycle`.
+//! orchestration) ← `privacy` and `worker` (background processing) ← `api` and `lifecycle`.
 
 #![recursion_limit = "256"]
 // Internal failures raise an ERROR with a SQLSTATE (`postgres::error::OrInternal`), never a panic.
@@ -11,7 +11,7 @@
 
 use pgrx::prelude::*;
 
-// The layers, from the bottom: postgres, platform, pipeline, privacy, then api and lifecycle; each
+// The layers, from the bottom: postgres, platform, pipeline, privacy and worker, then api and lifecycle; each
 // uses only the layers below it (src/tests/layering.rs checks this).
 mod api;
 mod lifecycle;
@@ -19,6 +19,7 @@ mod pipeline;
 mod platform;
 mod postgres;
 mod privacy;
+mod worker;
 
 ::pgrx::pg_module_magic!();
 
@@ -67,6 +68,11 @@ pgrx::extension_sql_file!(
     requires = ["api_layer", "platform_callers", "integration"]
 );
 pgrx::extension_sql_file!(
+    "../sql/worker.sql",
+    name = "worker",
+    requires = ["raw_layer", "security"]
+);
+pgrx::extension_sql_file!(
     "../sql/reports.sql",
     name = "reports",
     requires = ["business_vault", "security"]
@@ -75,7 +81,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/lifecycle.sql",
     name = "lifecycle",
-    requires = ["reports", "security", "platform_callers"]
+    requires = ["reports", "security", "platform_callers", "worker"]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", finalize);
 
@@ -88,6 +94,7 @@ pgrx::extension_sql_file!("../tests/fixtures/onevault_core_replica.sql", bootstr
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     postgres::settings::register();
+    worker::launcher::register_launcher();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -12,6 +12,7 @@ use crate::postgres::json;
 use crate::postgres::random::strong_random;
 use crate::postgres::settings;
 use crate::privacy::salts;
+use crate::worker::wake;
 use onevault_tracking_core::payload::{json_type_name, PayloadError};
 use pgrx::prelude::*;
 use pgrx::AnyElement;
@@ -49,6 +50,7 @@ fn ingest_tracking_event(
         .pop()
         .or_internal("one item in, one out");
         if !landed.duplicate {
+            wake::wake_at_commit(client);
             let mut details = sender.audit_details();
             details.insert("raw_event_id".into(), landed.raw_event_id.into());
             details.insert("client_event_id".into(), item.event_id.clone().into());
@@ -121,6 +123,9 @@ fn batch_ingest_tracking_events(
             .map(|l| l.raw_event_id)
             .collect();
         let duplicates = landed.len() - new_ids.len();
+        if !new_ids.is_empty() {
+            wake::wake_at_commit(client);
+        }
 
         let mut results: Vec<(usize, Value)> = landed
             .iter()

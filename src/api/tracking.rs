@@ -3,9 +3,10 @@
 //!
 //! A tracking call, in one transaction: the key is looked up by its hash and checked (active, not
 //! expired, allowed to track, bound to a site that serves the requested domain); the client is
-//! counted by the rate limiter; the event lands in raw, and (with the default
-//! `onevault_tracking.api_processing = immediate`) is staged and loaded into the vault; one audit
-//! record describes the attempt. Failures answer `success: false` with a stable `error_code`;
+//! counted by the rate limiter; the event lands in raw and, unless a background worker serves the
+//! database (the fast path of the default `onevault_tracking.api_processing = auto`: the worker
+//! takes it on within moments, woken by the commit), is staged and loaded into the vault in the
+//! call; one audit record describes the attempt. Failures answer `success: false` with a stable `error_code`;
 //! every rejected attempt is audited too. Internal errors raise instead of answering success.
 
 use crate::api::ratelimit;
@@ -20,6 +21,7 @@ use crate::postgres::settings::{self, ApiProcessing};
 use crate::postgres::spi::{self};
 use crate::privacy::salts;
 use crate::privacy::signals::{self, Honouring};
+use crate::worker::wake;
 use onevault_tracking_core::domain::site_business_key;
 use onevault_tracking_core::hashing::{hash_binary, to_hex};
 use onevault_tracking_core::ip::{anonymize, parse_inet};
@@ -343,10 +345,14 @@ pub fn track_granted(
         None => {}
     }
     let payload = Value::Object(payload);
-    let processing = settings::api_processing();
+    let processing = match settings::api_processing() {
+        ApiProcessing::Auto if wake::workers_serving(client) => ApiProcessing::Deferred,
+        ApiProcessing::Auto => ApiProcessing::Immediate,
+        chosen => chosen,
+    };
     let landing = match processing {
-        ApiProcessing::Immediate => Landing::TakenForProcessing,
         ApiProcessing::Deferred => Landing::Pending,
+        _ => Landing::TakenForProcessing,
     };
     let sender = Sender::new(
         Some(&grant.tenant_hk),
@@ -397,7 +403,7 @@ pub fn track_granted(
     }
 
     let (answer, outcome) = match processing {
-        ApiProcessing::Immediate => {
+        ApiProcessing::Immediate | ApiProcessing::Auto => {
             let taken = landed
                 .claimed
                 .or_internal("a new event taken for processing");
@@ -440,6 +446,7 @@ pub fn track_granted(
             }
         }
         ApiProcessing::Deferred => {
+            wake::wake_at_commit(client);
             let validation = validate(&payload, OffsetDateTime::now_utc());
             if validation.is_valid() {
                 (

@@ -349,13 +349,33 @@ fn answer_about(raw_event_id: i64, status: &str, retry_count: Option<i32>, stage
 fn process_pending_events(p_batch_size: Option<i32>) -> JsonB {
     let batch_size = batch_size(p_batch_size);
     Spi::connect_mut(|client| {
-        let claimed = raw::claim_pending(client, batch_size);
-        let outcome = process(client, &claimed, Processing::configured());
-        if !claimed.is_empty() {
-            audit_per_tenant(client, "TRACKING_EVENTS_PROCESSED", &claimed, &outcome);
-        }
-        JsonB(Value::Object(summary(&claimed, &outcome)))
+        JsonB(Value::Object(drain_pending(
+            client,
+            batch_size,
+            settings::process_loads_vault(),
+        )))
     })
+}
+
+/// One pass of the drain, for `staging.process_pending_events` and the background workers: up
+/// to `batch_size` pending or retryable raw rows, oldest first, skipping rows another session
+/// holds, staged and (with `load_vault`) loaded into the vault, with one audit record per tenant.
+/// Answers the summary (`claimed`, `valid`, `quarantined`, `errors`, `failed`, ...).
+pub fn drain_pending(
+    client: &mut SpiClient<'_>,
+    batch_size: i64,
+    load_vault: bool,
+) -> Map<String, Value> {
+    let claimed = raw::claim_pending(client, batch_size);
+    let processing = Processing {
+        load_vault,
+        raw_marked: false,
+    };
+    let outcome = process(client, &claimed, processing);
+    if !claimed.is_empty() {
+        audit_per_tenant(client, "TRACKING_EVENTS_PROCESSED", &claimed, &outcome);
+    }
+    summary(&claimed, &outcome)
 }
 
 /// `staging.reprocess_quarantined_events(p_tenant_hk bytea, p_raw_event_ids bigint[] DEFAULT

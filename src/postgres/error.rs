@@ -43,6 +43,8 @@ pub enum TrackingError {
     /// A statement of the extension's own failed where it cannot fail on a healthy
     /// installation (a catalog lookup, a query over its own tables).
     Internal { what: &'static str, message: String },
+    /// No background worker slot was free to start a processing worker.
+    NoWorkerSlot { worker_no: i32 },
     /// `DROP EXTENSION onevault_tracking` while tracked events are stored.
     DropWouldDeleteEvents,
     /// The One Vault core objects the extension calls are missing (they are checked at first
@@ -78,6 +80,9 @@ impl TrackingError {
             }
             TrackingError::AuditFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
             TrackingError::Internal { .. } => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            TrackingError::NoWorkerSlot { .. } => {
+                PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
+            }
             TrackingError::DropWouldDeleteEvents => {
                 PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST
             }
@@ -125,6 +130,9 @@ impl TrackingError {
                 format!("util.log_audit_event failed ({error_code}): {message}")
             }
             TrackingError::Internal { what, message } => format!("{what} failed: {message}"),
+            TrackingError::NoWorkerSlot { worker_no } => {
+                format!("no background worker slot is free for processing worker {worker_no}")
+            }
             TrackingError::DropWouldDeleteEvents => {
                 "dropping onevault_tracking would delete every tracked event it stores".into()
             }
@@ -192,6 +200,11 @@ impl TrackingError {
             TrackingError::Internal { .. } => {
                 "Check SELECT * FROM onevault_tracking.integration_status(); repair a damaged \
                  installation from a backup (pg_dump; README, \"Lifecycle\")."
+                    .into()
+            }
+            TrackingError::NoWorkerSlot { .. } => {
+                "Each worker is a background worker process: raise max_worker_processes (a \
+                 restart) or start fewer workers; the workers already started keep running."
                     .into()
             }
             TrackingError::DropWouldDeleteEvents => {

@@ -1,5 +1,5 @@
 //! PostgreSQL helpers that know nothing of One Vault: errors with SQLSTATEs, SPI with statements
-//! kept per backend, subtransactions, row arrays, bounded JSON, randomness, settings (GUCs) and
+//! kept per backend, subtransactions and workers' top-level transactions, row arrays, bounded JSON, randomness, settings (GUCs) and
 //! the differences between PostgreSQL versions. Imports nothing else of the crate.
 
 pub mod error;
@@ -9,4 +9,5 @@ pub mod rowset;
 pub mod settings;
 pub mod spi;
 pub mod subtxn;
+pub mod transaction;
 pub mod version_compat;

@@ -5,6 +5,7 @@ use onevault_tracking_core::ip::{IpStorage, RATE_LIMIT_IPV6_PREFIX};
 use onevault_tracking_core::payload::{DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PAYLOAD_BYTES};
 use onevault_tracking_core::site_settings::RATE_LIMIT_MAX;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+use std::ffi::CString;
 
 /// Hard ceiling for the payload limit: far above any real tracking payload, and well below the
 /// 1 GB a jsonb datum may reach.
@@ -21,7 +22,11 @@ static RATE_LIMIT_IPV6_PREFIX_BITS: GucSetting<i32> =
 static RAW_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 static RATE_LIMIT_RETENTION_HOURS: GucSetting<i32> = GucSetting::<i32>::new(24);
 static API_PROCESSING: GucSetting<ApiProcessing> =
-    GucSetting::<ApiProcessing>::new(ApiProcessing::Immediate);
+    GucSetting::<ApiProcessing>::new(ApiProcessing::Auto);
+static WORKER_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static WORKERS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(1);
+static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
+static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static PROCESS_LOADS_VAULT: GucSetting<bool> = GucSetting::<bool>::new(true);
 static DROP_DELETES_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
@@ -37,9 +42,17 @@ enum IpStorageSetting {
     None,
 }
 
+/// Most workers per database: far more than two cores (or twenty) can use, well below
+/// `max_worker_processes` of large machines.
+pub const WORKERS_PER_DATABASE_MAX: i32 = 16;
+
 /// How the tracking API processes an accepted event.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ApiProcessing {
+    /// Deferred when a background worker serves the database (it processes the event within
+    /// moments), immediate otherwise, so no event waits for a drain nobody runs.
+    #[name = c"auto"]
+    Auto,
     /// Raw, staging and vault within the call.
     #[name = c"immediate"]
     Immediate,
@@ -126,11 +139,53 @@ pub fn register() {
     );
     GucRegistry::define_enum_guc(
         c"onevault_tracking.api_processing",
-        c"immediate: the tracking API stages and loads each event in the call; deferred: raw only.",
-        c"With deferred, run staging.process_pending_events and business.load_staged_events \
-          regularly (for example from pg_cron).",
+        c"auto: raw only when a background worker serves the database, else immediate; \
+          immediate: the tracking API stages and loads each event in the call; deferred: raw only.",
+        c"With deferred and no worker, run staging.process_pending_events regularly; \
+          onevault_tracking.start_workers or onevault_tracking.worker_databases runs workers.",
         &API_PROCESSING,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"onevault_tracking.worker_databases",
+        c"Databases the launcher runs processing workers for (comma-separated names).",
+        c"Read by the launcher, which exists when onevault_tracking is in \
+          shared_preload_libraries; a reload (pg_reload_conf) applies a change.",
+        &WORKER_DATABASES,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.workers_per_database",
+        c"Processing workers the launcher runs for each database of worker_databases.",
+        c"They drain side by side (FOR UPDATE SKIP LOCKED); each is one background worker \
+          process, counted against max_worker_processes.",
+        &WORKERS_PER_DATABASE,
+        1,
+        WORKERS_PER_DATABASE_MAX,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.worker_batch_size",
+        c"Most raw events a processing worker takes through staging into the vault per transaction.",
+        c"A full batch is followed at once by the next; a smaller one means the queue is empty.",
+        &WORKER_BATCH_SIZE,
+        1,
+        MAX_BATCH_SIZE_CEILING,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.worker_naptime_ms",
+        c"How long an idle processing worker sleeps when nothing wakes it, in milliseconds.",
+        c"Tracking calls wake the workers when they commit; the nap only bounds the delay for \
+          events that land without waking them (COPY into raw, retries of failed events).",
+        &WORKER_NAPTIME_MS,
+        10,
+        600_000,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
@@ -194,6 +249,33 @@ pub fn rate_limit_ipv6_prefix() -> u32 {
 
 pub fn api_processing() -> ApiProcessing {
     API_PROCESSING.get()
+}
+
+/// The database names of `onevault_tracking.worker_databases`, trimmed, without empties or repeats.
+pub fn worker_databases() -> Vec<String> {
+    let listed = WORKER_DATABASES
+        .get()
+        .map(|names| names.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut names: Vec<String> = Vec::new();
+    for name in listed.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+pub fn workers_per_database() -> i32 {
+    WORKERS_PER_DATABASE.get()
+}
+
+pub fn worker_batch_size() -> i64 {
+    WORKER_BATCH_SIZE.get().into()
+}
+
+pub fn worker_naptime() -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(WORKER_NAPTIME_MS.get()).unwrap_or(1000))
 }
 
 pub fn process_loads_vault() -> bool {

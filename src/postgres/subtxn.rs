@@ -40,7 +40,8 @@ pub fn attempt_or<R, E>(
     }
 }
 
-fn describe(caught: &CaughtError) -> String {
+/// The message of a caught ERROR or panic.
+pub fn describe(caught: &CaughtError) -> String {
     match caught {
         CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => {
             report.message().to_owned()

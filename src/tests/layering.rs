@@ -10,10 +10,10 @@
 //! | 3 | `pipeline::rows` (the typed rows handed between stages) |
 //! | 4 | `pipeline::raw`, `pipeline::staging`, `pipeline::vault` (the stages: never each other) |
 //! | 5 | `pipeline::process` (the orchestration above the stages) |
-//! | 6 | `privacy` |
+//! | 6 | `privacy`, `worker` (background processing) |
 //! | 7 | `api`, `lifecycle` (never each other) |
 //!
-//! Inside `postgres`, `platform`, `privacy`, `api` and `lifecycle`, modules may use each other
+//! Inside `postgres`, `platform`, `privacy`, `worker`, `api` and `lifecycle`, modules may use each other
 //! (the cycle check still applies); each pipeline module is a layer of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +28,7 @@ fn layer(module: &[&str]) -> Option<(String, u8)> {
         ["pipeline", "rows", ..] => 3,
         ["pipeline", "raw" | "staging" | "vault", ..] => 4,
         ["pipeline", "process", ..] => 5,
-        ["privacy", ..] => 6,
+        ["privacy" | "worker", ..] => 6,
         ["api" | "lifecycle", ..] => 7,
         _ => return None,
     };

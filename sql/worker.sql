@@ -1,0 +1,75 @@
+-- Background processing workers (src/worker/): their state and the functions that start and stop
+-- them. README "Background processing" describes how to run them.
+
+-- One row per worker number of this database: who runs it (pid, NULL once stopped) and what it
+-- has done since it started. Unlogged: it is state, not data (after a crash it is empty until the
+-- workers start again and register), and it is not dumped.
+CREATE UNLOGGED TABLE onevault_tracking.worker_state (
+    worker_no          integer     PRIMARY KEY CHECK (worker_no BETWEEN 1 AND 16),
+    pid                integer,
+    started_by         text        NOT NULL CHECK (started_by IN ('launcher', 'start_workers')),
+    started_at         timestamptz NOT NULL,
+    stopped_at         timestamptz,
+    last_batch_at      timestamptz,
+    last_batch_events  integer,
+    last_batch_ms      double precision,
+    batches            bigint      NOT NULL DEFAULT 0,
+    events_processed   bigint      NOT NULL DEFAULT 0,
+    events_valid       bigint      NOT NULL DEFAULT 0,
+    events_quarantined bigint      NOT NULL DEFAULT 0,
+    events_failed      bigint      NOT NULL DEFAULT 0,
+    errors             bigint      NOT NULL DEFAULT 0,
+    last_error         text,
+    last_error_at      timestamptz
+);
+REVOKE ALL ON onevault_tracking.worker_state FROM PUBLIC;
+COMMENT ON TABLE onevault_tracking.worker_state IS
+    'onevault_tracking processing workers of this database: one row per worker number, written by the workers.';
+
+-- The workers and the backlog they drain: one row per worker (one row with worker_no NULL when
+-- none ever ran), each with the queue's size and lag (the oldest pending event's age).
+CREATE VIEW onevault_tracking.worker_status AS
+SELECT w.worker_no,
+       w.pid,
+       a.pid IS NOT NULL AS running,
+       w.started_by,
+       w.started_at,
+       w.stopped_at,
+       w.last_batch_at,
+       w.last_batch_events,
+       w.last_batch_ms,
+       w.batches,
+       w.events_processed,
+       w.events_valid,
+       w.events_quarantined,
+       w.events_failed,
+       w.errors,
+       w.last_error,
+       w.last_error_at,
+       q.pending_events,
+       q.oldest_pending_at,
+       pg_catalog.now() OPERATOR(pg_catalog.-) q.oldest_pending_at AS lag
+  FROM (SELECT pg_catalog.count(*) AS pending_events, pg_catalog.min(r.received_at) AS oldest_pending_at
+          FROM raw.site_tracking_events_r AS r
+         WHERE r.processing_status IN ('PENDING', 'ERROR')) AS q
+  LEFT JOIN onevault_tracking.worker_state AS w ON true
+  LEFT JOIN pg_catalog.pg_stat_activity AS a
+         ON a.pid OPERATOR(pg_catalog.=) w.pid
+        AND a.backend_type OPERATOR(pg_catalog.=) 'onevault_tracking worker'
+        AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+COMMENT ON VIEW onevault_tracking.worker_status IS
+    'onevault_tracking processing workers: state, last batch, counts, errors, and the backlog with its lag.';
+
+-- SECURITY DEFINER: the workers run as the bootstrap superuser, whom only a superuser may
+-- signal, and their state table is not readable by the admin role itself.
+CREATE FUNCTION onevault_tracking.start_workers(p_workers integer DEFAULT 1)
+RETURNS TABLE (worker_no integer, pid integer, status text)
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'start_workers_wrapper';
+
+CREATE FUNCTION onevault_tracking.stop_workers()
+RETURNS integer
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'stop_workers_wrapper';

@@ -1,0 +1,231 @@
+//! A processing worker: connected to one database, it drains raw → staging → vault in set-based
+//! batches (`pipeline::process::drain_pending`, `FOR UPDATE SKIP LOCKED`, so workers and manual
+//! drains never take the same event), each batch in a transaction of its own that also marks
+//! the raw rows PROCESSED: a crash at any point leaves each event either untouched (PENDING, for
+//! the next batch) or fully processed, never half or twice.
+//!
+//! A full batch is followed at once by the next; otherwise the worker sleeps on its latch, which
+//! a landing sets when it commits (`worker::wake`), or for `onevault_tracking.worker_naptime_ms`.
+//! A failing batch is rolled back, recorded in `onevault_tracking.worker_state` and retried after
+//! the nap; SIGTERM (`onevault_tracking.stop_workers`, a shutdown) ends the loop after the batch
+//! in hand.
+
+use crate::pipeline::process::drain_pending;
+use crate::postgres::error::OrInternal;
+use crate::postgres::settings;
+use crate::postgres::spi;
+use crate::postgres::transaction;
+use crate::worker::wake;
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use serde_json::{Map, Value};
+use std::time::Instant;
+
+/// Who started a worker, carried in the high bits of its start argument.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Origin {
+    /// The launcher, for `onevault_tracking.worker_databases`.
+    Launcher = 1,
+    /// `onevault_tracking.start_workers`.
+    StartWorkers = 2,
+}
+
+impl Origin {
+    fn name(self) -> &'static str {
+        match self {
+            Origin::Launcher => "launcher",
+            Origin::StartWorkers => "start_workers",
+        }
+    }
+}
+
+/// The start argument of worker `worker_no` started by `origin`.
+pub fn start_argument(worker_no: i32, origin: Origin) -> pg_sys::Datum {
+    pg_sys::Datum::from(((origin as i64) << 16) | i64::from(worker_no))
+}
+
+fn read_argument(argument: pg_sys::Datum) -> (i32, Origin) {
+    let value = argument.value() as i64;
+    let origin = if value >> 16 == Origin::Launcher as i64 {
+        Origin::Launcher
+    } else {
+        Origin::StartWorkers
+    };
+    (i32::try_from(value & 0xffff).unwrap_or(1), origin)
+}
+
+/// The entry point PostgreSQL calls in a new worker process; the database name is the worker's
+/// `bgw_extra`.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn onevault_tracking_worker_main(argument: pg_sys::Datum) {
+    let (worker_no, origin) = read_argument(argument);
+    let database = BackgroundWorker::get_extra().to_owned();
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+
+    match transaction::run(c"onevault_tracking worker: starting", || {
+        Spi::connect_mut(|client| register(client, worker_no, origin))
+    }) {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            log!("onevault_tracking worker {worker_no} for database \"{database}\" not started: {reason}");
+            return;
+        }
+        Err(message) => {
+            warning!("onevault_tracking worker {worker_no} for database \"{database}\" could not start: {message}");
+            return;
+        }
+    }
+    log!(
+        "onevault_tracking worker {worker_no} started for database \"{database}\" ({})",
+        origin.name()
+    );
+
+    while !BackgroundWorker::sigterm_received() {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: the worker's own configuration reload, as any backend does on SIGHUP.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        let batch_size = settings::worker_batch_size();
+        let started = Instant::now();
+        let batch = transaction::run(c"onevault_tracking worker: processing a batch", || {
+            Spi::connect_mut(|client| {
+                let summary = drain_pending(client, batch_size, true);
+                record_batch(client, worker_no, &summary, started);
+                count(&summary, "claimed")
+            })
+        });
+        match batch {
+            // A full batch: more are probably waiting.
+            Ok(claimed) if claimed >= batch_size => continue,
+            Ok(_) => {}
+            Err(message) => {
+                warning!("onevault_tracking worker {worker_no}: a batch failed and will be retried: {message}");
+                let recorded =
+                    transaction::run(c"onevault_tracking worker: recording an error", || {
+                        Spi::connect_mut(|client| record_error(client, worker_no, &message))
+                    });
+                if !matches!(recorded, Ok(true)) {
+                    log!("onevault_tracking worker {worker_no} stops: the extension is no longer installed in \"{database}\"");
+                    return;
+                }
+            }
+        }
+        if !BackgroundWorker::wait_latch(Some(settings::worker_naptime())) {
+            break;
+        }
+    }
+    // A clean stop (exit code 0): PostgreSQL does not restart the worker.
+    let _ = transaction::run(c"onevault_tracking worker: stopping", || {
+        Spi::connect_mut(|client| {
+            spi::execute(
+                client,
+                "UPDATE onevault_tracking.worker_state SET pid = NULL, stopped_at = now()
+                  WHERE worker_no = $1 AND pid = pg_backend_pid()",
+                &[worker_no.into()],
+            )
+            .map(|_| ())
+        })
+    });
+    log!("onevault_tracking worker {worker_no} for database \"{database}\" stopped");
+}
+
+/// Takes worker number `worker_no` in `onevault_tracking.worker_state`, unless the extension is
+/// missing or a live worker holds that number already (then the reason not to start).
+fn register(client: &mut SpiClient<'_>, worker_no: i32, origin: Origin) -> Result<(), String> {
+    let installed = extension_installed(client);
+    if !installed {
+        return Err("the onevault_tracking extension is not installed in this database".into());
+    }
+    let holder: Option<i32> = spi::execute(
+        client,
+        "SELECT pid FROM onevault_tracking.worker_state WHERE worker_no = $1 FOR UPDATE",
+        &[worker_no.into()],
+    )
+    .or_internal("worker slot lookup")
+    .next()
+    .and_then(|row| row.get::<i32>(1).ok().flatten());
+    // SAFETY: MyProcPid is this process's id, set before any extension code runs.
+    let me = unsafe { pg_sys::MyProcPid };
+    if let Some(pid) = holder.filter(|pid| *pid != me && wake::is_worker(*pid)) {
+        return Err(format!("worker {worker_no} already runs as process {pid}"));
+    }
+    spi::execute(
+        client,
+        "INSERT INTO onevault_tracking.worker_state AS w (worker_no, pid, started_by, started_at)
+         VALUES ($1, pg_backend_pid(), $2, now())
+         ON CONFLICT (worker_no) DO UPDATE
+            SET pid = EXCLUDED.pid, started_by = EXCLUDED.started_by, started_at = EXCLUDED.started_at,
+                stopped_at = NULL, last_batch_at = NULL, last_batch_events = NULL, last_batch_ms = NULL,
+                batches = 0, events_processed = 0, events_valid = 0, events_quarantined = 0,
+                events_failed = 0, errors = 0",
+        &[worker_no.into(), origin.name().into()],
+    )
+    .or_internal("worker registration");
+    Ok(())
+}
+
+/// Whether onevault_tracking is installed in the worker's database (it may be dropped under a
+/// running worker).
+fn extension_installed(client: &mut SpiClient<'_>) -> bool {
+    !spi::execute(
+        client,
+        "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'onevault_tracking'",
+        &[],
+    )
+    .or_internal("extension lookup")
+    .is_empty()
+}
+
+fn count(summary: &Map<String, Value>, name: &str) -> i64 {
+    summary.get(name).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Adds a batch to the worker's counts, in the batch's own transaction (so they are exact).
+fn record_batch(
+    client: &mut SpiClient<'_>,
+    worker_no: i32,
+    summary: &Map<String, Value>,
+    started: Instant,
+) {
+    let claimed = count(summary, "claimed");
+    if claimed == 0 {
+        return;
+    }
+    spi::execute(
+        client,
+        "UPDATE onevault_tracking.worker_state
+            SET last_batch_at = now(), last_batch_events = $2, last_batch_ms = $3,
+                batches = batches + 1, events_processed = events_processed + $2,
+                events_valid = events_valid + $4, events_quarantined = events_quarantined + $5,
+                events_failed = events_failed + $6
+          WHERE worker_no = $1",
+        &[
+            worker_no.into(),
+            claimed.into(),
+            (started.elapsed().as_secs_f64() * 1000.0).into(),
+            count(summary, "valid").into(),
+            count(summary, "quarantined").into(),
+            (count(summary, "errors") + count(summary, "failed")).into(),
+        ],
+    )
+    .or_internal("worker state update");
+}
+
+/// Records a failed batch; false when the extension is gone (the worker then stops).
+fn record_error(client: &mut SpiClient<'_>, worker_no: i32, message: &str) -> bool {
+    let present = extension_installed(client);
+    if present {
+        spi::execute(
+            client,
+            "UPDATE onevault_tracking.worker_state
+                SET errors = errors + 1, last_error = left($2, 2000), last_error_at = now()
+              WHERE worker_no = $1",
+            &[worker_no.into(), message.into()],
+        )
+        .or_internal("worker error record");
+    }
+    present
+}
