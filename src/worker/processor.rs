@@ -11,6 +11,7 @@
 //! in hand.
 
 use crate::pipeline::process::drain_pending;
+use crate::pipeline::user_agent::parse_user_agent;
 use crate::postgres::error::OrInternal;
 use crate::postgres::settings;
 use crate::postgres::spi;
@@ -78,6 +79,9 @@ pub extern "C-unwind" fn onevault_tracking_worker_main(argument: pg_sys::Datum) 
             return;
         }
     }
+    // The user-agent parser is built on first use (tens of milliseconds): built now, not in the
+    // first batch, so the first events wait no longer than the others.
+    parse_user_agent(Some("Mozilla/5.0"));
     log!(
         "onevault_tracking worker {worker_no} started for database \"{database}\" ({})",
         origin.name()
