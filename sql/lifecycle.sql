@@ -20,6 +20,8 @@ BEGIN
            AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'onevault_tracking')
            AND d.deptype = 'e'
            AND c.relkind = 'r'
+           -- Unlogged tables (the workers' state) hold state, not data.
+           AND c.relpersistence = 'p'
            AND c.oid <> 'onevault_tracking.visitor_salts'::regclass
            -- Test builds embed the core replica; its tables are the platform's, not ours.
            AND c.relnamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace

@@ -17,6 +17,8 @@
 --   8. one normaliser of site domains (IDNA), onevault_tracking.site_domain(text), which the
 --      reports now find sites with. Sites 0.1.0 stored keep their keys: 0.1.0 refused every
 --      domain that is not ASCII, and its ASCII keys are already in the normalised form.
+--   9. background processing workers: their state table, the view worker_status, and
+--      start_workers() / stop_workers() (sql/worker.sql); before the lockdown and grants.
 -- Every statement here equals its counterpart in the install files of 0.2.0; the upgrade test
 -- (tests/lifecycle/upgrade.sh) checks that the updated catalog equals a fresh install.
 
@@ -419,6 +421,8 @@ BEGIN
            AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'onevault_tracking')
            AND d.deptype = 'e'
            AND c.relkind = 'r'
+           -- Unlogged tables (the workers' state) hold state, not data.
+           AND c.relpersistence = 'p'
            AND c.oid <> 'onevault_tracking.visitor_salts'::regclass
            -- Test builds embed the core replica; its tables are the platform's, not ours.
            AND c.relnamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace
@@ -503,6 +507,80 @@ BEGIN
 END
 $report_site$;
 
+-- 9. Background processing workers (sql/worker.sql).
+-- One row per worker number of this database: who runs it (pid, NULL once stopped) and what it
+-- has done since it started. Unlogged: it is state, not data (after a crash it is empty until the
+-- workers start again and register), and it is not dumped.
+CREATE UNLOGGED TABLE onevault_tracking.worker_state (
+    worker_no          integer     PRIMARY KEY CHECK (worker_no BETWEEN 1 AND 16),
+    pid                integer,
+    started_by         text        NOT NULL CHECK (started_by IN ('launcher', 'start_workers')),
+    started_at         timestamptz NOT NULL,
+    stopped_at         timestamptz,
+    last_batch_at      timestamptz,
+    last_batch_events  integer,
+    last_batch_ms      double precision,
+    batches            bigint      NOT NULL DEFAULT 0,
+    events_processed   bigint      NOT NULL DEFAULT 0,
+    events_valid       bigint      NOT NULL DEFAULT 0,
+    events_quarantined bigint      NOT NULL DEFAULT 0,
+    events_failed      bigint      NOT NULL DEFAULT 0,
+    errors             bigint      NOT NULL DEFAULT 0,
+    last_error         text,
+    last_error_at      timestamptz
+);
+REVOKE ALL ON onevault_tracking.worker_state FROM PUBLIC;
+COMMENT ON TABLE onevault_tracking.worker_state IS
+    'onevault_tracking processing workers of this database: one row per worker number, written by the workers.';
+
+-- The workers and the backlog they drain: one row per worker (one row with worker_no NULL when
+-- none ever ran), each with the queue's size and lag (the oldest pending event's age).
+CREATE VIEW onevault_tracking.worker_status AS
+SELECT w.worker_no,
+       w.pid,
+       a.pid IS NOT NULL AS running,
+       w.started_by,
+       w.started_at,
+       w.stopped_at,
+       w.last_batch_at,
+       w.last_batch_events,
+       w.last_batch_ms,
+       w.batches,
+       w.events_processed,
+       w.events_valid,
+       w.events_quarantined,
+       w.events_failed,
+       w.errors,
+       w.last_error,
+       w.last_error_at,
+       q.pending_events,
+       q.oldest_pending_at,
+       pg_catalog.now() OPERATOR(pg_catalog.-) q.oldest_pending_at AS lag
+  FROM (SELECT pg_catalog.count(*) AS pending_events, pg_catalog.min(r.received_at) AS oldest_pending_at
+          FROM raw.site_tracking_events_r AS r
+         WHERE r.processing_status IN ('PENDING', 'ERROR')) AS q
+  LEFT JOIN onevault_tracking.worker_state AS w ON true
+  LEFT JOIN pg_catalog.pg_stat_activity AS a
+         ON a.pid OPERATOR(pg_catalog.=) w.pid
+        AND a.backend_type OPERATOR(pg_catalog.=) 'onevault_tracking worker'
+        AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+COMMENT ON VIEW onevault_tracking.worker_status IS
+    'onevault_tracking processing workers: state, last batch, counts, errors, and the backlog with its lag.';
+
+-- SECURITY DEFINER: the workers run as the bootstrap superuser, whom only a superuser may
+-- signal, and their state table is not readable by the admin role itself.
+CREATE FUNCTION onevault_tracking.start_workers(p_workers integer DEFAULT 1)
+RETURNS TABLE (worker_no integer, pid integer, status text)
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'start_workers_wrapper';
+
+CREATE FUNCTION onevault_tracking.stop_workers()
+RETURNS integer
+LANGUAGE c VOLATILE
+SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'stop_workers_wrapper';
+
 -- 6. Lockdown and grants (sql/finalize.sql).
 DO $lockdown$
 DECLARE
@@ -559,8 +637,11 @@ GRANT EXECUTE ON FUNCTION
     onevault_tracking.restore_earlier_generation(),
     staging.auto_process_if_needed(),
     staging.trigger_pipeline_now(),
-    staging.get_pipeline_status()
+    staging.get_pipeline_status(),
+    onevault_tracking.start_workers(integer),
+    onevault_tracking.stop_workers()
 TO onevault_tracking_admin;
+GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
 GRANT EXECUTE ON FUNCTION onevault_tracking.pgcrypto_schema_creators() TO onevault_tracking_reader;
 GRANT EXECUTE ON FUNCTION onevault_tracking.site_domain(text) TO onevault_tracking_reader;
 GRANT SELECT ON staging.pipeline_dashboard TO onevault_tracking_reader;

@@ -24,9 +24,31 @@ use std::time::{Duration, Instant};
 /// How often the launcher checks its workers when nothing wakes it (a worker that stops wakes it
 /// at once).
 const LAUNCHER_NAPTIME: Duration = Duration::from_secs(5);
-/// The shortest time between two starts of the same worker, so one that cannot start (its
-/// database is gone, the extension is not installed) does not spin.
+/// The time between two starts of the same worker; it doubles (up to RESTART_DELAY_MAX) while the
+/// worker keeps stopping soon after it started (its database does not exist, the extension is not
+/// installed there), so such a worker neither spins nor floods the log.
 const RESTART_DELAY: Duration = Duration::from_secs(10);
+const RESTART_DELAY_MAX: Duration = Duration::from_secs(300);
+/// A worker that ran this long before it stopped counts as having started well.
+const STARTED_WELL_AFTER: Duration = Duration::from_secs(60);
+
+/// A worker the launcher runs: its handle, when it was started, and how often in a row it stopped
+/// soon after starting.
+struct Launched {
+    worker: DynamicBackgroundWorker,
+    started: Instant,
+    quick_stops: u32,
+}
+
+impl Launched {
+    /// Whether it has stopped and may be started again.
+    fn due(&self) -> bool {
+        let delay = RESTART_DELAY
+            .saturating_mul(1 << self.quick_stops.min(5))
+            .min(RESTART_DELAY_MAX);
+        !running(&self.worker) && self.started.elapsed() >= delay
+    }
+}
 /// How long `start_workers` waits for a new worker to register itself.
 const STARTUP_WAIT: Duration = Duration::from_secs(10);
 
@@ -79,7 +101,7 @@ fn running(worker: &DynamicBackgroundWorker) -> bool {
 pub extern "C-unwind" fn onevault_tracking_launcher_main(_argument: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     log!("onevault_tracking launcher started");
-    let mut workers: HashMap<(String, i32), (DynamicBackgroundWorker, Instant)> = HashMap::new();
+    let mut workers: HashMap<(String, i32), Launched> = HashMap::new();
     loop {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the launcher's configuration reload, as any backend does on SIGHUP.
@@ -98,21 +120,39 @@ pub extern "C-unwind" fn onevault_tracking_launcher_main(_argument: pg_sys::Datu
             .cloned()
             .collect();
         for key in unwanted {
-            if let Some((worker, _)) = workers.remove(&key) {
-                let _ = worker.terminate();
+            if let Some(launched) = workers.remove(&key) {
+                let _ = launched.worker.terminate();
             }
         }
         for key in wanted {
-            let due = match workers.get(&key) {
-                None => true,
-                Some((worker, started)) => !running(worker) && started.elapsed() >= RESTART_DELAY,
+            let quick_stops = match workers.get(&key) {
+                None => 0,
+                Some(launched) if launched.due() => {
+                    let quick = launched.started.elapsed() < STARTED_WELL_AFTER;
+                    u32::from(quick) * (launched.quick_stops + 1)
+                }
+                Some(_) => continue,
             };
-            if !due {
-                continue;
+            if quick_stops == 3 {
+                warning!(
+                    "onevault_tracking launcher: worker {} of database \"{}\" keeps stopping after \
+                     it starts (is the database there, with the extension installed?); retrying \
+                     less often",
+                    key.1,
+                    key.0
+                );
             }
             match builder(&key.0, key.1, Origin::Launcher).load_dynamic() {
                 Ok(worker) => {
-                    workers.insert(key, (worker, Instant::now()));
+                    let started = Instant::now();
+                    workers.insert(
+                        key,
+                        Launched {
+                            worker,
+                            started,
+                            quick_stops,
+                        },
+                    );
                 }
                 Err(_) => warning!(
                     "onevault_tracking launcher: no background worker slot for worker {} of \"{}\"",

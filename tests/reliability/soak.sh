@@ -4,7 +4,8 @@
 # (demo/traffic.sql: browsers, devices and bots, referrers, campaigns, sessions, properties),
 # picked at random and sent from random client IPs, mixed with invalid events, client retries
 # (repeated event ids) and a burst from one IP over its rate limit; first with immediate
-# processing, then deferred with a drainer running alongside. Each script checks its
+# processing, then on the fast path (api_processing = auto) with two background workers
+# processing and a manual drainer running alongside them; the workers alone finish the backlog. Each script checks its
 # answer (an unexpected one aborts the client), and afterwards every call is accounted for once:
 #   calls = raw rows + DUPLICATE_EVENT + RATE_LIMITED answers = audited attempts,
 #   raw rows = staged VALID + INVALID (quarantined), vault events = VALID, all raw rows processed,
@@ -33,7 +34,7 @@ log_offset=$(stat -c %s "$DIR/postgres.log")
 
 # One tenant, site and key per mode.
 declare -A KEY
-for mode in immediate deferred; do
+for mode in immediate auto; do
   q -c "INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, record_source)
         VALUES (util.hash_binary('Soak $mode'), 'Soak $mode', 'soak')" \
     -c "SELECT api.register_site(util.hash_binary('Soak $mode'), 'soak-$mode.example', 'Soak',
@@ -105,15 +106,6 @@ run_phase() {
     | sed "s#$work/##; s#\.sql##" >"$work/$mode.counts"
 }
 
-# Drains and loads everything that is left.
-finish_processing() {
-  q -c "DO \$\$
-        BEGIN
-          WHILE (staging.process_pending_events(1000) ->> 'claimed')::int > 0 LOOP END LOOP;
-          WHILE (business.load_staged_events(1000) ->> 'loaded')::int > 0 LOOP END LOOP;
-        END \$\$"
-}
-
 # check MODE: every call accounted for once.
 check() {
   local mode=$1 calls invalid_calls retry_calls burst_calls
@@ -164,30 +156,37 @@ check() {
 run_phase immediate PROCESSED
 check immediate
 
-# Deferred: the calls land in raw; a drainer processes and loads alongside, committing each
-# round, until the calls are done (or a safety deadline passes).
+# The fast path: two background workers process the calls as they land, and a manual drainer
+# runs beside them (FOR UPDATE SKIP LOCKED: no event is taken twice) until the calls are done.
+q -c "SELECT count(*) FROM onevault_tracking.start_workers(2)" >/dev/null
 q -c "CREATE TABLE public.soak_done ()"
 q -c "DO \$\$
       DECLARE deadline timestamptz := clock_timestamp() + interval '$((PHASE + 60)) seconds';
       BEGIN
         WHILE clock_timestamp() < deadline AND NOT EXISTS (SELECT FROM public.soak_done) LOOP
-          PERFORM staging.process_pending_events(200);
-          PERFORM business.load_staged_events(200);
+          PERFORM staging.process_pending_events(50);
           COMMIT;
-          PERFORM pg_sleep(0.1);
+          PERFORM pg_sleep(0.2);
         END LOOP;
       END \$\$" >"$work/drainer.out" 2>&1 &
 drainer=$!
-run_phase deferred PENDING
+run_phase auto PENDING
 q -c "INSERT INTO public.soak_done DEFAULT VALUES"
 wait "$drainer" || { cat "$work/drainer.out"; echo "soak: FAILED: the drainer failed"; exit 1; }
 drainer=
-drained=$(q -c "SELECT count(*) FROM staging.site_tracking_events_s WHERE tenant_hk = util.hash_binary('Soak deferred')")
-[ "$drained" -gt 0 ] || { echo "soak: FAILED: the drainer processed nothing while the calls ran"; exit 1; }
-finish_processing
-check deferred
+# The workers finish the backlog by themselves.
+deadline=$((SECONDS + 60))
+until [ "$(q -c "SELECT pending_events = 0 FROM onevault_tracking.worker_status LIMIT 1")" = t ]; do
+  [ $SECONDS -lt $deadline ] || { echo "soak: FAILED: the workers left events pending for 60 s"; exit 1; }
+  sleep 0.2
+done
+read -r by_workers worker_errors <<<"$(q -F ' ' -c "SELECT sum(events_processed), sum(errors) FROM onevault_tracking.worker_status")"
+[ "$by_workers" -gt 0 ] && [ "$worker_errors" -eq 0 ] \
+  || { echo "soak: FAILED: the workers processed $by_workers events with $worker_errors failed batches"; exit 1; }
+q -c "SELECT onevault_tracking.stop_workers()" >/dev/null
+check auto
 
 problems=$(tail -c +"$((log_offset + 1))" "$DIR/postgres.log" | grep -E ' (ERROR|FATAL|PANIC): ' || true)
 [ -z "$problems" ] || { echo "$problems" | head -20; echo "soak: FAILED: the server log has errors"; exit 1; }
 PGOPTIONS='-c client_min_messages=warning' cluster_psql "$DIR" "$PORT" -d postgres -c "DROP DATABASE $DB"
-echo "soak: ok ($CLIENTS clients, 2 x $PHASE s, drained alongside: $drained, $((SECONDS - started)) s)"
+echo "soak: ok ($CLIENTS clients, 2 x $PHASE s, processed by the workers: $by_workers, $((SECONDS - started)) s)"
