@@ -32,23 +32,31 @@ const RESTART_DELAY_MAX: Duration = Duration::from_secs(300);
 /// A worker that ran this long before it stopped counts as having started well.
 const STARTED_WELL_AFTER: Duration = Duration::from_secs(60);
 
-/// A worker the launcher runs: its handle, when it was started, and how often in a row it stopped
-/// soon after starting.
+/// A worker the launcher runs: its handle, when it started and when the launcher saw it stopped,
+/// and how often in a row it stopped soon after starting.
 struct Launched {
     worker: DynamicBackgroundWorker,
     started: Instant,
+    stopped: Option<Instant>,
     quick_stops: u32,
 }
 
 impl Launched {
-    /// Whether it has stopped and may be started again.
-    fn due(&self) -> bool {
+    /// Notes whether the worker has stopped; answers the `quick_stops` of its next start once it
+    /// may be started again.
+    fn restart_due(&mut self) -> Option<u32> {
+        if self.stopped.is_none() && !running(&self.worker) {
+            self.stopped = Some(Instant::now());
+        }
+        let stopped = self.stopped?;
         let delay = RESTART_DELAY
             .saturating_mul(1 << self.quick_stops.min(5))
             .min(RESTART_DELAY_MAX);
-        !running(&self.worker) && self.started.elapsed() >= delay
+        let quick = stopped.duration_since(self.started) < STARTED_WELL_AFTER;
+        (stopped.elapsed() >= delay).then(|| u32::from(quick) * (self.quick_stops + 1))
     }
 }
+
 /// How long `start_workers` waits for a new worker to register itself.
 const STARTUP_WAIT: Duration = Duration::from_secs(10);
 
@@ -125,13 +133,10 @@ pub extern "C-unwind" fn onevault_tracking_launcher_main(_argument: pg_sys::Datu
             }
         }
         for key in wanted {
-            let quick_stops = match workers.get(&key) {
+            let quick_stops = match workers.get_mut(&key).map(Launched::restart_due) {
                 None => 0,
-                Some(launched) if launched.due() => {
-                    let quick = launched.started.elapsed() < STARTED_WELL_AFTER;
-                    u32::from(quick) * (launched.quick_stops + 1)
-                }
-                Some(_) => continue,
+                Some(Some(quick_stops)) => quick_stops,
+                Some(None) => continue,
             };
             if quick_stops == 3 {
                 warning!(
@@ -150,6 +155,7 @@ pub extern "C-unwind" fn onevault_tracking_launcher_main(_argument: pg_sys::Datu
                         Launched {
                             worker,
                             started,
+                            stopped: None,
                             quick_stops,
                         },
                     );
