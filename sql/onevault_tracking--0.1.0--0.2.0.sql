@@ -530,6 +530,9 @@ CREATE UNLOGGED TABLE onevault_tracking.worker_state (
     last_error_at      timestamptz
 );
 REVOKE ALL ON onevault_tracking.worker_state FROM PUBLIC;
+-- Like every table of the extension: no policy, so only its owner (and the workers, which run
+-- as the bootstrap superuser) reads it; admins read worker_status.
+ALTER TABLE onevault_tracking.worker_state ENABLE ROW LEVEL SECURITY;
 COMMENT ON TABLE onevault_tracking.worker_state IS
     'onevault_tracking processing workers of this database: one row per worker number, written by the workers.';
 

@@ -88,6 +88,12 @@ SELECT onevault_tracking.current_tenant_hk() IS NOT NULL AS tenant_selected \gse
 SELECT api.site_stats('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS stats \gset
 SELECT api.site_breakdown('planted.example', 'page', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS breakdown \gset
 SELECT api.site_timeseries('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS series \gset
+-- A worker started and stopped; the pending events of the other tests are locked by this
+-- transaction, so the worker (SKIP LOCKED) processes none of them while it runs.
+SELECT count(*) AS locked_pending FROM (SELECT 1 FROM raw.site_tracking_events_r
+  WHERE processing_status OPERATOR(pg_catalog.<>) 'PROCESSED' FOR UPDATE) AS l \gset
+SELECT string_agg(status, ' ') AS workers FROM onevault_tracking.start_workers(1) \gset
+SELECT onevault_tracking.stop_workers() AS workers_stopped \gset
 RESET search_path;
 -- Every function a role may execute ran in this transaction (the reports' event set is an SQL
 -- function inlined into their queries, which function tracking cannot see).
@@ -106,7 +112,8 @@ SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 's
        (:'reprocessed'::jsonb) -> 'reprocessed_raw_event_ids' = jsonb_build_array(:bad_raw) AS reprocessed, (:'validated'::jsonb) ->> 'valid' AS validated,
        (:'enriched'::jsonb) ->> 'page_host' AS enriched_host, (:'erased_visitor'::jsonb) ->> 'total' AS erased_visitor,
        :'normalised_domain' AS normalised_domain, (:'stats'::jsonb) ? 'pageviews' AS stats,
-       (:'breakdown'::jsonb) IS NOT NULL AS breakdown, (:'series'::jsonb) IS NOT NULL AS series;
+       (:'breakdown'::jsonb) IS NOT NULL AS breakdown, (:'series'::jsonb) IS NOT NULL AS series,
+       :'workers' AS workers, :workers_stopped AS workers_stopped;
 COMMIT;
 
 SELECT (:'site'::jsonb) ->> 'success' AS site, (:'page_view'::jsonb) ->> 'status' AS page_view,
