@@ -76,11 +76,12 @@ WITH sent AS (
     SELECT (SELECT count(*) FROM answers) AS api_calls,
            (SELECT count(*) FROM answers WHERE code <> expected) AS api_unexpected,
            (SELECT count(*) FROM answers WHERE code = 'success') AS api_successes,
-           -- Successes whose event the call stored, staged VALID and loaded into the vault at once.
+           -- Successes whose event the call stored and the workers staged VALID and loaded into
+           -- the vault (PENDING: the fast path; PROCESSED: in the call, before the workers ran).
            (SELECT count(*) FROM answers AS a
               JOIN raw.site_tracking_events_r AS r ON r.raw_event_id = (a.answer ->> 'raw_event_id')::bigint
               JOIN staging.site_tracking_events_s AS s ON s.raw_event_id = r.raw_event_id
-             WHERE a.code = 'success' AND a.answer ->> 'status' = 'PROCESSED' AND a.answer ->> 'loaded_to_vault' = 'true'
+             WHERE a.code = 'success' AND a.answer ->> 'status' IN ('PENDING', 'PROCESSED')
                AND r.batch_id IS NULL AND r.api_key_hk IS NOT NULL
                AND s.validation_status = 'VALID' AND s.loaded_to_vault) AS api_successes_landed,
            -- Events the API stored: each success, and each INVALID_EVENT that names its raw event.

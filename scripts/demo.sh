@@ -5,11 +5,12 @@
 # devices and a few percent bots; search, social and other referrers; newsletter, ads and social
 # campaigns; signups, downloads and other custom events with properties) send 20,400 events one
 # call each, over 20,000 of them through the tracking API (api.track_page_view /
-# api.track_custom_event: key check, rate limit, landing, staging and vault loading in one call),
+# api.track_custom_event: key check, rate limit, landing and audit in the call, on the fast path),
 # the rest from old snippets to the raw endpoint; an edge collector relays 1,740 more in batches
 # through the raw bulk path. With retries, events from broken trackers (quarantined), calls with
-# wrong, misused and revoked keys and a rate-limit burst. It then processes the batches into
-# staging, loads them into the business vault, and reports: the site's statistics from the
+# wrong, misused and revoked keys and a rate-limit burst. Two background workers process
+# everything into staging and the business vault as it lands; the demo then shows that a manual
+# drain and the vault loader find nothing left, and reports: the site's statistics from the
 # reports (api.site_stats, api.site_breakdown, api.site_timeseries, read by a reader role under
 # row-level security), what was quarantined and why, what was rate limited, audit records and
 # throughput. The cluster keeps running. The SQL of every step is in demo/ (demo/traffic.sql, the
@@ -322,11 +323,15 @@ demo_psql -v n="$sample_n" -v key_prefix="$API_KEY_PREFIX" -v site="$SITE_DOMAIN
 
 # ---------------------------------------------------------------------------------------------
 heading "6/9 Ingestion"
+echo "${BOLD}Background processing${RESET}: two processing workers start for this database"
+echo "(onevault_tracking.start_workers; with shared_preload_libraries a launcher keeps them running)."
+demo_psql -c "SELECT * FROM onevault_tracking.start_workers(2)"
 echo "${BOLD}Single events${RESET}: the tracking API, one call and one transaction per event, as the site's"
 echo "tracking endpoint makes them for browsers: api.track_page_view / api.track_custom_event check the"
-echo "key and its site, count the client against the rate limit, store the event, and (with the default"
-echo "onevault_tracking.api_processing = immediate) validate, enrich, sessionise and load it into the"
-echo "vault at once; one audit record per call. The events of old snippets that post their own JSON go"
+echo "key and its site, count the client against the rate limit, store the event and write one audit"
+echo "record; while a worker serves the database (the default onevault_tracking.api_processing = auto)"
+echo "they answer PENDING, and the workers, woken by each commit, validate, enrich, sessionise and load"
+echo "the events into the vault within moments. The events of old snippets that post their own JSON go"
 echo "to the raw endpoint raw.ingest_tracking_event instead. $CHUNKS psql sessions of $((SINGLE_EVENTS / CHUNKS)) calls each."
 chunk_size=$((SINGLE_EVENTS / CHUNKS))
 singles_start=$(now_ns)
@@ -395,14 +400,28 @@ demo_psql -c "INSERT INTO demo.timings VALUES ('batch', $batch_items_total, $bat
 
 # ---------------------------------------------------------------------------------------------
 heading "7/9 Processing: raw -> staging -> business vault"
-explain "staging.process_pending_events($PROCESS_BATCH), called until it claims nothing: every raw event is validated"
+explain "The workers took every event through staging into the vault as it landed, in batches of up to"
+explain "onevault_tracking.worker_batch_size, one transaction each. Their state (onevault_tracking.worker_status):"
+workers_deadline=$((SECONDS + 120))
+until [ "$(demo_psql -At -c "SELECT pending_events = 0 FROM onevault_tracking.worker_status LIMIT 1")" = t ]; do
+  if ((SECONDS > workers_deadline)); then
+    echo "${RED}demo.sh: the workers left events pending for 120 s${RESET}" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+demo_psql -c "SELECT worker_no, running, batches, events_processed, events_valid, events_quarantined, errors,
+                     round(last_batch_ms::numeric, 1) AS last_batch_ms, pending_events, lag
+                FROM onevault_tracking.worker_status ORDER BY worker_no"
+explain "A manual drain, staging.process_pending_events($PROCESS_BATCH), called until it claims nothing (it runs safely"
+explain "beside the workers: FOR UPDATE SKIP LOCKED), finds nothing left. What it does: every raw event is validated"
 explain "(invalid ones are staged as INVALID with their reasons: the quarantine), enriched (browser, OS,"
 explain "device, bot, channel, campaign, anonymised address) and given a session, in $PROCESS_BATCH-event transactions;"
 explain "in the same transaction each VALID event becomes a tracking_event_l row with its details satellite, and"
 explain "its site, page and session become hubs (each business key once, per tenant), linked to the site, with"
 explain "their own details satellites (onevault_tracking.process_loads_vault, on by default)."
-explain "The API calls staged (and loaded) their events already; what waits here are the batches' events and"
-explain "those sent to the raw endpoint."
+explain "Without workers, the API calls stage and load their events in the call, and what waits here are the"
+explain "batches' events and those sent to the raw endpoint."
 to_process=$(demo_psql -At -c "SELECT count(*) FROM raw.site_tracking_events_r WHERE processing_status IN ('PENDING', 'ERROR')")
 echo "$to_process raw events waiting (PENDING or ERROR)."
 processing_start=$(now_ns)
@@ -445,7 +464,7 @@ printf '  %d calls (the last one found nothing): %d events in %d ms, %d valid, %
 heading "8/9 Loading what is left: staging -> business vault"
 explain "business.load_staged_events($VAULT_BATCH), called until it loads nothing, loads VALID staged events that"
 explain "processing left unloaded (with onevault_tracking.process_loads_vault off, for a separate loader job)."
-explain "Here processing and the API calls loaded every event already, so it finds nothing. Quarantined"
+explain "Here the workers loaded every event already, so it finds nothing. Quarantined"
 explain "(INVALID) events never reach the vault; each event is loaded exactly once."
 to_load=$(demo_psql -At -c "SELECT count(*) FROM staging.site_tracking_events_s
                              WHERE validation_status = 'VALID' AND NOT loaded_to_vault")
