@@ -16,3 +16,4 @@ pub mod useragent;
 pub mod validate;
 pub mod vault;
 pub mod visitor;
+pub mod workers;

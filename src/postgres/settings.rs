@@ -4,6 +4,7 @@
 use onevault_tracking_core::ip::{IpStorage, RATE_LIMIT_IPV6_PREFIX};
 use onevault_tracking_core::payload::{DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PAYLOAD_BYTES};
 use onevault_tracking_core::site_settings::RATE_LIMIT_MAX;
+use onevault_tracking_core::workers::WORKERS_MAX;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use std::ffi::CString;
 
@@ -41,10 +42,6 @@ enum IpStorageSetting {
     #[name = c"none"]
     None,
 }
-
-/// Most workers per database: far more than two cores (or twenty) can use, well below
-/// `max_worker_processes` of large machines.
-pub const WORKERS_PER_DATABASE_MAX: i32 = 16;
 
 /// How the tracking API processes an accepted event.
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -163,7 +160,7 @@ pub fn register() {
           process, counted against max_worker_processes.",
         &WORKERS_PER_DATABASE,
         1,
-        WORKERS_PER_DATABASE_MAX,
+        WORKERS_MAX,
         GucContext::Sighup,
         GucFlags::default(),
     );

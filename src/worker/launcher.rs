@@ -11,8 +11,9 @@
 use crate::postgres::error::{OrInternal, TrackingError};
 use crate::postgres::settings;
 use crate::postgres::spi;
-use crate::worker::processor::{start_argument, Origin};
+use crate::worker::processor::start_argument;
 use crate::worker::{wake, LIBRARY, WORKER_TYPE};
+use onevault_tracking_core::workers::{self, Origin};
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime,
     DynamicBackgroundWorker, SignalWakeFlags,
@@ -24,14 +25,6 @@ use std::time::{Duration, Instant};
 /// How often the launcher checks its workers when nothing wakes it (a worker that stops wakes it
 /// at once).
 const LAUNCHER_NAPTIME: Duration = Duration::from_secs(5);
-/// The time between two starts of the same worker; it doubles (up to RESTART_DELAY_MAX) while the
-/// worker keeps stopping soon after it started (its database does not exist, the extension is not
-/// installed there), so such a worker neither spins nor floods the log.
-const RESTART_DELAY: Duration = Duration::from_secs(10);
-const RESTART_DELAY_MAX: Duration = Duration::from_secs(300);
-/// A worker that ran this long before it stopped counts as having started well.
-const STARTED_WELL_AFTER: Duration = Duration::from_secs(60);
-
 /// A worker the launcher runs: its handle, when it started and when the launcher saw it stopped,
 /// and how often in a row it stopped soon after starting.
 struct Launched {
@@ -49,11 +42,9 @@ impl Launched {
             self.stopped = Some(Instant::now());
         }
         let stopped = self.stopped?;
-        let delay = RESTART_DELAY
-            .saturating_mul(1 << self.quick_stops.min(5))
-            .min(RESTART_DELAY_MAX);
-        let quick = stopped.duration_since(self.started) < STARTED_WELL_AFTER;
-        (stopped.elapsed() >= delay).then(|| u32::from(quick) * (self.quick_stops + 1))
+        (stopped.elapsed() >= workers::restart_delay(self.quick_stops)).then(|| {
+            workers::quick_stops_after(self.quick_stops, stopped.duration_since(self.started))
+        })
     }
 }
 
@@ -190,12 +181,12 @@ fn start_workers(
     ),
 > {
     let workers = p_workers.unwrap_or(1);
-    if !(1..=settings::WORKERS_PER_DATABASE_MAX).contains(&workers) {
+    if !(1..=workers::WORKERS_MAX).contains(&workers) {
         TrackingError::InvalidArgument {
             name: "p_workers",
             reason: format!(
                 "from 1 to {} workers per database, got {workers}",
-                settings::WORKERS_PER_DATABASE_MAX
+                workers::WORKERS_MAX
             ),
         }
         .raise();

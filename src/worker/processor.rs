@@ -17,43 +17,16 @@ use crate::postgres::settings;
 use crate::postgres::spi;
 use crate::postgres::transaction;
 use crate::worker::wake;
+use onevault_tracking_core::workers::{self, Origin};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use serde_json::{Map, Value};
 use std::time::Instant;
 
-/// Who started a worker, carried in the high bits of its start argument.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Origin {
-    /// The launcher, for `onevault_tracking.worker_databases`.
-    Launcher = 1,
-    /// `onevault_tracking.start_workers`.
-    StartWorkers = 2,
-}
-
-impl Origin {
-    fn name(self) -> &'static str {
-        match self {
-            Origin::Launcher => "launcher",
-            Origin::StartWorkers => "start_workers",
-        }
-    }
-}
-
 /// The start argument of worker `worker_no` started by `origin`.
 pub fn start_argument(worker_no: i32, origin: Origin) -> pg_sys::Datum {
-    pg_sys::Datum::from(((origin as i64) << 16) | i64::from(worker_no))
-}
-
-fn read_argument(argument: pg_sys::Datum) -> (i32, Origin) {
-    let value = argument.value() as i64;
-    let origin = if value >> 16 == Origin::Launcher as i64 {
-        Origin::Launcher
-    } else {
-        Origin::StartWorkers
-    };
-    (i32::try_from(value & 0xffff).unwrap_or(1), origin)
+    pg_sys::Datum::from(workers::start_argument(worker_no, origin))
 }
 
 /// The entry point PostgreSQL calls in a new worker process; the database name is the worker's
@@ -61,7 +34,7 @@ fn read_argument(argument: pg_sys::Datum) -> (i32, Origin) {
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn onevault_tracking_worker_main(argument: pg_sys::Datum) {
-    let (worker_no, origin) = read_argument(argument);
+    let (worker_no, origin) = workers::read_start_argument(argument.value() as u64);
     let database = BackgroundWorker::get_extra().to_owned();
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
