@@ -28,6 +28,7 @@ static WORKER_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CStri
 static WORKERS_PER_DATABASE: GucSetting<i32> = GucSetting::<i32>::new(1);
 static WORKER_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+static WORKER_BATCH_WINDOW_MS: GucSetting<i32> = GucSetting::<i32>::new(100);
 static PROCESS_LOADS_VAULT: GucSetting<bool> = GucSetting::<bool>::new(true);
 static DROP_DELETES_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
@@ -185,6 +186,17 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.worker_batch_window_ms",
+        c"The shortest time between two batches of a worker that has caught up, in milliseconds.",
+        c"The events that land in that window are processed in one batch and one commit; \
+          it bounds how long an event waits for a worker that is not behind. 0: no window.",
+        &WORKER_BATCH_WINDOW_MS,
+        0,
+        10_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     GucRegistry::define_bool_guc(
         c"onevault_tracking.process_loads_vault",
         c"Whether processing raw events also loads the VALID ones into the vault, in the same \
@@ -273,6 +285,10 @@ pub fn worker_batch_size() -> i64 {
 
 pub fn worker_naptime() -> std::time::Duration {
     std::time::Duration::from_millis(u64::try_from(WORKER_NAPTIME_MS.get()).unwrap_or(1000))
+}
+
+pub fn worker_batch_window() -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(WORKER_BATCH_WINDOW_MS.get()).unwrap_or(0))
 }
 
 pub fn process_loads_vault() -> bool {

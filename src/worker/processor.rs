@@ -77,6 +77,9 @@ pub extern "C-unwind" fn onevault_tracking_worker_main(argument: pg_sys::Datum) 
         match batch {
             // A full batch: more are probably waiting.
             Ok(claimed) if claimed >= batch_size => continue,
+            // Caught up: the events of the next window go into one batch (one commit for all
+            // of them) instead of one small batch per wake-up.
+            Ok(claimed) if claimed > 0 => pause(settings::worker_batch_window()),
             Ok(_) => {}
             Err(message) => {
                 warning!("onevault_tracking worker {worker_no}: a batch failed and will be retried: {message}");
@@ -109,6 +112,24 @@ pub extern "C-unwind" fn onevault_tracking_worker_main(argument: pg_sys::Datum) 
     log!("onevault_tracking worker {worker_no} for database \"{database}\" stopped");
 }
 
+/// Sleeps for `window` whatever wakes the latch (its wake-ups stay pending for the wait after),
+/// but not past the postmaster's death.
+fn pause(window: std::time::Duration) {
+    let millis = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    if millis == 0 {
+        return;
+    }
+    // SAFETY: a timed wait on no latch, as pg_usleep but leaving at once if the postmaster dies.
+    unsafe {
+        pg_sys::WaitLatch(
+            std::ptr::null_mut(),
+            (pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+            millis as _,
+            pg_sys::PG_WAIT_EXTENSION,
+        );
+    }
+}
+
 /// Takes worker number `worker_no` in `onevault_tracking.worker_state`, unless the extension is
 /// missing or a live worker holds that number already (then the reason not to start).
 fn register(client: &mut SpiClient<'_>, worker_no: i32, origin: Origin) -> Result<(), String> {
@@ -116,6 +137,22 @@ fn register(client: &mut SpiClient<'_>, worker_no: i32, origin: Origin) -> Resul
     if !installed {
         return Err("the onevault_tracking extension is not installed in this database".into());
     }
+    // The settings the extension's native functions run with (sql/finalize.sql): one generic
+    // plan per statement, never a sequential scan that a plan made on small tables would keep;
+    // and a pinned search path. The batch's commit need not wait for its WAL to reach the disk:
+    // the events it processes are durable already (they were stored by the calls that landed
+    // them), and if a crash loses the batch, its raw rows are PENDING again, so it is processed
+    // again from the start, exactly once (atomicity is not relaxed, only the wait for the flush,
+    // which would compete with the tracking calls' own).
+    spi::execute(
+        client,
+        "SELECT set_config('plan_cache_mode', 'force_generic_plan', false),
+                set_config('enable_seqscan', 'off', false),
+                set_config('search_path', 'pg_catalog, pg_temp', false),
+                set_config('synchronous_commit', 'off', false)",
+        &[],
+    )
+    .or_internal("worker settings");
     let holder: Option<i32> = spi::execute(
         client,
         "SELECT pid FROM onevault_tracking.worker_state WHERE worker_no = $1 FOR UPDATE",
