@@ -47,6 +47,18 @@ pub fn read_start_argument(argument: u64) -> (i32, Origin) {
     )
 }
 
+/// The database names of `onevault_tracking.worker_databases`: comma-separated, trimmed, without
+/// empty names or repeats, in their order.
+pub fn database_list(setting: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in setting.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
 /// The delay before a stopped worker is started again.
 pub const RESTART_DELAY: Duration = Duration::from_secs(10);
 /// The longest delay, for a worker that keeps stopping right after it starts.
@@ -87,6 +99,16 @@ mod tests {
         assert_eq!(quick_stops_after(4, Duration::from_secs(3600)), 0);
         assert_eq!(quick_stops_after(4, Duration::from_millis(50)), 5);
         assert_eq!(quick_stops_after(u32::MAX, Duration::ZERO), u32::MAX);
+    }
+
+    #[test]
+    fn database_lists_are_trimmed_without_empties_or_repeats() {
+        assert_eq!(
+            database_list(" onevault , ,analytics,onevault,"),
+            ["onevault", "analytics"]
+        );
+        assert!(database_list("").is_empty());
+        assert!(database_list(" , ").is_empty());
     }
 
     proptest! {

@@ -4,7 +4,7 @@
 use onevault_tracking_core::ip::{IpStorage, RATE_LIMIT_IPV6_PREFIX};
 use onevault_tracking_core::payload::{DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_PAYLOAD_BYTES};
 use onevault_tracking_core::site_settings::RATE_LIMIT_MAX;
-use onevault_tracking_core::workers::WORKERS_MAX;
+use onevault_tracking_core::workers::{self, WORKERS_MAX};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use std::ffi::CString;
 
@@ -266,13 +266,7 @@ pub fn worker_databases() -> Vec<String> {
         .get()
         .map(|names| names.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut names: Vec<String> = Vec::new();
-    for name in listed.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if !names.iter().any(|known| known == name) {
-            names.push(name.to_owned());
-        }
-    }
-    names
+    workers::database_list(&listed)
 }
 
 pub fn workers_per_database() -> i32 {
