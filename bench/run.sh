@@ -526,7 +526,7 @@ if [ "$MODE" = full ]; then
   step "F once the tables hold about $GROW_TO events (process_1m): $N more events by one worker"
   # bench/grow.sql copies the processed bulk events as history (set-based, a minute or two), then
   # N new events land and one worker processes them, timed as F.
-  bpsql -q -v target="$GROW_TO" -f "$REPO/bench/grow.sql" | grep -v '^$' || true
+  bpsql -q -At -v target="$GROW_TO" -f "$REPO/bench/grow.sql" | { grep -v "^$" || true; }
   bpsql_do -v n="$N" -v suffix=-1m -v record=false -f "$REPO/bench/batch.sql"
   bpsql_do -c "ANALYZE raw.site_tracking_events_r" -c "CHECKPOINT"
   if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
