@@ -2,8 +2,8 @@
 # onevault_tracking benchmark: throughputs of the extension against baselines measured in the same
 # run on the same private cluster, and the ratios the performance issue sets targets for.
 #
-#   bash bench/run.sh            full run (about 15 minutes after the build)
-#   bash bench/run.sh --quick    quick run (about 4 minutes after the build; no process_1m)
+#   bash bench/run.sh            full run (about 11 minutes after the build)
+#   bash bench/run.sh --quick    quick run (2 to 3 minutes after the build; no process_1m)
 #   bash bench/run.sh --no-build measure whatever build is installed (skips prerequisites and build)
 #   bash bench/run.sh --keep     leave the cluster running with its data afterwards, for inspection
 #   bash bench/run.sh --pg 17    on PostgreSQL 17 instead of 15 (the default); combines with the
