@@ -1,28 +1,46 @@
 -- bench/results.sql: the ratios of the run (the view bench.ratios: each with its numerator,
--- denominator, target and status) and the run's results as one JSON document, printed for
+-- denominator, target, direction and status; freshness_p99_s is a metric in seconds with a '<='
+-- target, listed with the ratios) and the run's results as one JSON document, printed for
 -- run.sh to write to target/bench/results-pg<version>.json. psql variables (from run.sh): mode,
 -- date, elapsed, nproc, cpu, mem_gb, kernel, load_start, load_end, build, commit, profile, n,
--- seconds, warmup, ips.
+-- seconds, warmup, ips, sustained_seconds.
 CREATE VIEW bench.ratios AS
-SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / nullif(m.value, 0) AS value, d.target,
+SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / coalesce(nullif(m.value, 0), CASE WHEN d.denominator IS NULL THEN 1 END) AS value,
+       d.op, d.target,
        CASE WHEN d.target IS NULL THEN 'no target'
-            WHEN n.value / nullif(m.value, 0) >= d.target THEN 'PASS' ELSE 'BELOW' END AS status
-  FROM (VALUES (1, 'track_vs_insert_c1', 'track_c1', 'insert_c1', 0.5),
-               (2, 'track_vs_insert_c2', 'track_c2', 'insert_c2', NULL),
-               (3, 'track_vs_plpgsql_c1', 'track_c1', 'plpgsql_c1', 3),
-               (4, 'track_vs_plpgsql_c2', 'track_c2', 'plpgsql_c2', NULL),
-               (5, 'batch_vs_copy', 'batch', 'copy', 0.5),
-               (6, 'process_vs_copy', 'process', 'copy', 0.1),
-               (7, 'hash_vs_pgcrypto', 'hash_native', 'hash_pgcrypto', 2),
-               -- Upper bounds of the first and third ratio (bench/floor.sql), and how near B is.
-               (8, 'floor_vs_insert_c1', 'floor_c1', 'insert_c1', NULL),
-               (9, 'floor_vs_plpgsql_c1', 'floor_c1', 'plpgsql_c1', NULL),
-               (10, 'track_vs_floor_c1', 'track_c1', 'floor_c1', NULL),
+            WHEN d.op = '>=' AND n.value / nullif(m.value, 0) >= d.target THEN 'PASS'
+            WHEN d.op = '<=' AND n.value <= d.target THEN 'PASS'
+            ELSE 'BELOW' END AS status
+  FROM (VALUES (1, 'track_vs_insert_c1', 'track_c1', 'insert_c1', '>=', 0.5),
+               (2, 'track_vs_insert_c2', 'track_c2', 'insert_c2', '>=', 0.5),
+               (3, 'track_vs_plpgsql_c1', 'track_c1', 'plpgsql_c1', '>=', 3),
+               (4, 'track_vs_plpgsql_c2', 'track_c2', 'plpgsql_c2', NULL, NULL),
+               -- The call that stages and loads in the call (api_processing = immediate): before.
+               (5, 'track_immediate_vs_insert_c1', 'track_immediate_c1', 'insert_c1', NULL, NULL),
+               (6, 'track_immediate_vs_plpgsql_c1', 'track_immediate_c1', 'plpgsql_c1', NULL, NULL),
+               -- Sustained: vault events per second with the worker draining, 4 clients.
+               (7, 'sustained_vs_insert_c4', 'sustained_c4', 'insert_c4', '>=', 0.3),
+               (8, 'sustained_vs_plpgsql_c4', 'sustained_c4', 'plpgsql_sustained_c4', '>=', 3),
+               -- Not a ratio: seconds from the call to the vault, lower is better.
+               (9, 'freshness_p99_s', 'freshness_p99_s', NULL, '<=', 2),
+               (10, 'batch_vs_copy', 'batch', 'copy', '>=', 0.5),
+               (11, 'process_vs_copy', 'process', 'copy', '>=', 0.1),
+               (12, 'process_1m_vs_copy', 'process_1m', 'copy', '>=', 0.1),
+               (13, 'process_1m_vs_process', 'process_1m', 'process', NULL, NULL),
+               (14, 'process_sql_vs_copy', 'process_sql', 'copy', NULL, NULL),
+               (15, 'hash_vs_pgcrypto', 'hash_native', 'hash_pgcrypto', '>=', 2),
+               -- Upper bounds of the in-call path (bench/floor.sql), and how near B is.
+               (16, 'floor_vs_insert_c1', 'floor_c1', 'insert_c1', NULL, NULL),
+               (17, 'floor_vs_plpgsql_c1', 'floor_c1', 'plpgsql_c1', NULL, NULL),
+               (18, 'track_vs_floor_c1', 'track_c1', 'floor_c1', NULL, NULL),
+               (19, 'track_immediate_vs_floor_c1', 'track_immediate_c1', 'floor_c1', NULL, NULL),
                -- The upper bound of process_vs_copy (bench/process_floor.sql), and how near F is.
-               (11, 'process_floor_vs_copy', 'process_floor', 'copy', NULL),
-               (12, 'process_vs_floor', 'process', 'process_floor', NULL)) AS d (ord, ratio, numerator, denominator, target)
+               (20, 'process_floor_vs_copy', 'process_floor', 'copy', NULL, NULL),
+               (21, 'process_vs_floor', 'process', 'process_floor', NULL, NULL))
+       AS d (ord, ratio, numerator, denominator, op, target)
   JOIN bench.results AS n ON n.metric = d.numerator
-  JOIN bench.results AS m ON m.metric = d.denominator;
+  LEFT JOIN bench.results AS m ON m.metric = d.denominator
+ WHERE d.denominator IS NULL OR m.metric IS NOT NULL;
 
 SELECT json_build_object(
     'benchmark', 'onevault_tracking bench/run.sh',
@@ -38,9 +56,10 @@ SELECT json_build_object(
                                     'build', :'build', 'commit', :'commit'),
     'profiled', :profile,
     'parameters', json_build_object('events_n', :n, 'batch_size', 1000, 'pgbench_seconds', :seconds,
+                                     'sustained_seconds', :sustained_seconds, 'workers', 1,
                                      'pgbench_warmup_seconds', :warmup, 'pgbench_protocol', 'prepared',
                                      'client_ips', :ips, 'hash_keys', 1000000),
-    'throughput', (SELECT json_object_agg(metric, round(value, 1) ORDER BY ord) FROM bench.results),
+    'throughput', (SELECT json_object_agg(metric, round(value, CASE WHEN unit = 's' THEN 3 ELSE 1 END) ORDER BY ord) FROM bench.results),
     'units', (SELECT json_object_agg(metric, unit ORDER BY ord) FROM bench.results),
     'descriptions', (SELECT json_object_agg(metric, what ORDER BY ord) FROM bench.results),
     'notes', (SELECT json_object_agg(metric, notes ORDER BY ord) FROM bench.results WHERE notes IS NOT NULL),
@@ -48,4 +67,6 @@ SELECT json_build_object(
                                    WHERE wal_bytes_per_tx IS NOT NULL),
     'ratios', (SELECT json_object_agg(ratio, round(value, 3) ORDER BY ord) FROM bench.ratios),
     'targets', (SELECT json_object_agg(ratio, target ORDER BY ord) FROM bench.ratios WHERE target IS NOT NULL),
+    -- '>=': the ratio must reach the target; '<=' (freshness_p99_s, in seconds): must not exceed it.
+    'target_directions', (SELECT json_object_agg(ratio, op ORDER BY ord) FROM bench.ratios WHERE target IS NOT NULL),
     'status', (SELECT json_object_agg(ratio, status ORDER BY ord) FROM bench.ratios));

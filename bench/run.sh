@@ -2,15 +2,16 @@
 # onevault_tracking benchmark: throughputs of the extension against baselines measured in the same
 # run on the same private cluster, and the ratios the performance issue sets targets for.
 #
-#   bash bench/run.sh            full run (about 5 to 6 minutes after the build)
-#   bash bench/run.sh --quick    quick run (under 3 minutes after the build)
+#   bash bench/run.sh            full run (about 11 minutes after the build)
+#   bash bench/run.sh --quick    quick run (2 to 3 minutes after the build; no process_1m)
 #   bash bench/run.sh --no-build measure whatever build is installed (skips prerequisites and build)
 #   bash bench/run.sh --keep     leave the cluster running with its data afterwards, for inspection
 #   bash bench/run.sh --pg 17    on PostgreSQL 17 instead of 15 (the default); combines with the
 #                                others. Results go to target/bench/results-pg<version>.json
-#   bash bench/run.sh --profile  also record pg_stat_statements (track = all) for B and C and write
-#                                where each call's time goes to target/bench/profile-*.txt (the
-#                                throughputs then include the profiler's overhead)
+#   bash bench/run.sh --profile  also record pg_stat_statements (track = all) for B, C and F and write
+#                                where each call's time (and the worker's time per event) goes to
+#                                target/bench/profile-*.txt (the throughputs then include the
+#                                profiler's overhead)
 #
 # It installs the prerequisites (scripts/prereqs.sh), builds and installs the extension in release
 # mode (cargo pgrx install --release), starts a private PostgreSQL 15 (or 17) cluster with default settings
@@ -22,13 +23,26 @@
 #   A  insert_c1/c2     bare single-row INSERT of a raw-shaped row (bench.raw_like: the raw table's
 #                       columns, defaults, identity, constraints and indexes), one transaction per
 #                       row, pgbench, 1 and 2 clients
-#   B  track_c1/c2      api.track_page_view, the whole pipeline (key, rate limit, raw, staging,
-#                       vault, audit), one call per transaction, pgbench, 1 and 2 clients
+#   B  track_c1/c2      api.track_page_view on the default path with one processing worker
+#                       running (onevault_tracking.start_workers(1)): the fast path (key, rate
+#                       limit, raw row, audit; PENDING), the worker staging and loading the vault
+#                       concurrently (its CPU is in the same run); one call per transaction,
+#                       pgbench, 1 and 2 clients; after each run the backlog must drain
+#      track_immediate_c1  the same with api_processing = immediate (PGOPTIONS of pgbench's
+#                       connections): the whole pipeline in the call, as before the worker
 #   C  plpgsql_c1/c2    the same workload through bench/plpgsql_pipeline.sql, the PL/pgSQL reference
+#   S  sustained_c4     4 clients call api.track_page_view for 60 s (10 s with --quick) while one
+#                       worker drains; vault events by 10 s after the end / 60 s; freshness_p99_s:
+#                       99th percentile of processed_at - received_at over the run's events
+#      insert_c4        A's bare insert, 4 clients, the same duration
+#      plpgsql_sustained_c4  C, 4 clients, the same duration (loads the vault in the call)
 #   D  copy             COPY of N raw-shaped rows into bench.raw_like
 #   E  batch            raw.batch_ingest_tracking_events of the same N events, batches of 1000
-#   F  process          the N landed events through staging.process_pending_events(1000), which
-#                       stages them and loads the vault in the same pass
+#   F  process          the N landed events processed by one background worker in its own
+#                       batches: from start_workers(1) until none is pending
+#      process_sql      N more events through staging.process_pending_events(1000) in a DO loop
+#      process_1m       (full runs only) F again once the tables hold about 1,000,000 events
+#                       (bench/grow.sql copies the processed events as history)
 #   H  floor_c1         the floor of B: only the writes a tracking call must make (bench/floor.sql)
 #   I  process_floor    the floor of F: only the writes processing must make (bench/process_floor.sql)
 #   G  hash_native      onevault_tracking.hash_binary vs util.hash_binary (pgcrypto) over 1,000,000
@@ -36,13 +50,14 @@
 #      report_*         api.site_stats (and the other reports) over the loaded events and realistic
 #                       traffic from the demo's generator (demo/traffic.sql, bench/traffic.sql), if present
 #
-# N is 100,000 (10,000 with --quick). D, E and F run first, on empty tables; A, B and C then run on
-# top of the events they left (realistic table sizes and planner statistics), each run of B and C
+# N is 100,000 (10,000 with --quick). D, E and F run first, on empty tables (process_sql then on
+# top of F's events); A, B and C then run on top of the events they left (realistic table sizes and planner statistics), each run of B and C
 # with its own client addresses and session ids. pgbench runs 20 s per measurement (5 s with
 # --quick) after a warm-up run, and its throughput is the mean of the per-second rates after the
 # first second (so the first call per backend, which builds the user-agent parser, is not counted).
-# Every run checks that its work succeeded (every tracking call accepted and loaded, every event
-# stored, staged and loaded) and fails otherwise. See bench/README.md. The SQL of each step is in
+# Every run checks that its work succeeded (every tracking call accepted and, after the worker
+# drained, staged VALID and loaded exactly once; every event stored, staged and loaded) and fails
+# otherwise. See bench/README.md. The SQL of each step is in
 # bench/*.sql, the pgbench scripts' templates in bench/pgbench/.
 #
 # Output: a table, the ratios with their targets (PASS/BELOW), and target/bench/results-pg<version>.json
@@ -79,10 +94,16 @@ done
 RESULTS="$OUT_DIR/results-pg${ONEVAULT_PG:-15}.json"
 BENCH_DIR=${ONEVAULT_BENCH_DIR:-/tmp/onevault_tracking_bench_pg${ONEVAULT_PG:-15}}
 if [ "$MODE" = quick ]; then
-  N=10000 SECONDS_PER_RUN=5 WARMUP_SECONDS=3 HASH_RUNS=2
+  N=10000 SECONDS_PER_RUN=5 WARMUP_SECONDS=3 HASH_RUNS=2 SUSTAINED_SECONDS=10
 else
-  N=100000 SECONDS_PER_RUN=20 WARMUP_SECONDS=5 HASH_RUNS=3
+  N=100000 SECONDS_PER_RUN=20 WARMUP_SECONDS=5 HASH_RUNS=3 SUSTAINED_SECONDS=60
 fi
+# The worker's backlog: how long after a sustained run events may still count (GRACE_SECONDS),
+# and how long any drain may take before the run fails (DRAIN_TIMEOUT; F's own measurement at
+# most PROCESS_TIMEOUT).
+GRACE_SECONDS=10 DRAIN_TIMEOUT=600 PROCESS_TIMEOUT=1800
+# process_1m: F again once the tables hold this many events (full runs only).
+GROW_TO=1000000
 HASH_KEYS=1000000
 BATCH_SIZE=1000
 
@@ -260,10 +281,11 @@ PGBENCH_VARS=(-D "api_key=$API_KEY" -D "site=$SITE" -D "tenant_hk=\\x$TENANT_HK"
   -D "user_agents=${#UAS[@]}" -D "referrers=${#REFERRERS[@]}" -D "campaigns=${#CAMPAIGNS[@]}" -D "client_ips=$CLIENT_IPS")
 
 # run_pgbench LABEL SCRIPT CLIENTS SECONDS: sets TPS (mean per-second rate after the first second)
-# and TX (transactions processed); fails on any client error.
+# and TX (transactions processed); fails on any client error. PGBENCH_OPTIONS, when set, is the
+# connections' PGOPTIONS (settings of pgbench's sessions).
 run_pgbench() {
   local label=$1 script=$2 clients=$3 seconds=$4 log="$WORK/pgbench-$1.log"
-  if ! "$PGBENCH" -h "$BENCH_DIR" -p "$PORT" -U postgres -n -M prepared -c "$clients" -j "$clients" \
+  if ! PGOPTIONS="${PGBENCH_OPTIONS:-}" "$PGBENCH" -h "$BENCH_DIR" -p "$PORT" -U postgres -n -M prepared -c "$clients" -j "$clients" \
     -T "$seconds" -P 1 -f "$script" "${PGBENCH_VARS[@]}" -D "run=$RUN_ID" "$DB" >"$log" 2>&1; then
     tail -20 "$log" >&2
     fail "pgbench $label failed (log: $log)"
@@ -283,17 +305,17 @@ run_pgbench() {
 wal_start() { WAL0=$(bpsql -At -c "SELECT pg_current_wal_lsn()"); }
 wal_per_tx() { WAL_PER_TX=$(bpsql -At -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$WAL0') / $TX)"); }
 
-# measure_writes LABEL SCRIPT CLIENTS COUNT_SQL: a CHECKPOINT, a warm-up run, then the measured
+# measure_writes LABEL SCRIPT CLIENTS COUNT_SQL [SECONDS]: a CHECKPOINT, a warm-up run, then the measured
 # run (TPS, TX, WAL_PER_TX); fails unless COUNT_SQL grew by the transactions pgbench committed.
 # The checkpoint comes before the warm-up, so the warm-up (not the measurement) pays the burst of
 # full-page writes that follows every checkpoint, and no checkpoint falls into the measurement.
 measure_writes() {
-  local label=$1 script=$2 clients=$3 count_sql=$4 before after
+  local label=$1 script=$2 clients=$3 count_sql=$4 seconds=${5:-$SECONDS_PER_RUN} before after
   bpsql_do -c "CHECKPOINT"
   run_pgbench "$label-warmup" "$script" "$clients" "$WARMUP_SECONDS"
   before=$(bpsql -At -c "$count_sql")
   wal_start
-  run_pgbench "$label" "$script" "$clients" "$SECONDS_PER_RUN"
+  run_pgbench "$label" "$script" "$clients" "$seconds"
   wal_per_tx
   after=$(bpsql -At -c "$count_sql")
   ((after - before == TX)) || fail "$label: pgbench committed $TX transactions, but $((after - before)) rows were counted"
@@ -308,6 +330,21 @@ profile_report() {
   sed -n '1,16p' "$file" | sed 's/^/    /'
 }
 
+# profile_worker METRIC EVENTS TOP: what the processing worker ran during the last measurement
+# (its top-level statements), per event.
+profile_worker() {
+  local file="$OUT_DIR/profile-$1-worker.txt"
+  bpsql -v events="$2" -v top="$3" -f "$REPO/bench/profile_worker.sql" >"$file"
+  sed -n '1,14p' "$file" | sed 's/^/    /'
+}
+
+# Processing workers of the benchmark database: start_worker (one, answers once it registered,
+# so the next call takes the fast path), stop_workers, drained (waits until the backlog is empty,
+# at most DRAIN_TIMEOUT s; fails otherwise or when a batch failed; sets DRAINED, the seconds).
+start_worker() { bpsql_do -c "SELECT count(*) FROM onevault_tracking.start_workers(1)"; }
+stop_workers() { bpsql_do -c "SELECT onevault_tracking.stop_workers()"; }
+drained() { DRAINED=$(bpsql -At -c "SELECT round(bench.wait_drained($DRAIN_TIMEOUT), 2)"); }
+
 # ---------------------------------------------------------------------------------------------
 step "D: COPY of $N raw-shaped rows"
 bpsql_do -c "TRUNCATE bench.raw_like" -c "CHECKPOINT"
@@ -317,16 +354,27 @@ bpsql -At -c "SELECT format('  %s rows/s (%s)', round(value, 1), notes) FROM ben
 # ---------------------------------------------------------------------------------------------
 step "E: raw.batch_ingest_tracking_events of the same $N events (batches of $BATCH_SIZE)"
 bpsql_do -c "CHECKPOINT"
-bpsql_do -v n="$N" -f "$REPO/bench/batch.sql"
+# No worker runs yet: E's events stay PENDING for F.
+bpsql_do -v n="$N" -v suffix= -v record=true -f "$REPO/bench/batch.sql"
 bpsql -At -c "SELECT format('  %s events/s (%s)', round(value, 1), notes) FROM bench.results WHERE metric = 'batch'"
 
 # ---------------------------------------------------------------------------------------------
-step "F: processing the $N landed events through staging into the vault"
+step "F: one processing worker takes the $N landed events through staging into the vault"
+bpsql_do -c "ANALYZE raw.site_tracking_events_r" -c "CHECKPOINT"
+if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
+bpsql_do -v n="$N" -v metric=process -v timeout="$PROCESS_TIMEOUT" \
+  -v what="F: one background worker (start_workers(1)) processing the N landed events in its batches of 1000, raw to staging to vault, until none is pending" \
+  -f "$REPO/bench/process_worker.sql"
+bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric = 'process'"
+if $PROFILE; then profile_worker process "$N" '^$'; fi
+
+step "F the old way (process_sql): $N more events through staging.process_pending_events(1000)"
+bpsql_do -v n="$N" -v suffix=-sql -v record=false -f "$REPO/bench/batch.sql"
 bpsql_do -c "ANALYZE raw.site_tracking_events_r" -c "CHECKPOINT"
 if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
 bpsql_do -v n="$N" -f "$REPO/bench/process.sql"
-bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric = 'process'"
-if $PROFILE; then profile_report process "$N" process_pending_events event; fi
+bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric = 'process_sql'"
+if $PROFILE; then profile_report process_sql "$N" process_pending_events event; fi
 
 # ---------------------------------------------------------------------------------------------
 step "realistic traffic for the reports (demo/traffic.sql: 1,200 visitors over 46 hours)"
@@ -337,7 +385,7 @@ read -r TRAFFIC REFUSED <<<"$(bpsql -At -F ' ' -v api_key="$API_KEY" -v site="$S
 echo "  $TRAFFIC events through the tracking API, all accepted"
 
 step "reports over the loaded events and the realistic traffic (optional)"
-bpsql -q -v n="$((N + TRAFFIC))" -v site="$SITE" -v tenant_hex="$TENANT_HK" -f "$REPO/bench/reports.sql" >/dev/null
+bpsql -q -v n="$(bpsql -At -c 'SELECT count(*) FROM business.tracking_event_l')" -v site="$SITE" -v tenant_hex="$TENANT_HK" -f "$REPO/bench/reports.sql" >/dev/null
 reports=$(bpsql -At -c "SELECT format('  %-24s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric LIKE 'report%' ORDER BY ord")
 echo "${reports:-  api.site_stats does not exist in this build: skipped}"
 
@@ -356,35 +404,95 @@ for clients in 1 2; do
 done
 
 # ---------------------------------------------------------------------------------------------
-step "B and C: api.track_page_view vs the PL/pgSQL reference (pgbench, one call per transaction)"
-for clients in 1 2; do
-  for impl in api bench_plpgsql; do
-    if [ $impl = api ]; then metric=track_c$clients; else metric=plpgsql_c$clients; fi
-    # Each run (with its warm-up) has its own client addresses and session ids, so no run finds
-    # visitors, sessions or rate-limit windows an earlier one created.
-    RUN_ID=$((RUN_ID + 1))
-    bpsql_do -c "CHECKPOINT"
-    run_pgbench "$metric-warmup" "$WORK/track_$impl.sql" "$clients" "$WARMUP_SECONDS"
-    read -r raw0 staged0 vault0 accepted0 rejected0 < <(bpsql -At -F ' ' -c "SELECT * FROM bench.tracked()")
-    if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
-    wal_start
-    run_pgbench "$metric" "$WORK/track_$impl.sql" "$clients" "$SECONDS_PER_RUN"
-    wal_per_tx
-    if $PROFILE; then profile_report "$metric" "$TX" track_page_view call; fi
-    read -r raw1 staged1 vault1 accepted1 rejected1 < <(bpsql -At -F ' ' -c "SELECT * FROM bench.tracked()")
-    # Every call must have been accepted, landed, staged VALID and loaded into the vault.
-    for check in "raw rows:$((raw1 - raw0))" "staged and loaded:$((staged1 - staged0))" \
-      "vault events:$((vault1 - vault0))" "accepted attempts:$((accepted1 - accepted0))"; do
-      ((${check#*:} == TX)) || fail "$metric: $TX calls but ${check#*:} ${check%%:*} (rejected attempts: $((rejected1 - rejected0)))"
-    done
-    ((rejected1 == rejected0)) || fail "$metric: $((rejected1 - rejected0)) calls were rejected"
-    bpsql_do -c "SELECT bench.record('$metric', 'calls/s', $TPS,
-      '$([ $impl = api ] && echo 'B: api.track_page_view (native)' || echo 'C: bench_plpgsql.track_page_view (PL/pgSQL reference)'), one call per transaction, $clients client(s)',
-      '$TX calls in $SECONDS_PER_RUN s, all accepted, staged and loaded; $WAL_PER_TX bytes of WAL per call', $WAL_PER_TX)"
-    printf '  %-14s %d client(s): %s calls/s (%s calls, all accepted, staged, loaded; %s bytes of WAL per call)\n' \
-      "$impl" "$clients" "$TPS" "$TX" "$WAL_PER_TX"
+step "B and C: api.track_page_view (fast path, 1 worker) vs the PL/pgSQL reference (pgbench, one call per transaction)"
+# measure_track METRIC IMPL CLIENTS WHAT: a CHECKPOINT, a warm-up run, the measured run, checked.
+# With a worker running (B), the warm-up's backlog drains before the measured run, and after it
+# every call must have been accepted and landed and, once the worker drained (at most
+# DRAIN_TIMEOUT s), staged VALID and loaded exactly once. Without one (C, and B with
+# api_processing = immediate), all of that must hold when the run ends.
+measure_track() {
+  local metric=$1 impl=$2 clients=$3 what=$4 worker backlog=0 drain_note=''
+  # worker: whether the calls take the fast path (a worker runs, and the setting is not immediate).
+  worker=$(bpsql -At -c "SELECT count(*) FROM onevault_tracking.worker_status WHERE running")
+  if [[ ${PGBENCH_OPTIONS:-} == *immediate* ]]; then worker=0; fi
+  # Each run (with its warm-up) has its own client addresses and session ids, so no run finds
+  # visitors, sessions or rate-limit windows an earlier one created.
+  RUN_ID=$((RUN_ID + 1))
+  bpsql_do -c "CHECKPOINT"
+  run_pgbench "$metric-warmup" "$WORK/track_$impl.sql" "$clients" "$WARMUP_SECONDS"
+  if ((worker > 0)); then drained; fi
+  read -r raw0 staged0 vault0 accepted0 rejected0 < <(bpsql -At -F ' ' -c "SELECT * FROM bench.tracked()")
+  if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
+  wal_start
+  run_pgbench "$metric" "$WORK/track_$impl.sql" "$clients" "$SECONDS_PER_RUN"
+  wal_per_tx
+  backlog=$(bpsql -At -c "SELECT bench.pending()")
+  if ((worker > 0)); then
+    drained
+    drain_note="; $backlog events pending at the end, drained by the worker in $DRAINED s"
+  elif ((backlog > 0)); then
+    fail "$metric: $backlog events pending after the run, with the whole pipeline in the call"
+  fi
+  if $PROFILE; then
+    profile_report "$metric" "$TX" track_page_view call
+    if ((worker > 0)); then profile_worker "$metric" "$TX" track_page_view; fi
+  fi
+  read -r raw1 staged1 vault1 accepted1 rejected1 < <(bpsql -At -F ' ' -c "SELECT * FROM bench.tracked()")
+  # Every call must have been accepted, landed, staged VALID and loaded into the vault (staging
+  # and vault keys are unique per raw event: counted once means loaded once).
+  for check in "raw rows:$((raw1 - raw0))" "staged and loaded:$((staged1 - staged0))" \
+    "vault events:$((vault1 - vault0))" "accepted attempts:$((accepted1 - accepted0))"; do
+    ((${check#*:} == TX)) || fail "$metric: $TX calls but ${check#*:} ${check%%:*} (rejected attempts: $((rejected1 - rejected0)))"
   done
+  ((rejected1 == rejected0)) || fail "$metric: $((rejected1 - rejected0)) calls were rejected"
+  bpsql_do -c "SELECT bench.record('$metric', 'calls/s', $TPS, '$what, one call per transaction, $clients client(s)',
+    '$TX calls in $SECONDS_PER_RUN s, all accepted, staged and loaded$drain_note; $WAL_PER_TX bytes of WAL per call', $WAL_PER_TX)"
+  printf '  %-20s %d client(s): %s calls/s (%s calls, all accepted, staged, loaded%s; %s bytes of WAL per call)\n' \
+    "$metric" "$clients" "$TPS" "$TX" "$drain_note" "$WAL_PER_TX"
+}
+for clients in 1 2; do
+  start_worker
+  measure_track "track_c$clients" api "$clients" 'B: api.track_page_view (native), default path: fast path with 1 worker running'
+  stop_workers
+  measure_track "plpgsql_c$clients" bench_plpgsql "$clients" 'C: bench_plpgsql.track_page_view (PL/pgSQL reference)'
 done
+# Before the worker: the whole pipeline in the call, with a worker running (so it is the setting,
+# not the worker's absence, that makes the call process its event).
+start_worker
+PGBENCH_OPTIONS='-c onevault_tracking.api_processing=immediate' measure_track track_immediate_c1 api 1 \
+  'B: api.track_page_view (native) with api_processing = immediate: the whole pipeline in the call'
+stop_workers
+
+# ---------------------------------------------------------------------------------------------
+step "S: sustained, 4 clients for $SUSTAINED_SECONDS s: vault events per second with the worker draining"
+# The bare insert (A's script) and C with 4 clients, and B's fast path with 4 clients while one
+# worker drains: vault events by GRACE_SECONDS after the end, per second of the run.
+measure_writes insert-c4 "$WORK/insert_raw.sql" 4 "SELECT count(*) FROM bench.raw_like" "$SUSTAINED_SECONDS"
+INSERT_C4=$(awk -v tx="$TX" -v s="$SUSTAINED_SECONDS" 'BEGIN { printf "%.1f", tx / s }')
+bpsql_do -c "SELECT bench.record('insert_c4', 'rows/s', $INSERT_C4,
+  'S: single-row INSERT into bench.raw_like (A), one per transaction, 4 clients, $SUSTAINED_SECONDS s',
+  '$TX rows in $SUSTAINED_SECONDS s (rows / seconds), $WAL_PER_TX bytes of WAL per row', $WAL_PER_TX)"
+printf '  %-20s 4 clients: %s rows/s (%s rows)\n' insert_c4 "$INSERT_C4" "$TX"
+# sustained METRIC IMPL FRESHNESS WHAT
+sustained() {
+  local metric=$1 impl=$2 freshness=$3 what=$4 id0
+  RUN_ID=$((RUN_ID + 1))
+  bpsql_do -c "CHECKPOINT"
+  run_pgbench "$metric-warmup" "$WORK/track_$impl.sql" 4 "$WARMUP_SECONDS"
+  if $freshness; then drained; fi
+  id0=$(bpsql -At -c "SELECT coalesce(max(raw_event_id), 0) FROM raw.site_tracking_events_r")
+  run_pgbench "$metric" "$WORK/track_$impl.sql" 4 "$SUSTAINED_SECONDS"
+  bpsql_do -v id0="$id0" -v seconds="$SUSTAINED_SECONDS" -v tx="$TX" -v metric="$metric" -v what="$what" \
+    -v grace="$GRACE_SECONDS" -v drain_timeout="$DRAIN_TIMEOUT" -v freshness="$freshness" -f "$REPO/bench/sustained.sql"
+  bpsql -At -c "SELECT format('  %-20s %s %s (%s)', metric, round(value, 3), unit, notes) FROM bench.results
+                 WHERE metric = '$metric' OR ($freshness AND metric = 'freshness_p99_s') ORDER BY ord"
+}
+start_worker
+sustained sustained_c4 api true \
+  "S: api.track_page_view, default path (fast path, 1 worker draining), 4 clients, $SUSTAINED_SECONDS s: events in the vault by ${GRACE_SECONDS} s after the end, per second"
+stop_workers
+sustained plpgsql_sustained_c4 bench_plpgsql false \
+  "S: bench_plpgsql.track_page_view (stages and loads in the call), 4 clients, $SUSTAINED_SECONDS s: events in the vault per second"
 
 # ---------------------------------------------------------------------------------------------
 step "H: the floor of a tracked page view (pgbench, only the writes a call must make, 1 client)"
@@ -414,6 +522,26 @@ bpsql -q -v keys="$HASH_KEYS" -v site="$SITE" -v tenant="\\x$TENANT_HK" "${round
 bpsql -At -c "SELECT format('  %-16s %s keys/s (%s)', metric, round(value), notes) FROM bench.results WHERE metric LIKE 'hash%' ORDER BY ord"
 
 # ---------------------------------------------------------------------------------------------
+if [ "$MODE" = full ]; then
+  step "F once the tables hold about $GROW_TO events (process_1m): $N more events by one worker"
+  # bench/grow.sql copies the processed bulk events as history (set-based, a minute or two), then
+  # N new events land and one worker processes them, timed as F.
+  bpsql -q -At -v target="$GROW_TO" -f "$REPO/bench/grow.sql" | { grep -v "^$" || true; }
+  bpsql_do -v n="$N" -v suffix=-1m -v record=false -f "$REPO/bench/batch.sql"
+  bpsql_do -c "ANALYZE raw.site_tracking_events_r" -c "CHECKPOINT"
+  if $PROFILE; then bpsql_do -c "SELECT pg_stat_statements_reset()"; fi
+  bpsql_do -v n="$N" -v metric=process_1m -v timeout="$PROCESS_TIMEOUT" \
+    -v what="F at about $GROW_TO events stored: one background worker processing N new landed events in its batches of 1000, until none is pending" \
+    -f "$REPO/bench/process_worker.sql"
+  bpsql -At -c "SELECT format('  %-16s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric = 'process_1m'"
+  if $PROFILE; then profile_worker process_1m "$N" '^$'; fi
+else
+  step "process_1m: not measured in quick mode"
+  echo "  quick mode does not grow the tables to $GROW_TO events: process_1m and process_1m_vs_copy are"
+  echo "  not shown (F on large tables needs a full run); process shows F at $N events only"
+fi
+
+# ---------------------------------------------------------------------------------------------
 step "results"
 ELAPSED=$(($(date +%s) - STARTED))
 CPU_MODEL=$(lscpu 2>/dev/null | awk -F': *' '/^Model name/ {print $2; exit}')
@@ -422,7 +550,7 @@ COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$REPO" status --porcelain -- src sql core Cargo.toml Cargo.lock 2>/dev/null)" ] || COMMIT="$COMMIT+uncommitted changes"
 bpsql -At -v mode="$MODE" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -v nproc="$(nproc)" -v cpu="$CPU_MODEL" \
   -v mem_gb="$((MEM_KB / 1048576))" -v kernel="$(uname -r)" -v build="$BUILD_NOTE" -v commit="$COMMIT" \
-  -v n="$N" -v seconds="$SECONDS_PER_RUN" -v warmup="$WARMUP_SECONDS" -v elapsed="$ELAPSED" -v ips="$CLIENT_IPS" -v profile="$PROFILE" \
+  -v n="$N" -v seconds="$SECONDS_PER_RUN" -v sustained_seconds="$SUSTAINED_SECONDS" -v warmup="$WARMUP_SECONDS" -v elapsed="$ELAPSED" -v ips="$CLIENT_IPS" -v profile="$PROFILE" \
   -v load_start="$LOAD_AT_START" -v load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" \
   -f "$REPO/bench/results.sql" >"$RESULTS.tmp"
 

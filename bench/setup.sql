@@ -80,6 +80,41 @@ LANGUAGE sql STABLE AS $$
            (SELECT count(*) FROM audit.audit_detail_s WHERE operation = 'TRACKING_ATTEMPT' AND new_data ->> 'outcome' <> 'accepted')
 $$;
 
+-- The processing workers' backlog: raw rows waiting for processing (PENDING, or ERROR to retry),
+-- what onevault_tracking.worker_status shows as pending_events.
+CREATE FUNCTION bench.pending() RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT count(*) FROM raw.site_tracking_events_r WHERE processing_status IN ('PENDING', 'ERROR')
+$$;
+
+-- Waits until the workers drained the backlog (bench.pending() = 0), at most p_timeout seconds,
+-- and answers how long it waited; raises when the time is up, when no worker runs while events
+-- wait, or when a worker recorded a failed batch. Each poll is a statement of its own (its own
+-- snapshot), 10 ms apart.
+CREATE FUNCTION bench.wait_drained(p_timeout numeric) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+    v_start timestamptz := clock_timestamp();
+    v_pending bigint;
+BEGIN
+    LOOP
+        v_pending := bench.pending();
+        EXIT WHEN v_pending = 0;
+        IF clock_timestamp() - v_start > make_interval(secs => p_timeout) THEN
+            RAISE EXCEPTION 'benchmark check failed: % events still pending after % s', v_pending, p_timeout;
+        END IF;
+        IF NOT EXISTS (SELECT FROM onevault_tracking.worker_status WHERE running) THEN
+            RAISE EXCEPTION 'benchmark check failed: % events pending and no worker runs', v_pending;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    IF EXISTS (SELECT FROM onevault_tracking.worker_status WHERE errors > 0) THEN
+        RAISE EXCEPTION 'benchmark check failed: a worker recorded failed batches: %',
+            (SELECT string_agg(format('worker %s: %s errors, last: %s', worker_no, errors, last_error), '; ')
+               FROM onevault_tracking.worker_status WHERE errors > 0);
+    END IF;
+    RETURN extract(epoch FROM clock_timestamp() - v_start);
+END
+$$;
+
 -- The bulk workload (D, E, F): n page views as browsers send them through the edge collector,
 -- in batches of 1000 (one client address and user agent per batch, as the batch API takes them):
 -- 200 pages, campaigns, referrers, half with a client session id, all with an event id and a

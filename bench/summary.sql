@@ -1,8 +1,9 @@
 -- bench/summary.sql: the run's table: every throughput with its unit and notes, then every ratio
--- with its target and status (after bench/results.sql).
+-- with its target and status (after bench/results.sql); freshness_p99_s is in seconds, lower is
+-- better ('<=').
 \pset footer off
-SELECT metric AS name, unit, to_char(value, 'FM999G999G999G990D0') AS throughput, notes
+SELECT metric AS name, unit, to_char(value, CASE WHEN unit = 's' THEN 'FM999990D000' ELSE 'FM999G999G999G990D0' END) AS throughput, notes
   FROM bench.results ORDER BY ord;
-SELECT ratio, numerator || ' / ' || denominator AS "of", to_char(value, 'FM999990D000') AS value,
-       coalesce('>= ' || target, '') AS target, status
+SELECT ratio, numerator || coalesce(' / ' || denominator, ' (s)') AS "of", to_char(value, 'FM999990D000') AS value,
+       coalesce(op || ' ' || target, '') AS target, status
   FROM bench.ratios ORDER BY ord;
