@@ -13,7 +13,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// The name `onevault_tracking.worker_state.started_by` records.
+    /// The name `onevault_tracking.workers.started_by` records.
     pub fn name(self) -> &'static str {
         match self {
             Origin::Launcher => "launcher",

@@ -216,17 +216,17 @@ fn start_workers(
     TableIterator::new(answer)
 }
 
-/// The process id `onevault_tracking.worker_state` records for worker `worker_no`.
+/// The process id `onevault_tracking.workers` records for worker `worker_no`.
 fn registered_pid(worker_no: i32) -> Option<i32> {
     Spi::get_one_with_args::<i32>(
-        "SELECT pid FROM onevault_tracking.worker_state WHERE worker_no = $1",
+        "SELECT pid FROM onevault_tracking.workers WHERE worker_no = $1",
         &[worker_no.into()],
     )
     .ok()
     .flatten()
 }
 
-/// Waits until `worker` has registered as `pid` in `onevault_tracking.worker_state` (or has
+/// Waits until `worker` has registered as `pid` in `onevault_tracking.workers` (or has
 /// stopped: another worker held its number), at most STARTUP_WAIT.
 fn wait_for_registration(worker: &DynamicBackgroundWorker, worker_no: i32, pid: i32) {
     let started = Instant::now();
@@ -256,7 +256,7 @@ fn stop_workers() -> i32 {
     Spi::connect_mut(|client| {
         let pids: Vec<i32> = spi::execute(
             client,
-            "SELECT pid FROM onevault_tracking.worker_state WHERE pid IS NOT NULL",
+            "SELECT pid FROM onevault_tracking.workers WHERE pid IS NOT NULL",
             &[],
         )
         .or_internal("worker lookup")

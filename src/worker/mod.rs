@@ -8,7 +8,7 @@
 //!   of every database of `onevault_tracking.worker_databases` running; without it,
 //!   `onevault_tracking.start_workers` starts workers in a running cluster.
 //!
-//! A worker's state is a row of `onevault_tracking.worker_state` (unlogged: it is state, not
+//! A worker's state is a row of `onevault_tracking.workers` (unlogged: it is state, not
 //! data), shown with the backlog by the view `onevault_tracking.worker_status`.
 
 pub mod launcher;

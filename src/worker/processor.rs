@@ -6,7 +6,7 @@
 //!
 //! A full batch is followed at once by the next; otherwise the worker sleeps on its latch, which
 //! a landing sets when it commits (`worker::wake`), or for `onevault_tracking.worker_naptime_ms`.
-//! A failing batch is rolled back, recorded in `onevault_tracking.worker_state` and retried after
+//! A failing batch is rolled back, recorded in `onevault_tracking.worker_activity` and retried after
 //! the nap; SIGTERM (`onevault_tracking.stop_workers`, a shutdown) ends the loop after the batch
 //! in hand.
 
@@ -102,7 +102,7 @@ pub extern "C-unwind" fn onevault_tracking_worker_main(argument: pg_sys::Datum) 
         Spi::connect_mut(|client| {
             spi::execute(
                 client,
-                "UPDATE onevault_tracking.worker_state SET pid = NULL, stopped_at = now()
+                "UPDATE onevault_tracking.workers SET pid = NULL, stopped_at = now()
                   WHERE worker_no = $1 AND pid = pg_backend_pid()",
                 &[worker_no.into()],
             )
@@ -130,7 +130,7 @@ fn pause(window: std::time::Duration) {
     }
 }
 
-/// Takes worker number `worker_no` in `onevault_tracking.worker_state`, unless the extension is
+/// Takes worker number `worker_no` in `onevault_tracking.workers` (with fresh counts), unless the extension is
 /// missing or a live worker holds that number already (then the reason not to start).
 fn register(client: &mut SpiClient<'_>, worker_no: i32, origin: Origin) -> Result<(), String> {
     let installed = extension_installed(client);
@@ -155,7 +155,7 @@ fn register(client: &mut SpiClient<'_>, worker_no: i32, origin: Origin) -> Resul
     .or_internal("worker settings");
     let holder: Option<i32> = spi::execute(
         client,
-        "SELECT pid FROM onevault_tracking.worker_state WHERE worker_no = $1 FOR UPDATE",
+        "SELECT pid FROM onevault_tracking.workers WHERE worker_no = $1 FOR UPDATE",
         &[worker_no.into()],
     )
     .or_internal("worker slot lookup")
@@ -168,13 +168,19 @@ fn register(client: &mut SpiClient<'_>, worker_no: i32, origin: Origin) -> Resul
     }
     spi::execute(
         client,
-        "INSERT INTO onevault_tracking.worker_state AS w (worker_no, pid, started_by, started_at)
-         VALUES ($1, pg_backend_pid(), $2, now())
+        "WITH registered AS (
+             INSERT INTO onevault_tracking.workers AS w (worker_no, pid, started_by, started_at)
+             VALUES ($1, pg_backend_pid(), $2, now())
+             ON CONFLICT (worker_no) DO UPDATE
+                SET pid = EXCLUDED.pid, started_by = EXCLUDED.started_by,
+                    started_at = EXCLUDED.started_at, stopped_at = NULL
+             RETURNING worker_no)
+         INSERT INTO onevault_tracking.worker_activity AS a (worker_no)
+         SELECT worker_no FROM registered
          ON CONFLICT (worker_no) DO UPDATE
-            SET pid = EXCLUDED.pid, started_by = EXCLUDED.started_by, started_at = EXCLUDED.started_at,
-                stopped_at = NULL, last_batch_at = NULL, last_batch_events = NULL, last_batch_ms = NULL,
-                batches = 0, events_processed = 0, events_valid = 0, events_quarantined = 0,
-                events_failed = 0, errors = 0",
+            SET last_batch_at = NULL, last_batch_events = NULL, last_batch_ms = NULL, batches = 0,
+                events_processed = 0, events_valid = 0, events_quarantined = 0, events_failed = 0,
+                errors = 0, last_error = NULL, last_error_at = NULL",
         &[worker_no.into(), origin.name().into()],
     )
     .or_internal("worker registration");
@@ -210,7 +216,7 @@ fn record_batch(
     }
     spi::execute(
         client,
-        "UPDATE onevault_tracking.worker_state
+        "UPDATE onevault_tracking.worker_activity
             SET last_batch_at = now(), last_batch_events = $2, last_batch_ms = $3,
                 batches = batches + 1, events_processed = events_processed + $2,
                 events_valid = events_valid + $4, events_quarantined = events_quarantined + $5,
@@ -234,7 +240,7 @@ fn record_error(client: &mut SpiClient<'_>, worker_no: i32, message: &str) -> bo
     if present {
         spi::execute(
             client,
-            "UPDATE onevault_tracking.worker_state
+            "UPDATE onevault_tracking.worker_activity
                 SET errors = errors + 1, last_error = left($2, 2000), last_error_at = now()
               WHERE worker_no = $1",
             &[worker_no.into(), message.into()],

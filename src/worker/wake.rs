@@ -3,7 +3,7 @@
 //! worker of this database is set. Not NOTIFY, whose commit-time lock would serialise every
 //! tracking call.
 //!
-//! The workers' process ids come from `onevault_tracking.worker_state`, read at most once a
+//! The workers' process ids come from `onevault_tracking.workers`, read at most once a
 //! second per backend; between reads, each id is checked against the process array (still a
 //! background worker of this database), so a stopped worker is noticed at once and a started
 //! one within a second.
@@ -27,7 +27,7 @@ thread_local! {
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// The process ids of this database's workers, read from `onevault_tracking.worker_state`
+/// The process ids of this database's workers, read from `onevault_tracking.workers`
 /// unless read less than a second ago.
 fn worker_pids(client: &mut SpiClient<'_>) -> Vec<i32> {
     let fresh = KNOWN.with_borrow(|known| match known {
@@ -39,7 +39,7 @@ fn worker_pids(client: &mut SpiClient<'_>) -> Vec<i32> {
     }
     let pids: Vec<i32> = spi::execute(
         client,
-        "SELECT pid FROM onevault_tracking.worker_state WHERE pid IS NOT NULL",
+        "SELECT pid FROM onevault_tracking.workers WHERE pid IS NOT NULL",
         &[],
     )
     .or_internal("worker lookup")
@@ -49,7 +49,7 @@ fn worker_pids(client: &mut SpiClient<'_>) -> Vec<i32> {
     pids
 }
 
-/// Makes the next lookup read `onevault_tracking.worker_state` again.
+/// Makes the next lookup read `onevault_tracking.workers` again.
 pub fn forget_workers() {
     KNOWN.set(None);
 }
