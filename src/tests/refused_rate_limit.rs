@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(first.1["error_code"], "INVALID_API_KEY");
         assert_eq!(first.1["refused_attempts"]["count"], 1);
         assert_eq!(first.1["refused_attempts"]["bucket_scope"], "refused-ip");
-        assert_eq!(first.1["client_network"], "203.0.113.0/24");
+        assert_eq!(first.1["client_network"], "203.0.113.0");
         assert_eq!(crossing.1["error_code"], "RATE_LIMITED");
         assert_eq!(crossing.1["refused_as"], "INVALID_API_KEY");
         assert_eq!(crossing.1["refused_attempts"]["count"], 6);
