@@ -100,6 +100,16 @@ mod tests {
         })
     }
 
+    /// The README's query of the exact count behind each bounded record ("Refused attempts").
+    fn readme_query() -> String {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("-- Each bounded record beside the exact count of its bucket and window.")
+            .unwrap();
+        let query = &readme[start..];
+        query[..query.find(';').unwrap()].to_owned()
+    }
+
     #[pg_test]
     fn a_flood_of_unknown_keys_is_rate_limited_with_a_bounded_audit() {
         let _oldest = tenant("Oldest", 400);
@@ -166,6 +176,17 @@ mod tests {
             crossing.1["refused_attempts"]["window_start"].as_str(),
             window_start.as_deref(),
             "the record names the window of the row with the exact count"
+        );
+        // The README's query finds the exact count from each record.
+        let found = Spi::get_one::<String>(&format!(
+            "SELECT string_agg(audited_as || ' ' || count_when_audited || ' of ' || exact_count, ', '
+                               ORDER BY count_when_audited::int) FROM ({}) AS q",
+            readme_query()
+        ))
+        .unwrap();
+        assert_eq!(
+            found.as_deref(),
+            Some("INVALID_API_KEY 1 of 300, RATE_LIMITED 6 of 300")
         );
         assert_eq!(
             count("SELECT count(*) FROM audit.audit_detail_s WHERE new_data::text LIKE '%203.0.113.9%' OR new_data::text LIKE '%ovt_nope%'"),
