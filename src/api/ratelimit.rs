@@ -1,9 +1,11 @@
 //! Rate limiting with its state in the platform's `auth.ip_tracking_s`: one
-//! `auth.security_tracking_h` row per tenant and client IP, and one satellite row per IP and
-//! fixed window (`load_date` = window start), counted by a single atomic upsert. The row of the
-//! latest window is the current one (`load_end_date` NULL, as the platform's index expects); the
-//! same statement end-dates an earlier window's row at that window's end. N concurrent calls in
-//! a window get the counts 1..N, so exactly `limit` of them are allowed: there is no
+//! `auth.security_tracking_h` row per tenant, bucket scope and client IP (`ip:<client>` for
+//! accepted keys and sites, `refused-ip:<client>` and `unattributed-ip:<client>` for refused
+//! attempts, see `check_refused`), and one satellite row per bucket and fixed window
+//! (`load_date` = window start), counted by a single atomic upsert. The row of the latest window
+//! is the current one (`load_end_date` NULL, as the platform's index expects); the same
+//! statement end-dates an earlier window's row at that window's end. N concurrent calls in a
+//! window get the counts 1..N, so exactly `limit` of them are allowed: there is no
 //! check-then-insert race. Counting is per tenant, never across tenants.
 //!
 //! Fail closed: if the limiter cannot count (a missing table, a constraint), the call fails with
@@ -63,6 +65,8 @@ pub fn check(
 /// tenant. Neither ever shares a count with a tenant's `ip:` buckets.
 pub const REFUSED_SCOPE: &str = "refused-ip";
 pub const UNATTRIBUTED_SCOPE: &str = "unattributed-ip";
+/// The window of refused attempts, counted at `onevault_tracking.rate_limit_per_minute`.
+pub const REFUSED_WINDOW_SECONDS: i32 = 60;
 
 /// A refused attempt as the limiter counted it: the verdict, and the bucket (tenant and scope)
 /// it was counted in.
@@ -88,7 +92,7 @@ pub fn check_refused(
         None => (default_tenant(client)?, UNATTRIBUTED_SCOPE),
     };
     let limit = crate::postgres::settings::rate_limit_per_minute();
-    let verdict = count(client, &tenant_hk, scope, ip, limit, 60);
+    let verdict = count(client, &tenant_hk, scope, ip, limit, REFUSED_WINDOW_SECONDS);
     Some(RefusedCount {
         verdict,
         tenant_hk,

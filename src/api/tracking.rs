@@ -557,7 +557,7 @@ pub fn refuse_attempt(
                 "count": verdict.count,
                 "limit": verdict.limit,
                 "window_start": verdict.window_start,
-                "window_seconds": 60,
+                "window_seconds": ratelimit::REFUSED_WINDOW_SECONDS,
                 "counted_in": "auth.ip_tracking_s",
                 "bucket_scope": counted.scope,
                 "bucket_tenant_id": to_hex(&counted.tenant_hk),
