@@ -249,7 +249,8 @@ SELECT count(*) AS checks_total, count(*) FILTER (WHERE ok) AS checks_passed,
 \echo
 \echo 'Checks (SELECT * FROM demo.checks lists them): every event stored once and staged once, broken trackers'
 \echo 'and only they quarantined, the vault = the VALID events, sessions, replay, the reports against staging,'
-\echo 'the rate limiter''s counts, one audit record per call on the right tenant, no key or full address kept'
+\echo 'the rate limiter''s counts (refused keys included), one audit record per call on the right tenant (refused'
+\echo 'keys: within the bound per client and window), no key or full address kept'
 \echo
 \if :checks_failed
 SELECT check_name AS "FAILED check", expected, actual
