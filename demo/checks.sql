@@ -93,17 +93,29 @@ WITH sent AS (
            (SELECT count(*) || ' row, ' || coalesce(sum(request_count), 0) || ' calls, '
                    || CASE WHEN bool_and(is_blocked) THEN 'blocked' ELSE 'not blocked' END
               FROM auth.ip_tracking_s WHERE ip_address = :'burst_ip'::inet) AS burst_windows,
-           -- The limiter counts each call whose key passed: all but the key refusals.
-           (SELECT count(*) FROM answers
-             WHERE code NOT IN ('INVALID_API_KEY', 'API_KEY_REVOKED', 'API_KEY_EXPIRED', 'DOMAIN_MISMATCH')) AS api_calls_metered,
+           -- The limiter counts every call: a refused key in its tenant's refused-ip bucket.
+           (SELECT count(*) FROM answers) AS api_calls_metered,
            (SELECT coalesce(sum(request_count), 0) FROM auth.ip_tracking_s) AS limiter_requests,
+           (SELECT count(*) FROM answers
+             WHERE code IN ('INVALID_API_KEY', 'API_KEY_REVOKED', 'API_KEY_EXPIRED', 'DOMAIN_MISMATCH')) AS refused_calls,
+           -- Refused keys are audited within a bound: the first refused attempt of a client in a
+           -- window, and the one crossing the limit (records with refused_attempts).
+           (SELECT count(*) FROM audit.audit_detail_s AS d JOIN audit.audit_event_h AS h USING (audit_event_hk)
+             WHERE d.operation = 'TRACKING_ATTEMPT' AND d.new_data ? 'refused_attempts'
+               AND h.tenant_hk = util.hash_binary(:'demo_tenant')) AS refused_records,
+           (SELECT count(*) + count(*) FILTER (WHERE s.is_blocked)
+              FROM auth.ip_tracking_s AS s JOIN auth.security_tracking_h AS h USING (security_tracking_hk)
+             WHERE h.security_tracking_bk LIKE 'refused-ip:%') AS refused_windows_bound,
            (SELECT count(*)
-              FROM (SELECT outcome, code, count(*) AS calls FROM answers GROUP BY 1, 2) AS a
+              FROM (SELECT outcome, code, count(*) AS calls FROM answers
+                     WHERE code NOT IN ('INVALID_API_KEY', 'API_KEY_REVOKED', 'API_KEY_EXPIRED', 'DOMAIN_MISMATCH')
+                     GROUP BY 1, 2) AS a
               FULL JOIN (SELECT d.new_data ->> 'outcome' AS outcome,
                                 coalesce(d.new_data ->> 'error_code', 'success') AS code, count(*) AS records
                            FROM audit.audit_detail_s AS d
                            JOIN audit.audit_event_h AS h USING (audit_event_hk)
                           WHERE d.operation = 'TRACKING_ATTEMPT' AND h.tenant_hk = util.hash_binary(:'demo_tenant')
+                            AND NOT d.new_data ? 'refused_attempts'
                           GROUP BY 1, 2) AS r USING (outcome, code)
              WHERE a.calls IS DISTINCT FROM r.records) AS attempts_differing,
            -- Site and key administration audited: sites created or changed, keys created, keys revoked.
@@ -180,9 +192,10 @@ SELECT v.ord, v.check_name, v.expected::text AS expected, v.actual::text AS actu
   FROM facts CROSS JOIN LATERAL (VALUES
     (1, 'each single event stored once, retries not', single_new, single_stored),
     (2, '1000 + 500 + 240 batch events stored', 1740, batch_stored),
-    (3, 'audit records on Demo Corp = API calls + site/key admin + raw endpoint events + batches'
-        || ' + processing/load calls',
-     api_calls + admin_records + raw_endpoint_stored + batches + processing_calls + vault_load_calls, audit_demo),
+    (3, 'audit records on Demo Corp = API calls (refused keys: within the bound) + site/key admin'
+        || ' + raw endpoint events + batches + processing/load calls',
+     api_calls - refused_calls + refused_windows_bound + admin_records + raw_endpoint_stored + batches
+         + processing_calls + vault_load_calls, audit_demo),
     (4, 'audit records on any other tenant', 0, audit_elsewhere),
     (31, 'API answers other than expected (clean event: success, broken: INVALID_EVENT, ...)', 0, api_unexpected),
     (32, 'API successes = events the API stored, staged VALID and loaded in the call',
@@ -191,8 +204,9 @@ SELECT v.ord, v.check_name, v.expected::text AS expected, v.actual::text AS actu
      api_stored_answers, api_stored),
     (34, format('RATE_LIMITED answers in the burst = its calls - the limit (%s - %s)', :burst_calls, :rate_limit),
      greatest(0, :burst_calls - :rate_limit), burst_limited),
-    (36, 'calls counted by the rate limiter = API calls whose key passed', api_calls_metered, limiter_requests),
-    (37, 'TRACKING_ATTEMPT records per outcome and error code unlike the API answers', 0, attempts_differing),
+    (36, 'calls counted by the rate limiter = API calls, refused keys included', api_calls_metered, limiter_requests),
+    (37, 'TRACKING_ATTEMPT records per outcome and error code unlike the API answers (but refused keys)', 0, attempts_differing),
+    (40, 'refused-key audit records = refused-ip windows + windows over the limit', refused_windows_bound, refused_records),
     (38, 'audit details with an API key (the plaintext, or anything of a key''s form)', 0, audit_keys),
     (39, 'audit details with a full client address', 0, audit_full_ips),
     (5, 'raw rows on any other tenant', 0, raw_elsewhere),
@@ -236,7 +250,8 @@ SELECT count(*) AS checks_total, count(*) FILTER (WHERE ok) AS checks_passed,
 \echo
 \echo 'Checks (SELECT * FROM demo.checks lists them): every event stored once and staged once, broken trackers'
 \echo 'and only they quarantined, the vault = the VALID events, sessions, replay, the reports against staging,'
-\echo 'the rate limiter''s counts, one audit record per call on the right tenant, no key or full address kept'
+\echo 'the rate limiter''s counts (refused keys included), one audit record per call on the right tenant (refused'
+\echo 'keys: within the bound per client and window), no key or full address kept'
 \echo
 \if :checks_failed
 SELECT check_name AS "FAILED check", expected, actual

@@ -204,7 +204,7 @@ SELECT coalesce(d.operation, 'total') AS operation, count(*) FILTER (WHERE t.ten
   FROM audit.audit_detail_s AS d
   JOIN audit.audit_event_h AS a USING (audit_event_hk)
   LEFT JOIN auth.tenant_h AS t ON t.tenant_hk = a.tenant_hk
-  LEFT JOIN (VALUES ('TRACKING_ATTEMPT', 'tracking API call, whatever its answer'),
+  LEFT JOIN (VALUES ('TRACKING_ATTEMPT', 'tracking API call, whatever its answer (refused keys: the first per client and minute, and the one over the limit)'),
                     ('SITE_REGISTERED', 'site registered'),
                     ('API_KEY_CREATED', 'API key created'),
                     ('API_KEY_REVOKED', 'API key revoked'),

@@ -1,8 +1,7 @@
 //! The platform's own tracking call, `api.track_site_event`, attributed by its page's site.
 
-use crate::api::ratelimit;
 use crate::api::tracking::{
-    log_attempt, stored_settings, track_granted, Refusal, TrackGrant, TrackRequest,
+    refuse_attempt, stored_settings, track_granted, Refusal, TrackGrant, TrackRequest,
 };
 use crate::postgres::error::OrInternal;
 use crate::postgres::json;
@@ -193,24 +192,11 @@ fn track_site_event(
                 track_granted(client, grant, request, client_ip)
             }
             Err((refusal, host)) => {
-                // Counted like any call, in the bucket of calls no site claims.
-                let verdict = ratelimit::check_unattributed(client, client_ip);
-                let refusal = match verdict.filter(|v| !v.allowed) {
-                    Some(verdict) => Refusal::rate_limited(&verdict),
-                    None => refusal,
-                };
+                // Counted like any refused attempt, in the bucket of calls no site claims, and
+                // audited within the same bound.
                 let mut details = Map::new();
                 details.insert("page_host".into(), host.into());
-                log_attempt(
-                    client,
-                    None,
-                    "rejected",
-                    Some(refusal.code),
-                    None,
-                    client_ip,
-                    details,
-                );
-                refusal.to_json()
+                refuse_attempt(client, None, refusal, client_ip, details)
             }
         };
         JsonB(platform_answer(answer))

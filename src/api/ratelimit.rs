@@ -1,9 +1,11 @@
 //! Rate limiting with its state in the platform's `auth.ip_tracking_s`: one
-//! `auth.security_tracking_h` row per tenant and client IP, and one satellite row per IP and
-//! fixed window (`load_date` = window start), counted by a single atomic upsert. The row of the
-//! latest window is the current one (`load_end_date` NULL, as the platform's index expects); the
-//! same statement end-dates an earlier window's row at that window's end. N concurrent calls in
-//! a window get the counts 1..N, so exactly `limit` of them are allowed: there is no
+//! `auth.security_tracking_h` row per tenant, bucket scope and client IP (`ip:<client>` for
+//! accepted keys and sites, `refused-ip:<client>` and `unattributed-ip:<client>` for refused
+//! attempts, see `check_refused`), and one satellite row per bucket and fixed window
+//! (`load_date` = window start), counted by a single atomic upsert. The row of the latest window
+//! is the current one (`load_end_date` NULL, as the platform's index expects); the same
+//! statement end-dates an earlier window's row at that window's end. N concurrent calls in a
+//! window get the counts 1..N, so exactly `limit` of them are allowed: there is no
 //! check-then-insert race. Counting is per tenant, never across tenants.
 //!
 //! Fail closed: if the limiter cannot count (a missing table, a constraint), the call fails with
@@ -27,6 +29,9 @@ pub struct Verdict {
     pub limit: i32,
     pub reset_at: String,
     pub retry_after: i64,
+    /// The start of the counted window (UTC, ISO 8601): the `load_date` of its
+    /// `auth.ip_tracking_s` row.
+    pub window_start: String,
 }
 
 impl Verdict {
@@ -54,14 +59,51 @@ pub fn check(
     count(client, tenant_hk, "ip", ip, limit, window_seconds)
 }
 
-/// Counts a call that no tenant can be found for (`api.track_site_event` for a host no site
-/// claims), at the default limit per minute. `auth.security_tracking_h` needs a tenant, so the
-/// count is filed, like the platform's audit of unattributed calls, under its default (oldest)
-/// tenant, in buckets of their own (`unattributed-ip:<ip>`) that never share a count with that
-/// tenant's traffic. `None` when the platform has no tenant at all.
-pub fn check_unattributed(client: &mut SpiClient<'_>, ip: Option<IpAddr>) -> Option<Verdict> {
+/// Bucket scopes of the counts kept for other than accepted traffic: refused attempts (a key
+/// that is unknown, revoked, expired, without the `track` scope or for another site) under the
+/// tenant they belong to, and calls no tenant can be found for under the platform's oldest
+/// tenant. Neither ever shares a count with a tenant's `ip:` buckets.
+pub const REFUSED_SCOPE: &str = "refused-ip";
+pub const UNATTRIBUTED_SCOPE: &str = "unattributed-ip";
+/// The window of refused attempts, counted at `onevault_tracking.rate_limit_per_minute`.
+pub const REFUSED_WINDOW_SECONDS: i32 = 60;
+
+/// A refused attempt as the limiter counted it: the verdict, and the bucket (tenant and scope)
+/// it was counted in.
+pub struct RefusedCount {
+    pub verdict: Verdict,
+    pub tenant_hk: Vec<u8>,
+    pub scope: &'static str,
+}
+
+/// Counts a refused attempt of `ip` at the default limit per minute
+/// (`onevault_tracking.rate_limit_per_minute`): under `tenant_hk` (the key's owner, or the
+/// requested domain's) in `refused-ip:<client>`, or, when no tenant can be found for it, under
+/// the platform's default (oldest) tenant in `unattributed-ip:<client>`, since
+/// `auth.security_tracking_h` needs a tenant (the platform's audit of unattributed calls files
+/// them there too). `None` when the platform has no tenant at all.
+pub fn check_refused(
+    client: &mut SpiClient<'_>,
+    tenant_hk: Option<&[u8]>,
+    ip: Option<IpAddr>,
+) -> Option<RefusedCount> {
+    let (tenant_hk, scope) = match tenant_hk {
+        Some(tenant) => (tenant.to_vec(), REFUSED_SCOPE),
+        None => (default_tenant(client)?, UNATTRIBUTED_SCOPE),
+    };
+    let limit = crate::postgres::settings::rate_limit_per_minute();
+    let verdict = count(client, &tenant_hk, scope, ip, limit, REFUSED_WINDOW_SECONDS);
+    Some(RefusedCount {
+        verdict,
+        tenant_hk,
+        scope,
+    })
+}
+
+/// The platform's default tenant, its oldest.
+fn default_tenant(client: &mut SpiClient<'_>) -> Option<Vec<u8>> {
     crate::platform::core::require_core(client);
-    let default_tenant = spi::execute(
+    spi::execute(
         client,
         "SELECT tenant_hk FROM auth.tenant_h ORDER BY load_date ASC LIMIT 1",
         &[],
@@ -72,16 +114,7 @@ pub fn check_unattributed(client: &mut SpiClient<'_>, ip: Option<IpAddr>) -> Opt
             message: e.to_string(),
         }
         .raise()
-    })?;
-    let limit = crate::postgres::settings::rate_limit_per_minute();
-    Some(count(
-        client,
-        &default_tenant,
-        "unattributed-ip",
-        ip,
-        limit,
-        60,
-    ))
+    })
 }
 
 fn count(
@@ -131,7 +164,8 @@ fn count(
                     ELSE t.suspicious_activity_details END
          RETURNING request_count,
                    to_char((load_date + make_interval(secs => $4)) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                   ceil(extract(epoch FROM load_date + make_interval(secs => $4) - clock_timestamp()))::bigint",
+                   ceil(extract(epoch FROM load_date + make_interval(secs => $4) - clock_timestamp()))::bigint,
+                   to_char(load_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
         &[
             tracking_hk.to_vec().into(),
             ip.clone().into(),
@@ -143,7 +177,15 @@ fn count(
             scope.into(),
         ],
     )
-    .and_then(|rows| rows.first().get_three::<i32, String, i64>())
+    .and_then(|rows| {
+        let row = rows.first();
+        Ok((
+            row.get::<i32>(1)?,
+            row.get::<String>(2)?,
+            row.get::<i64>(3)?,
+            row.get::<String>(4)?,
+        ))
+    })
     .unwrap_or_else(|e| {
         TrackingError::RateLimiterFailed { message: e.to_string() }.raise()
     });
@@ -154,6 +196,7 @@ fn count(
         limit,
         reset_at: row.1.unwrap_or_default(),
         retry_after: row.2.unwrap_or(1).max(1),
+        window_start: row.3.unwrap_or_default(),
     }
 }
 

@@ -6,8 +6,10 @@
 //! counted by the rate limiter; the event lands in raw and, unless a background worker serves the
 //! database (the fast path of the default `onevault_tracking.api_processing = auto`: the worker
 //! takes it on within moments, woken by the commit), is staged and loaded into the vault in the
-//! call; one audit record describes the attempt. Failures answer `success: false` with a stable `error_code`;
-//! every rejected attempt is audited too. Internal errors raise instead of answering success.
+//! call; one audit record describes the attempt. Failures answer `success: false` with a stable
+//! `error_code`. A refused key is counted too (`refuse_attempt`), and audited within a bound per
+//! client and window, as are the calls over a limit; every other attempt is audited. Internal
+//! errors raise instead of answering success.
 
 use crate::api::ratelimit;
 use crate::pipeline::process::process_landed;
@@ -267,16 +269,7 @@ fn track(client: &mut SpiClient<'_>, request: TrackRequest<'_>) -> Value {
         Ok(grant) => track_granted(client, grant, request, client_ip),
         Err((refusal, tenant)) => {
             let tenant = tenant.or_else(|| tenant_of_domain(client, request.site_domain));
-            log_attempt(
-                client,
-                tenant.as_deref(),
-                "rejected",
-                Some(refusal.code),
-                refusal.extra.get("key_prefix").and_then(Value::as_str),
-                client_ip,
-                Map::new(),
-            );
-            refusal.to_json()
+            refuse_attempt(client, tenant.as_deref(), refusal, client_ip, Map::new())
         }
     }
 }
@@ -513,6 +506,86 @@ pub fn log_attempt(
         Some(tenant) => audit::log(client, tenant, event),
         None => audit::log_unattributed(client, event),
     }
+}
+
+/// A refused attempt (a key that may not track here, a page no site claims): counted per client
+/// in the limiter's bucket of refused attempts (`ratelimit::check_refused`: the tenant's
+/// `refused-ip:<client>`, else `unattributed-ip:<client>` under the platform's default tenant),
+/// at the default limit per minute; over it the answer is `RATE_LIMITED`. The audit is bounded:
+/// the first refused attempt of a client in a window is audited, and the one that crosses the
+/// limit, which says that the further attempts of the window are counted, not audited; both
+/// carry the count and name the bucket and window of the `auth.ip_tracking_s` row that keeps
+/// the exact count. Never the full IP: the bucket's business key holds it, so the record names
+/// the scope, the anonymised client network and the window, which find that row.
+pub fn refuse_attempt(
+    client: &mut SpiClient<'_>,
+    tenant_hk: Option<&[u8]>,
+    refusal: Refusal,
+    client_ip: Option<IpAddr>,
+    mut details: Map<String, Value>,
+) -> Value {
+    let key_prefix = refusal
+        .extra
+        .get("key_prefix")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let Some(counted) = ratelimit::check_refused(client, tenant_hk, client_ip) else {
+        // No tenant at all to count under: nothing to bound by, every attempt is audited.
+        log_attempt(
+            client,
+            tenant_hk,
+            "rejected",
+            Some(refusal.code),
+            key_prefix.as_deref(),
+            client_ip,
+            details,
+        );
+        return refusal.to_json();
+    };
+    let verdict = &counted.verdict;
+    let first = verdict.count == 1;
+    let crossing = verdict.count == verdict.limit.saturating_add(1);
+    let refused_as = refusal.code;
+    let answer = if verdict.allowed {
+        refusal
+    } else {
+        Refusal::rate_limited(verdict)
+    };
+    if first || crossing {
+        let audit = if crossing {
+            "the limit is crossed: further refused attempts of this client in this window are \
+             counted in auth.ip_tracking_s, not audited"
+        } else {
+            "the first refused attempt of this client in this window: the others are counted in \
+             auth.ip_tracking_s, and audited again only when the limit is crossed"
+        };
+        details.insert(
+            "refused_attempts".into(),
+            json!({
+                "count": verdict.count,
+                "limit": verdict.limit,
+                "window_start": verdict.window_start,
+                "window_seconds": ratelimit::REFUSED_WINDOW_SECONDS,
+                "counted_in": "auth.ip_tracking_s",
+                "bucket_scope": counted.scope,
+                "bucket_tenant_id": to_hex(&counted.tenant_hk),
+                "audit": audit,
+            }),
+        );
+        if crossing {
+            details.insert("refused_as".into(), refused_as.into());
+        }
+        log_attempt(
+            client,
+            tenant_hk,
+            "rejected",
+            Some(answer.code),
+            key_prefix.as_deref(),
+            client_ip,
+            details,
+        );
+    }
+    answer.to_json()
 }
 
 /// `api.log_tracking_attempt(p_tenant_hk, p_outcome, p_error_code, p_api_key_prefix,

@@ -213,9 +213,28 @@ mod tests {
         );
 
         let rejected = count(
-            "SELECT count(*) FROM audit.audit_detail_s WHERE operation = 'TRACKING_ATTEMPT' AND new_data ->> 'outcome' <> 'accepted'",
+            "SELECT count(*) FROM audit.audit_detail_s WHERE operation = 'TRACKING_ATTEMPT' AND new_data ->> 'outcome' <> 'accepted'
+                AND new_data ->> 'error_code' IN ('INVALID_EVENT', 'DUPLICATE_EVENT')",
         );
-        assert_eq!(rejected, 7, "every rejected attempt is audited");
+        assert_eq!(rejected, 2, "every rejected event is audited");
+        // The five refused keys are counted in Acme's refused-ip bucket of 10.0.0.1, and audited
+        // once per window (tests/refused_rate_limit.rs tests the bound).
+        let (refused, windows) = Spi::get_two::<i64, i64>(
+            "SELECT sum(s.request_count)::bigint, count(*) FROM auth.ip_tracking_s s
+               JOIN auth.security_tracking_h h USING (security_tracking_hk)
+              WHERE h.security_tracking_bk = 'refused-ip:10.0.0.1'",
+        )
+        .unwrap();
+        assert_eq!(refused, Some(5));
+        let audited = count(
+            "SELECT count(*) FROM audit.audit_detail_s WHERE operation = 'TRACKING_ATTEMPT'
+                AND new_data ->> 'error_code' IN ('INVALID_API_KEY', 'DOMAIN_MISMATCH', 'API_KEY_EXPIRED', 'API_KEY_REVOKED')",
+        );
+        assert_eq!(
+            Some(audited),
+            windows,
+            "the first refused key of each window"
+        );
     }
 
     /// One client, one count: an IPv4 address and its IPv4-mapped IPv6 form, or any two

@@ -7,6 +7,7 @@ mod layering;
 mod platform_api;
 mod postgres_helpers;
 mod raw_layer;
+mod refused_rate_limit;
 mod staging;
 mod support;
 mod vault;

@@ -5,7 +5,10 @@
 -- promises: a refused call (bad key, wrong domain, over the size limit) writes no event, an
 -- INVALID_EVENT is kept in quarantine (one raw row, one INVALID staging row, nothing in the
 -- vault), an accepted one is in every layer, an ERROR writes nothing, and every answered
--- attempt has one TRACKING_ATTEMPT audit record.
+-- attempt has one TRACKING_ATTEMPT audit record, but for a refused key: that is counted in the
+-- tenant's refused-ip bucket of the client ("refused +1") and audited within the bound (the
+-- first refused attempt of the client in a window, and the one crossing the limit), which the
+-- end of the test checks.
 -- Everything is counted on this test's own tenant, so it can run after the other tests.
 SELECT util.hash_binary('Bad Input Corp') AS bad_tenant \gset
 INSERT INTO auth.tenant_h (tenant_hk, tenant_bk, record_source)
@@ -20,7 +23,8 @@ CREATE TABLE public.bad_input_canary (id int PRIMARY KEY, note text);
 INSERT INTO public.bad_input_canary VALUES (1, 'still here');
 
 -- What a call wrote on the tenant: raw rows, VALID and INVALID (quarantined) staging rows,
--- vault events and TRACKING_ATTEMPT audit records.
+-- vault events, TRACKING_ATTEMPT audit records (but the bounded records of refused keys, which
+-- depend on the window a call falls into) and the refused keys counted by the rate limiter.
 CREATE FUNCTION pg_temp.layer_counts() RETURNS bigint[] LANGUAGE sql AS $$
     SELECT ARRAY[
         (SELECT count(*) FROM raw.site_tracking_events_r WHERE tenant_hk = t.tenant_hk),
@@ -28,7 +32,9 @@ CREATE FUNCTION pg_temp.layer_counts() RETURNS bigint[] LANGUAGE sql AS $$
         (SELECT count(*) FROM staging.site_tracking_events_s WHERE tenant_hk = t.tenant_hk AND validation_status = 'INVALID'),
         (SELECT count(*) FROM business.tracking_event_l WHERE tenant_hk = t.tenant_hk),
         (SELECT count(*) FROM audit.audit_event_h a JOIN audit.audit_detail_s d USING (audit_event_hk)
-          WHERE a.tenant_hk = t.tenant_hk AND d.operation = 'TRACKING_ATTEMPT')]
+          WHERE a.tenant_hk = t.tenant_hk AND d.operation = 'TRACKING_ATTEMPT' AND NOT d.new_data ? 'refused_attempts'),
+        (SELECT coalesce(sum(s.request_count), 0) FROM auth.ip_tracking_s s JOIN auth.security_tracking_h h USING (security_tracking_hk)
+          WHERE h.tenant_hk = t.tenant_hk AND h.security_tracking_bk LIKE 'refused-ip:%')]
       FROM auth.tenant_h AS t WHERE t.tenant_bk = 'Bad Input Corp'
 $$;
 
@@ -60,7 +66,8 @@ BEGIN
     after := pg_temp.layer_counts();
     RETURN outcome || format(' | raw +%s valid +%s quarantined +%s vault +%s audited +%s',
                              after[1] - before[1], after[2] - before[2], after[3] - before[3],
-                             after[4] - before[4], after[5] - before[5]);
+                             after[4] - before[4], after[5] - before[5])
+           || CASE WHEN after[6] <> before[6] THEN format(' refused +%s', after[6] - before[6]) ELSE '' END;
 END $$;
 
 -- A track_page_view / track_custom_event call: valid arguments, with some replaced. A JSON
@@ -389,6 +396,17 @@ SELECT (SELECT count(*) FROM staging.site_tracking_events_s s
          WHERE l.tenant_hk = :'bad_tenant'
            AND NOT EXISTS (SELECT 1 FROM business.tracking_event_details_s d
                             WHERE d.tracking_event_hk = l.tracking_event_hk AND d.load_end_date IS NULL)) AS vault_event_without_details;
+-- The refused keys' audit bound: one record for the first refused attempt of each client and
+-- window, one more for each window over the limit (none here), never a full address.
+SELECT (SELECT count(*) FROM audit.audit_event_h a JOIN audit.audit_detail_s d USING (audit_event_hk)
+         WHERE a.tenant_hk = :'bad_tenant' AND d.operation = 'TRACKING_ATTEMPT' AND d.new_data ? 'refused_attempts')
+     = (SELECT count(*) + count(*) FILTER (WHERE s.request_count > 120)
+          FROM auth.ip_tracking_s s JOIN auth.security_tracking_h h USING (security_tracking_hk)
+         WHERE h.tenant_hk = :'bad_tenant' AND h.security_tracking_bk LIKE 'refused-ip:%') AS refused_records_bounded,
+       (SELECT count(*) FROM auth.ip_tracking_s s JOIN auth.security_tracking_h h USING (security_tracking_hk)
+         WHERE h.tenant_hk = :'bad_tenant' AND h.security_tracking_bk LIKE 'refused-ip:%' AND s.is_blocked) AS refused_windows_over_the_limit,
+       (SELECT count(*) FROM audit.audit_detail_s
+         WHERE new_data::text LIKE '%198.51.100.7%' OR new_data::text LIKE '%198.51.100.9%') AS records_with_a_full_address;
 SELECT id, note FROM public.bad_input_canary;
 DROP TABLE public.bad_input_canary;
 -- Leave no pending event behind for the tests that follow (none is left when every drain above worked).

@@ -87,10 +87,12 @@ SELECT api.register_site(:'spa', 'platformspa.example', 'Platform Spa', ARRAY['l
 SELECT api.track_site_event('198.51.100.9', 'curl/8.0', 'https://shared.example/', 'page_view', '{}') ->> 'error_code' AS ambiguous;
 SELECT pg_temp.writes() AS after_refused;
 
--- Bad input: clear answers, nothing stored, the backend survives.
+-- Bad input: clear answers, nothing stored, the backend survives. The refused calls come from
+-- three clients: each is the first refused attempt of its client, so each is audited (a second
+-- one from a client in the same window would be counted, not audited).
 SELECT api.track_site_event('198.51.100.10', 'curl/8.0', 'not a url', 'page_view', '{}') ->> 'error_code' AS not_a_url;
-SELECT api.track_site_event('198.51.100.10', 'curl/8.0', 'file:///C:/Users/test/simple-tracking-test.html', 'page_view', '{}') ->> 'error_code' AS file_page;
-SELECT api.track_site_event('198.51.100.10', 'curl/8.0', 'https://platformspa.example/' || repeat('a', 3000), 'page_view', '{}') -> 'errors' -> 0 ->> 'code' AS long_url;
+SELECT api.track_site_event('198.51.100.11', 'curl/8.0', 'file:///C:/Users/test/simple-tracking-test.html', 'page_view', '{}') ->> 'error_code' AS file_page;
+SELECT api.track_site_event('198.51.100.12', 'curl/8.0', 'https://platformspa.example/' || repeat('a', 3000), 'page_view', '{}') -> 'errors' -> 0 ->> 'code' AS long_url;
 SELECT answer ->> 'error_code' AS ten_mb, answer -> 'errors' -> 0 ->> 'code' AS reason
   FROM (SELECT api.track_site_event('198.51.100.10', 'curl/8.0', 'https://platformspa.example/big', 'page_view',
                                     jsonb_build_object('blob', repeat('x', 10 * 1024 * 1024))) AS answer) AS call;

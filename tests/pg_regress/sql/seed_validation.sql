@@ -48,9 +48,12 @@ SELECT count(*) AS api_functions
 SELECT (SELECT count(*) FROM raw.site_tracking_events_r r JOIN staging.site_tracking_events_s s USING (raw_event_id)
           WHERE r.tenant_hk = :'seed_tenant' AND s.loaded_to_vault) AS events_through_every_layer,
        (SELECT count(*) FROM business.page_h WHERE tenant_hk = :'seed_tenant') AS page_hubs;
-SELECT host(s.ip_address) AS rate_limited_ip, s.request_count, s.is_blocked
+-- The placeholder key's refused attempt is counted too, in a bucket of its own (refused-ip).
+SELECT split_part(h.security_tracking_bk, ':', 1) AS bucket, host(s.ip_address) AS rate_limited_ip,
+       s.request_count, s.is_blocked
   FROM auth.ip_tracking_s s JOIN auth.security_tracking_h h USING (security_tracking_hk)
- WHERE h.tenant_hk = :'seed_tenant';
+ WHERE h.tenant_hk = :'seed_tenant'
+ ORDER BY bucket;
 SELECT api.log_tracking_attempt(:'seed_tenant', 'manual', NULL, NULL, '192.168.1.100', '{"api_key": "secret", "note": "x"}') AS logged;
 SELECT new_data ? 'api_key' AS has_key, new_data ->> 'client_network' AS client_network, new_data ->> 'note' AS note
   FROM audit.audit_detail_s WHERE new_data ->> 'outcome' = 'manual';
