@@ -37,6 +37,9 @@ use serde_json::{json, Map, Value};
 use std::net::IpAddr;
 use time::OffsetDateTime;
 
+/// The tracking calls' rate-limit window: limits are per minute.
+const RATE_LIMIT_WINDOW_SECONDS: i32 = 60;
+
 /// Longest API key accepted for lookup (a real one is 77 characters).
 const API_KEY_MAX_CHARS: usize = 200;
 
@@ -283,18 +286,43 @@ pub fn track_granted(
     client_ip: Option<IpAddr>,
 ) -> Value {
     let key_prefix = grant.key_prefix.as_deref();
-    let verdict = ratelimit::check(client, &grant.tenant_hk, client_ip, grant.rate_limit, 60);
+    let verdict = ratelimit::check(
+        client,
+        &grant.tenant_hk,
+        client_ip,
+        grant.rate_limit,
+        RATE_LIMIT_WINDOW_SECONDS,
+    );
     if !verdict.allowed {
+        // The audit of calls over the limit is bounded as a refused key's is (a site's key is
+        // public, so anyone can make them): only the call that crosses the limit is audited,
+        // saying that the further calls of the window are counted, not audited.
         let refusal = Refusal::rate_limited(&verdict);
-        log_attempt(
-            client,
-            Some(&grant.tenant_hk),
-            "rejected",
-            Some(refusal.code),
-            key_prefix,
-            client_ip,
-            Map::new(),
-        );
+        if verdict.count == verdict.limit.saturating_add(1) {
+            let mut details = Map::new();
+            details.insert(
+                "over_limit".into(),
+                json!({
+                    "count": verdict.count,
+                    "limit": verdict.limit,
+                    "window_start": verdict.window_start,
+                    "window_seconds": RATE_LIMIT_WINDOW_SECONDS,
+                    "counted_in": "auth.ip_tracking_s",
+                    "bucket_scope": "ip",
+                    "audit": "the limit is crossed: further calls of this client in this window \
+                              are counted in auth.ip_tracking_s, not audited",
+                }),
+            );
+            log_attempt(
+                client,
+                Some(&grant.tenant_hk),
+                "rejected",
+                Some(refusal.code),
+                key_prefix,
+                client_ip,
+                details,
+            );
+        }
         return refusal.to_json();
     }
 

@@ -111,6 +111,45 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_flood_over_a_valid_keys_limit_is_audited_once_per_window() {
+        let acme = tenant("Acme", 1);
+        let key = site_with_key(&acme, "example.com")["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        limit_per_minute_from_early_in_a_minute(3);
+        let answers: Vec<Value> = (0..40)
+            .map(|_| page_view(&key, "example.com", Some("203.0.113.77")))
+            .collect();
+        let codes = codes(&answers);
+        assert!(codes[..3].iter().all(|c| c == "success"), "{codes:?}");
+        assert!(codes[3..].iter().all(|c| c == "RATE_LIMITED"), "{codes:?}");
+        assert_eq!(bucket("ip:203.0.113.77"), (Some(40), Some(acme.clone())));
+        // Three accepted calls, each with its record, and one record for the 37 over the limit.
+        let records = attempts();
+        let mut outcomes: Vec<&str> = records
+            .iter()
+            .map(|(_, d)| d["error_code"].as_str().unwrap_or("accepted"))
+            .collect();
+        outcomes.sort_unstable();
+        assert_eq!(
+            outcomes,
+            ["RATE_LIMITED", "accepted", "accepted", "accepted"],
+            "{records:?}"
+        );
+        let over = &records
+            .iter()
+            .find(|(_, d)| d["error_code"] == "RATE_LIMITED")
+            .unwrap()
+            .1["over_limit"];
+        assert_eq!(
+            (over["count"].clone(), over["limit"].clone()),
+            (4.into(), 3.into())
+        );
+        assert_eq!(over["counted_in"], "auth.ip_tracking_s");
+    }
+
+    #[pg_test]
     fn a_flood_of_unknown_keys_is_rate_limited_with_a_bounded_audit() {
         let _oldest = tenant("Oldest", 400);
         let acme = tenant("Acme", 1);

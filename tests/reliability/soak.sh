@@ -7,7 +7,8 @@
 # processing, then on the fast path (api_processing = auto) with two background workers
 # processing and a manual drainer running alongside them; the workers alone finish the backlog. Each script checks its
 # answer (an unexpected one aborts the client), and afterwards every call is accounted for once:
-#   calls = raw rows + DUPLICATE_EVENT + RATE_LIMITED answers = audited attempts,
+#   calls = raw rows + DUPLICATE_EVENT + RATE_LIMITED answers (the limiter's count over the limit),
+#   audited attempts = calls - RATE_LIMITED answers + one record per window that crossed the limit,
 #   raw rows = staged VALID + INVALID (quarantined), vault events = VALID, all raw rows processed,
 #   the rate limiter counted every burst call and let exactly its limit per window through,
 # and the server log has no ERROR, FATAL or PANIC line.
@@ -114,7 +115,7 @@ check() {
   retry_calls=$(awk '$1 == "retry" {print $2}' "$work/$mode.counts")
   burst_calls=$(awk '$1 == "burst" {print $2}' "$work/$mode.counts")
   read -r raw processed valid invalid vault duplicates limited accepted rejected audited retry_rows retry_distinct \
-          burst_counted burst_allowed burst_refused <<<"$(q -F ' ' -c "
+          burst_counted burst_allowed burst_refused burst_crossed <<<"$(q -F ' ' -c "
     WITH t AS (SELECT util.hash_binary('Soak $mode') AS t),
     attempts AS (
       SELECT d.new_data ->> 'outcome' AS outcome, d.new_data ->> 'error_code' AS code
@@ -137,18 +138,20 @@ check() {
            (SELECT count(DISTINCT client_event_id) FROM raw.site_tracking_events_r, t WHERE tenant_hk = t.t AND client_event_id LIKE 'retry-%'),
            (SELECT coalesce(sum(request_count), 0) FROM burst),
            (SELECT coalesce(sum(least(request_count, $LIMIT)), 0) FROM burst),
-           (SELECT coalesce(sum(greatest(request_count - $LIMIT, 0)), 0) FROM burst)")"
+           (SELECT coalesce(sum(greatest(request_count - $LIMIT, 0)), 0) FROM burst),
+           (SELECT count(*) FROM burst WHERE request_count > $LIMIT)")"
   echo "soak $mode: calls=$calls ($(tr '\n' ' ' <"$work/$mode.counts" | sed 's/ $//')) raw=$raw processed=$processed" \
        "valid=$valid quarantined=$invalid vault=$vault accepted=$accepted invalid_event=$rejected duplicate=$duplicates" \
-       "rate_limited=$limited audited=$audited retry_rows=$retry_rows/$retry_distinct burst_counted=$burst_counted allowed=$burst_allowed"
-  [ "$calls" -gt 0 ] && [ "$raw" -eq $((calls - duplicates - limited)) ] && [ "$audited" -eq "$calls" ] \
+       "rate_limited=$burst_refused (audited: $limited) audited=$audited retry_rows=$retry_rows/$retry_distinct burst_counted=$burst_counted allowed=$burst_allowed"
+  [ "$calls" -gt 0 ] && [ "$raw" -eq $((calls - duplicates - burst_refused)) ] \
+    && [ "$audited" -eq $((calls - burst_refused + burst_crossed)) ] \
     && [ "$processed" -eq "$raw" ] && [ "$((valid + invalid))" -eq "$raw" ] && [ "$vault" -eq "$valid" ] \
     && [ "$accepted" -eq "$valid" ] && [ "$rejected" -eq "$invalid_calls" ] && [ "$invalid" -eq "$invalid_calls" ] \
     && [ "$retry_rows" -eq "$retry_distinct" ] && [ "$retry_rows" -eq $((retry_calls - duplicates)) ] \
-    && [ "$burst_counted" -eq "$burst_calls" ] && [ "$limited" -eq "$burst_refused" ] \
+    && [ "$burst_counted" -eq "$burst_calls" ] && [ "$limited" -eq "$burst_crossed" ] \
     || { echo "soak: FAILED: the $mode calls do not add up"; exit 1; }
   # The burst must have reached the limiter, or 0 refused = 0 limited would pass unseen.
-  [ "$burst_calls" -gt "$LIMIT" ] && [ "$limited" -gt 0 ] && [ "$burst_allowed" -ge "$LIMIT" ] \
+  [ "$burst_calls" -gt "$LIMIT" ] && [ "$burst_refused" -gt 0 ] && [ "$limited" -gt 0 ] && [ "$burst_allowed" -ge "$LIMIT" ] \
     || { echo "soak: FAILED: the $mode burst ($burst_calls calls, limit $LIMIT) was never rate limited ($limited)"; exit 1; }
 }
 
