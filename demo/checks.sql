@@ -107,7 +107,14 @@ WITH sent AS (
               FROM auth.ip_tracking_s AS s JOIN auth.security_tracking_h AS h USING (security_tracking_hk)
              WHERE h.security_tracking_bk LIKE 'refused-ip:%') AS refused_windows_bound,
            (SELECT count(*)
-              FROM (SELECT outcome, code, count(*) AS calls FROM answers
+              FROM (SELECT outcome, code,
+                           -- Calls over a key's limit: one record per client and window crossed.
+                           CASE WHEN code = 'RATE_LIMITED'
+                                THEN (SELECT count(*) FROM auth.ip_tracking_s AS s
+                                        JOIN auth.security_tracking_h AS h USING (security_tracking_hk)
+                                       WHERE h.security_tracking_bk LIKE 'ip:%' AND s.is_blocked)
+                                ELSE count(*) END AS calls
+                      FROM answers
                      WHERE code NOT IN ('INVALID_API_KEY', 'API_KEY_REVOKED', 'API_KEY_EXPIRED', 'DOMAIN_MISMATCH')
                      GROUP BY 1, 2) AS a
               FULL JOIN (SELECT d.new_data ->> 'outcome' AS outcome,
@@ -160,7 +167,18 @@ WITH sent AS (
                AND client_event_id IN (SELECT payload ->> 'event_id' FROM demo.events WHERE channel = 'single')) AS single_stored,
            (SELECT count(*) FROM raw.site_tracking_events_r WHERE batch_id IS NOT NULL) AS batch_stored,
            (SELECT count(*) FROM demo.batch_results) AS batches,
-           (SELECT count(*) FROM demo.processing_calls WHERE (result ->> 'claimed')::int > 0) AS processing_calls,
+           -- The workers' batches: one record per tenant in a batch, with its events' count.
+           (SELECT count(*) FROM audit.audit_detail_s AS d JOIN audit.audit_event_h AS h USING (audit_event_hk)
+             WHERE d.operation = 'TRACKING_EVENTS_PROCESSED'
+               AND h.tenant_hk = util.hash_binary(:'demo_tenant')) AS processing_records,
+           (SELECT coalesce(sum((d.new_data ->> 'events')::int), 0)
+              FROM audit.audit_detail_s AS d JOIN audit.audit_event_h AS h USING (audit_event_hk)
+             WHERE d.operation = 'TRACKING_EVENTS_PROCESSED'
+               AND h.tenant_hk = util.hash_binary(:'demo_tenant')) AS processed_in_records,
+           (SELECT count(*) FROM raw.site_tracking_events_r WHERE tenant_hk = util.hash_binary(:'demo_tenant')) AS demo_raw,
+           (SELECT count(*) FROM demo.api_calls WHERE answer ->> 'status' = 'PROCESSED') AS processed_in_calls,
+           (SELECT count(*) FROM auth.ip_tracking_s AS s JOIN auth.security_tracking_h AS h USING (security_tracking_hk)
+             WHERE h.security_tracking_bk LIKE 'ip:%' AND s.is_blocked) AS windows_over_limit,
            (SELECT count(*) FROM demo.vault_loads WHERE (result ->> 'loaded')::int > 0)
                + (SELECT count(*) FROM demo.vault_replay WHERE (result ->> 'loaded')::int > 0) AS vault_load_calls,
            (SELECT count(*) FROM audit.audit_event_h WHERE tenant_hk = util.hash_binary(:'demo_tenant')) AS audit_demo,
@@ -192,10 +210,12 @@ SELECT v.ord, v.check_name, v.expected::text AS expected, v.actual::text AS actu
   FROM facts CROSS JOIN LATERAL (VALUES
     (1, 'each single event stored once, retries not', single_new, single_stored),
     (2, '1000 + 500 + 240 batch events stored', 1740, batch_stored),
-    (3, 'audit records on Demo Corp = API calls (refused keys: within the bound) + site/key admin'
-        || ' + raw endpoint events + batches + processing/load calls',
-     api_calls - refused_calls + refused_windows_bound + admin_records + raw_endpoint_stored + batches
-         + processing_calls + vault_load_calls, audit_demo),
+    (3, 'audit records on Demo Corp = API calls (refused keys and calls over the limit: within the bound)'
+        || ' + site/key admin + raw endpoint events + batches + processing records + vault load calls',
+     api_calls - refused_calls + refused_windows_bound - burst_limited + windows_over_limit + admin_records
+         + raw_endpoint_stored + batches + processing_records + vault_load_calls, audit_demo),
+    (41, 'events in processing audit records + events processed in the call = Demo Corp''s raw events',
+     demo_raw, processed_in_records + processed_in_calls),
     (4, 'audit records on any other tenant', 0, audit_elsewhere),
     (31, 'API answers other than expected (clean event: success, broken: INVALID_EVENT, ...)', 0, api_unexpected),
     (32, 'API successes = events the API stored, staged VALID and loaded in the call',

@@ -211,6 +211,26 @@ pub fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
         .map(|&i| prepared[i].at_micros)
         .max()
         .unwrap_or(0);
+    // Two transactions deriving sessions for one visitor at once (two workers, a worker and a
+    // tracking call, two drains) would each miss the other's uncommitted events and split one
+    // visit in two. So each visitor (tenant and hash) is locked for the rest of the transaction
+    // before its sessions are looked up, in one order for everyone (no deadlock); the second
+    // transaction waits for the first to commit, and its look-up, with a snapshot taken after
+    // the wait, sees the first one's events. Different visitors never wait for each other but
+    // for a rare collision of the 64-bit keys.
+    let mut visitor_locks: Vec<i64> = tenants
+        .iter()
+        .zip(&hashes)
+        .map(|(tenant, hash)| visitor_lock_key(tenant, hash))
+        .collect();
+    visitor_locks.sort_unstable();
+    visitor_locks.dedup();
+    spi::execute(
+        client,
+        "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k",
+        &[visitor_locks.into()],
+    )
+    .or_internal("lock the visitors whose sessions are derived");
     // A session is known by the span of its events, so each stored session comes back once with
     // its first and last event in the window, however many events it has.
     let known = spi::execute(
@@ -265,6 +285,18 @@ pub fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
             bytea_literal(&assigned.visitor_hash).into(),
         );
     }
+}
+
+/// The advisory lock key of a visitor: its hash's first 8 bytes mixed with its tenant's.
+fn visitor_lock_key(tenant_hk: &[u8], visitor_hash: &[u8]) -> i64 {
+    let word = |bytes: &[u8]| {
+        let mut eight = [0u8; 8];
+        for (to, from) in eight.iter_mut().zip(bytes) {
+            *to = *from;
+        }
+        i64::from_be_bytes(eight)
+    };
+    word(visitor_hash) ^ word(tenant_hk).rotate_left(17)
 }
 
 /// What an answer about a staged event shows of its staging row (`s`).
