@@ -36,6 +36,24 @@ cluster_stop() {
   sudo -u postgres "$PG_BIN/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# cluster_crash DIR: the postmaster and all its backends killed with SIGKILL, all at once (a power
+# cut, as far as the database can tell). The postmaster is stopped first so that it cannot fork
+# while its children are listed (backends are session leaders of their own, so a process-group
+# kill would miss them), and the children go first: a backend that outlived the postmaster by a
+# moment would notice its death and say so to its client.
+cluster_crash() {
+  local pm kids pid
+  pm=$(head -1 "$1/data/postmaster.pid")
+  kill -STOP "$pm"
+  kids=$(pgrep -P "$pm" || true)
+  # shellcheck disable=SC2086
+  [ -z "$kids" ] || kill -KILL $kids
+  kill -KILL "$pm"
+  for pid in $pm $kids; do
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  done
+}
+
 # The exit status of a suite that cannot run on this version (it says why).
 SKIPPED=77
 

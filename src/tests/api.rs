@@ -2,7 +2,7 @@
 
 #[pgrx::pg_schema]
 mod tests {
-    use crate::tests::support::{count, tenant};
+    use crate::tests::support::{count, limit_per_minute_from_early_in_a_minute, tenant};
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::Value;
@@ -14,18 +14,6 @@ mod tests {
             .unwrap()
             .unwrap()
             .0
-    }
-
-    /// Sets the rate limit to 2 calls a minute and waits, if needed, for the start of a minute:
-    /// the limiter counts per calendar minute, and every call of a test (a few seconds in a
-    /// debug build) must fall into one window.
-    fn limit_to_two_calls_a_minute_from_early_in_a_minute() {
-        Spi::run("SET LOCAL onevault_tracking.rate_limit_per_minute = 2").unwrap();
-        Spi::run(
-            "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
-              WHERE extract(second FROM clock_timestamp()) > 40",
-        )
-        .unwrap();
     }
 
     /// Registers `domain` for the tenant and returns a fresh key's plaintext.
@@ -245,7 +233,7 @@ mod tests {
     fn the_rate_limiter_counts_clients_not_address_spellings() {
         let acme = tenant("Acme", 0);
         let key = site_with_key(&acme, "example.com");
-        limit_to_two_calls_a_minute_from_early_in_a_minute();
+        limit_per_minute_from_early_in_a_minute(2);
         let v4 = page_view(&key, "example.com", "/a", "198.51.100.20");
         let mapped = page_view(&key, "example.com", "/b", "::ffff:198.51.100.20");
         assert_eq!(
@@ -313,7 +301,7 @@ mod tests {
         let globex = tenant("Globex", 0);
         let key = site_with_key(&acme, "example.com");
         let other = site_with_key(&globex, "globex.com");
-        limit_to_two_calls_a_minute_from_early_in_a_minute();
+        limit_per_minute_from_early_in_a_minute(2);
         assert_eq!(
             page_view(&key, "example.com", "/1", "10.0.0.9")["success"],
             true

@@ -4,7 +4,7 @@
 
 #[pgrx::pg_schema]
 mod tests {
-    use crate::tests::support::{count, tenant};
+    use crate::tests::support::{count, limit_per_minute_from_early_in_a_minute, tenant};
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::Value;
@@ -16,20 +16,6 @@ mod tests {
             .unwrap()
             .unwrap()
             .0
-    }
-
-    /// Sets the default limit and waits, if needed, for the start of a minute, so that every
-    /// call of the test falls into one window of the limiter (calendar minutes).
-    fn limit_per_minute_from_early_in_a_minute(limit: i32) {
-        Spi::run(&format!(
-            "SET LOCAL onevault_tracking.rate_limit_per_minute = {limit}"
-        ))
-        .unwrap();
-        Spi::run(
-            "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
-              WHERE extract(second FROM clock_timestamp()) > 40",
-        )
-        .unwrap();
     }
 
     /// Registers `domain` for the tenant and returns a fresh key's answer (`api_key`, `key_prefix`).

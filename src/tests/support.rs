@@ -16,6 +16,20 @@ pub fn tenant(name: &str, age_days: i32) -> Vec<u8> {
     .unwrap()
 }
 
+/// Sets the default rate limit and waits, if needed, for the start of a minute, so that every
+/// call of the test falls into one window of the limiter (calendar minutes).
+pub fn limit_per_minute_from_early_in_a_minute(limit: i32) {
+    Spi::run(&format!(
+        "SET LOCAL onevault_tracking.rate_limit_per_minute = {limit}"
+    ))
+    .unwrap();
+    Spi::run(
+        "SELECT pg_sleep(60.5 - extract(second FROM clock_timestamp()))
+          WHERE extract(second FROM clock_timestamp()) > 40",
+    )
+    .unwrap();
+}
+
 pub fn count(sql: &str) -> i64 {
     Spi::get_one::<i64>(sql).unwrap().unwrap()
 }

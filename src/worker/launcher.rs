@@ -254,15 +254,7 @@ fn wait_for_registration(worker: &DynamicBackgroundWorker, worker_no: i32, pid: 
 #[pg_extern(sql = false)]
 fn stop_workers() -> i32 {
     Spi::connect_mut(|client| {
-        let pids: Vec<i32> = spi::execute(
-            client,
-            "SELECT pid FROM onevault_tracking.workers WHERE pid IS NOT NULL",
-            &[],
-        )
-        .or_internal("worker lookup")
-        .map(|row| spi::column::<i32>(&row, 1, "pid"))
-        .filter(|pid| wake::is_worker(*pid))
-        .collect();
+        let pids = wake::running_workers(client);
         let mut stopped = 0;
         for pid in pids {
             let ended = spi::execute(

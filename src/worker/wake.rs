@@ -37,16 +37,29 @@ fn worker_pids(client: &mut SpiClient<'_>) -> Vec<i32> {
     if let Some(pids) = fresh {
         return pids;
     }
-    let pids: Vec<i32> = spi::execute(
+    let pids = recorded_pids(client);
+    KNOWN.set(Some((Instant::now(), pids.clone())));
+    pids
+}
+
+/// The process ids `onevault_tracking.workers` records, read now.
+fn recorded_pids(client: &mut SpiClient<'_>) -> Vec<i32> {
+    spi::execute(
         client,
         "SELECT pid FROM onevault_tracking.workers WHERE pid IS NOT NULL",
         &[],
     )
     .or_internal("worker lookup")
     .map(|row| spi::column::<i32>(&row, 1, "pid"))
-    .collect();
-    KNOWN.set(Some((Instant::now(), pids.clone())));
-    pids
+    .collect()
+}
+
+/// This database's workers that run now (read now, not from the per-backend list).
+pub fn running_workers(client: &mut SpiClient<'_>) -> Vec<i32> {
+    recorded_pids(client)
+        .into_iter()
+        .filter(|pid| is_worker(*pid))
+        .collect()
 }
 
 /// Makes the next lookup read `onevault_tracking.workers` again.

@@ -39,24 +39,6 @@ stop_clients() {
 }
 trap 'stop_clients; rm -rf "$work"' EXIT
 
-# Kills the postmaster and all its backends with SIGKILL, all at once: the postmaster is stopped
-# first so that it cannot fork while its children are listed (backends are session leaders of
-# their own, so a process-group kill would miss them).
-crash() {
-  local pm kids pid
-  pm=$(head -1 "$DIR/data/postmaster.pid")
-  kill -STOP "$pm"
-  kids=$(pgrep -P "$pm" || true)
-  # Children first: a backend that outlived the postmaster by a moment would notice its death
-  # and say so to its client (FATAL: terminating connection due to unexpected postmaster exit).
-  # shellcheck disable=SC2086
-  [ -z "$kids" ] || kill -KILL $kids
-  kill -KILL "$pm"
-  for pid in $pm $kids; do
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  done
-}
-
 # Waits (at most $2 seconds) until the query $1 answers t.
 wait_for() {
   local deadline=$((SECONDS + $2))
@@ -160,7 +142,7 @@ client "$work/drain.sql" "$work/drain1"
 wait_for "SELECT (SELECT count(*) >= $((BATCH * 10)) FROM raw.site_tracking_events_r)
              AND (SELECT count(*) >= 50 FROM business.tracking_event_l)" 40 \
   || fail "the load and the drain did not get going within 40 s"
-crash
+cluster_crash "$DIR"
 for pid in "${clients[@]}"; do wait "$pid" 2>/dev/null || true; done
 clients=()
 cluster_start "$DIR" "$PORT" 2>"$work/restart.log" || fail "the cluster did not restart after the crash"
@@ -237,7 +219,7 @@ client "$work/load_only.sql" "$work/vault2"
 wait_for "SELECT (SELECT count(*) >= 300 FROM staging.site_tracking_events_s WHERE tenant_hk = util.hash_binary('Crash Drain Corp'))
              AND (SELECT count(*) >= 50 FROM business.tracking_event_l WHERE tenant_hk = util.hash_binary('Crash Drain Corp'))" 40 \
   || fail "the drains did not get going within 40 s"
-crash
+cluster_crash "$DIR"
 for pid in "${clients[@]}"; do wait "$pid" 2>/dev/null || true; done
 clients=()
 cluster_start "$DIR" "$PORT" 2>"$work/restart.log" || fail "the cluster did not restart after the second crash"

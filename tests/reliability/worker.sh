@@ -47,17 +47,6 @@ exactly_once() {
   [ "${answer##* }" = t ]
 }
 drained() { wait_for "SELECT pending_events = 0 FROM onevault_tracking.worker_status LIMIT 1" "$1"; }
-# The postmaster and its children killed with SIGKILL, as in crash_recovery.sh.
-kill_cluster() {
-  local pm kids
-  pm=$(head -1 "$DIR/data/postmaster.pid")
-  kill -STOP "$pm"
-  kids=$(pgrep -P "$pm" || true)
-  # shellcheck disable=SC2086
-  [ -z "$kids" ] || kill -KILL $kids
-  kill -KILL "$pm"
-  while kill -0 "$pm" 2>/dev/null; do sleep 0.05; done
-}
 reset_settings() {
   qs -c "ALTER SYSTEM RESET shared_preload_libraries" -c "ALTER SYSTEM RESET onevault_tracking.worker_databases" \
      -c "ALTER SYSTEM RESET onevault_tracking.workers_per_database" -c "ALTER SYSTEM RESET onevault_tracking.worker_naptime_ms" >/dev/null
@@ -135,7 +124,7 @@ check "a reload with workers_per_database = 2 starts a second" \
 q -v batches=20 -v prefix=kill-postmaster -f "$SQL/backlog.sql" >/dev/null
 wait_for "SELECT sum(batches) > 0 FROM onevault_tracking.worker_status" 30 || true
 pending_at_kill=$(q -c "SELECT pending_events FROM onevault_tracking.worker_status LIMIT 1")
-kill_cluster
+cluster_crash "$DIR"
 check "the postmaster's kill hit a backlog ($pending_at_kill of 20000 events pending)" test "$pending_at_kill" -gt 0
 cluster_start "$DIR" "$PORT"
 check "after the restart the launcher's workers process the backlog" drained 120
