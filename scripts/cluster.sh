@@ -54,6 +54,16 @@ cluster_crash() {
   done
 }
 
+# cluster_wait_for DIR PORT DB SECONDS QUERY: waits until QUERY answers t, at most SECONDS; fails
+# (status 1) if it never does.
+cluster_wait_for() {
+  local deadline=$((SECONDS + $4))
+  until [ "$(cluster_psql "$1" "$2" -d "$3" -At -c "$5" 2>/dev/null)" = t ]; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.1
+  done
+}
+
 # The exit status of a suite that cannot run on this version (it says why).
 SKIPPED=77
 

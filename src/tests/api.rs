@@ -2,30 +2,17 @@
 
 #[pgrx::pg_schema]
 mod tests {
-    use crate::tests::support::{count, limit_per_minute_from_early_in_a_minute, tenant};
+    use crate::tests::support::{
+        self, count, json, limit_per_minute_from_early_in_a_minute, tenant,
+    };
     use pgrx::prelude::*;
-    use pgrx::JsonB;
     use serde_json::Value;
 
     const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15";
 
-    fn json(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Value {
-        Spi::get_one_with_args::<JsonB>(sql, args)
-            .unwrap()
-            .unwrap()
-            .0
-    }
-
     /// Registers `domain` for the tenant and returns a fresh key's plaintext.
     fn site_with_key(tenant_hk: &[u8], domain: &str) -> String {
-        json(
-            "SELECT api.register_site($1, $2, 'Site')",
-            &[tenant_hk.into(), domain.into()],
-        );
-        json(
-            "SELECT api.create_api_key($1, $2, 'web')",
-            &[tenant_hk.into(), domain.into()],
-        )["api_key"]
+        support::site_with_key(tenant_hk, domain)["api_key"]
             .as_str()
             .unwrap()
             .to_owned()

@@ -4,31 +4,14 @@
 
 #[pgrx::pg_schema]
 mod tests {
-    use crate::tests::support::{count, limit_per_minute_from_early_in_a_minute, tenant};
+    use crate::tests::support::{
+        count, json, limit_per_minute_from_early_in_a_minute, site_with_key, tenant,
+    };
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::Value;
 
     const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
-
-    fn json(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Value {
-        Spi::get_one_with_args::<JsonB>(sql, args)
-            .unwrap()
-            .unwrap()
-            .0
-    }
-
-    /// Registers `domain` for the tenant and returns a fresh key's answer (`api_key`, `key_prefix`).
-    fn site_with_key(tenant_hk: &[u8], domain: &str) -> Value {
-        json(
-            "SELECT api.register_site($1, $2, 'Site')",
-            &[tenant_hk.into(), domain.into()],
-        );
-        json(
-            "SELECT api.create_api_key($1, $2, 'web')",
-            &[tenant_hk.into(), domain.into()],
-        )
-    }
 
     fn page_view(key: &str, domain: &str, ip: Option<&str>) -> Value {
         json(

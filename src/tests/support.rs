@@ -34,6 +34,26 @@ pub fn count(sql: &str) -> i64 {
     Spi::get_one::<i64>(sql).unwrap().unwrap()
 }
 
+/// The jsonb answer of a query with arguments.
+pub fn json(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Value {
+    Spi::get_one_with_args::<JsonB>(sql, args)
+        .unwrap()
+        .unwrap()
+        .0
+}
+
+/// Registers `domain` for the tenant and answers a fresh key's answer (`api_key`, `key_prefix`).
+pub fn site_with_key(tenant_hk: &[u8], domain: &str) -> Value {
+    json(
+        "SELECT api.register_site($1, $2, 'Site')",
+        &[tenant_hk.into(), domain.into()],
+    );
+    json(
+        "SELECT api.create_api_key($1, $2, 'web')",
+        &[tenant_hk.into(), domain.into()],
+    )
+}
+
 /// The jsonb answer of a query.
 pub fn call(sql: &str) -> Value {
     Spi::get_one::<JsonB>(sql).unwrap().unwrap().0

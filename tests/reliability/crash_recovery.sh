@@ -40,13 +40,7 @@ stop_clients() {
 trap 'stop_clients; rm -rf "$work"' EXIT
 
 # Waits (at most $2 seconds) until the query $1 answers t.
-wait_for() {
-  local deadline=$((SECONDS + $2))
-  until [ "$(q -c "$1")" = t ]; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.1
-  done
-}
+wait_for() { cluster_wait_for "$DIR" "$PORT" $DB "$2" "$1"; }
 
 # A psql session running the script $1 in the background, output in $2.out and $2.err.
 client() {

@@ -33,13 +33,7 @@ check() {
   if "$@"; then echo "ok $number - $description"; else echo "not ok $number - $description"; failed=1; fi
 }
 # Waits (at most $2 seconds) until the query $1 answers t.
-wait_for() {
-  local deadline=$((SECONDS + $2))
-  until [ "$(q -c "$1" 2>/dev/null)" = t ]; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.1
-  done
-}
+wait_for() { cluster_wait_for "$DIR" "$PORT" $DB "$2" "$1"; }
 exactly_once() {
   local answer
   answer=$(q -F ' ' -f "$SQL/exactly_once.sql")
