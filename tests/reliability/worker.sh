@@ -5,7 +5,8 @@
 #      by the commit's latch (the nap is set to ten minutes, so only the latch can wake it);
 #      an invalid event still answers INVALID_EVENT, and the worker quarantines it;
 #   3. two pgbench clients track while the workers and a manual drain run side by side: every
-#      event processed exactly once;
+#      event processed exactly once; and 20 visits whose events two workers process at once in
+#      batches of 5 stay 20 sessions (visitors are locked while their sessions are derived);
 #   4. SIGKILL of a worker in the middle of a batch: PostgreSQL's crash restart brings the
 #      workers back (restart time) and the backlog is processed exactly once;
 #   5. with shared_preload_libraries and onevault_tracking.worker_databases, the launcher starts
@@ -43,7 +44,8 @@ exactly_once() {
 drained() { wait_for "SELECT pending_events = 0 FROM onevault_tracking.worker_status LIMIT 1" "$1"; }
 reset_settings() {
   qs -c "ALTER SYSTEM RESET shared_preload_libraries" -c "ALTER SYSTEM RESET onevault_tracking.worker_databases" \
-     -c "ALTER SYSTEM RESET onevault_tracking.workers_per_database" -c "ALTER SYSTEM RESET onevault_tracking.worker_naptime_ms" >/dev/null
+     -c "ALTER SYSTEM RESET onevault_tracking.workers_per_database" -c "ALTER SYSTEM RESET onevault_tracking.worker_naptime_ms" \
+     -c "ALTER SYSTEM RESET onevault_tracking.worker_batch_size" -c "ALTER SYSTEM RESET onevault_tracking.worker_batch_window_ms" >/dev/null
 }
 trap 'reset_settings 2>/dev/null || true' EXIT
 
@@ -86,6 +88,17 @@ check "two clients tracked for 5 s ($tracked calls), none failed" \
   test "${tracked:-0}" -gt 50 -a -z "$(grep -e aborted -e ERROR "$DIR/worker_pgbench.log")"
 check "the workers and the manual drain processed everything" drained 30
 check "every event exactly once (workers beside a manual drain)" exactly_once
+
+# 3b. One visit stays one session when its events are in batches two workers process at once.
+qs -c "ALTER SYSTEM SET onevault_tracking.worker_batch_size = 5" \
+   -c "ALTER SYSTEM SET onevault_tracking.worker_batch_window_ms = 0" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+q -f "$SQL/visits.sql" >/dev/null
+check "two workers in batches of 5 process 20 visits of 20 events" drained 60
+check "every visit is one session (visitors split in two or more, of 20)" \
+  test "$(q -f "$SQL/visits_split.sql")" = "0 20"
+qs -c "ALTER SYSTEM RESET onevault_tracking.worker_batch_size" \
+   -c "ALTER SYSTEM RESET onevault_tracking.worker_batch_window_ms" -c "SELECT pg_reload_conf()" >/dev/null
 
 # 4. SIGKILL of a worker in the middle of a batch.
 q -c "SELECT onevault_tracking.stop_workers()" >/dev/null
