@@ -25,7 +25,9 @@ failed=0
 number=0
 
 q() { cluster_psql "$DIR" "$PORT" -d $DB -At "$@"; }
-qs() { cluster_psql "$DIR" "$PORT" -d postgres -At "$@"; }
+# In the postgres database, with the library loaded: PostgreSQL 15 accepts ALTER SYSTEM for a
+# setting of the extension only in a session that knows it.
+qs() { cluster_psql "$DIR" "$PORT" -d postgres -At -c "LOAD 'onevault_tracking'" "$@"; }
 # check DESCRIPTION COMMAND...: one numbered result line.
 check() {
   local description=$1
