@@ -34,9 +34,12 @@ SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / coalesce(nullif(m.v
                (17, 'floor_vs_plpgsql_c1', 'floor_c1', 'plpgsql_c1', NULL, NULL),
                (18, 'track_vs_floor_c1', 'track_c1', 'floor_c1', NULL, NULL),
                (19, 'track_immediate_vs_floor_c1', 'track_immediate_c1', 'floor_c1', NULL, NULL),
+               -- Upper bounds of the fast path (bench/fast_floor.sql), and how near B is.
+               (20, 'fast_floor_vs_insert_c1', 'fast_floor_c1', 'insert_c1', NULL, NULL),
+               (21, 'track_vs_fast_floor_c1', 'track_c1', 'fast_floor_c1', NULL, NULL),
                -- The upper bound of process_vs_copy (bench/process_floor.sql), and how near F is.
-               (20, 'process_floor_vs_copy', 'process_floor', 'copy', NULL, NULL),
-               (21, 'process_vs_floor', 'process', 'process_floor', NULL, NULL))
+               (22, 'process_floor_vs_copy', 'process_floor', 'copy', NULL, NULL),
+               (23, 'process_vs_floor', 'process', 'process_floor', NULL, NULL))
        AS d (ord, ratio, numerator, denominator, op, target)
   JOIN bench.results AS n ON n.metric = d.numerator
   LEFT JOIN bench.results AS m ON m.metric = d.denominator

@@ -43,7 +43,10 @@
 #      process_sql      N more events through staging.process_pending_events(1000) in a DO loop
 #      process_1m       (full runs only) F again once the tables hold about 1,000,000 events
 #                       (bench/grow.sql copies the processed events as history)
-#   H  floor_c1         the floor of B: only the writes a tracking call must make (bench/floor.sql)
+#   H  floor_c1         the floor of the in-call pipeline: only the writes a call processing its
+#                       event must make (bench/floor.sql)
+#   H' fast_floor_c1    the floor of the fast path: the raw row, a rate-limit count and the audit
+#                       call (bench/fast_floor.sql)
 #   I  process_floor    the floor of F: only the writes processing must make (bench/process_floor.sql)
 #   G  hash_native      onevault_tracking.hash_binary vs util.hash_binary (pgcrypto) over 1,000,000
 #      hash_pgcrypto    keys, one statement each (plus hash_key against the same key built in SQL)
@@ -498,13 +501,25 @@ sustained plpgsql_sustained_c4 bench_plpgsql false \
 step "H: the floor of a tracked page view (pgbench, only the writes a call must make, 1 client)"
 # bench/floor.sql: raw, staging, event link and satellite, a rate-limit count and the audit call,
 # copied from a loaded event of B in one prepared statement. An upper bound for B (see the file).
-bpsql_do -v floor_script="$WORK/floor.sql" -f "$REPO/bench/floor.sql"
+# bench/fast_floor.sql (H'), in the same psql session: the raw row, the count and the audit call.
+bpsql_do -v floor_script="$WORK/floor.sql" -f "$REPO/bench/floor.sql" \
+  -v fast_floor_script="$WORK/fast_floor.sql" -f "$REPO/bench/fast_floor.sql"
 measure_writes floor "$WORK/floor.sql" 1 "SELECT count(*) FROM audit.audit_event_h AS h JOIN audit.audit_detail_s AS d USING (audit_event_hk)
    WHERE h.audit_event_bk LIKE 'TRACKING_ATTEMPT_api.tracking_floor:%' AND d.new_data ->> 'outcome' = 'accepted'"
 bpsql_do -c "SELECT bench.record('floor_c1', 'calls/s', $TPS,
   'H: the writes a tracked page view must make (bench/floor.sql), one prepared statement per transaction, 1 client',
   '$TX calls in $SECONDS_PER_RUN s, all audited; $WAL_PER_TX bytes of WAL per call', $WAL_PER_TX)"
 printf '  1 client: %s calls/s (%s calls, all audited; %s bytes of WAL per call)\n' "$TPS" "$TX" "$WAL_PER_TX"
+
+step "H': the floor of the fast path (pgbench, only the writes a call on the default path must make, 1 client)"
+measure_writes fast_floor "$WORK/fast_floor.sql" 1 "SELECT count(*) FROM audit.audit_event_h AS h JOIN audit.audit_detail_s AS d USING (audit_event_hk)
+   WHERE h.audit_event_bk LIKE 'TRACKING_ATTEMPT_api.tracking_fast_floor:%' AND d.new_data ->> 'outcome' = 'accepted'"
+bpsql_do -c "SELECT bench.record('fast_floor_c1', 'calls/s', $TPS,
+  'H'': the writes a tracked page view must make on the fast path (bench/fast_floor.sql): the raw row, a rate-limit count, the audit call; 1 client',
+  '$TX calls in $SECONDS_PER_RUN s, all audited; $WAL_PER_TX bytes of WAL per call', $WAL_PER_TX)"
+printf '  1 client: %s calls/s (%s calls, all audited; %s bytes of WAL per call)\n' "$TPS" "$TX" "$WAL_PER_TX"
+# Its PENDING rows are not events of the workload: gone before anything processes them.
+bpsql_do -c "DELETE FROM raw.site_tracking_events_r WHERE client_event_id LIKE 'fast-floor-%'"
 
 # ---------------------------------------------------------------------------------------------
 step "I: the floor of processing ($N events: only the writes processing must make, set-based)"
