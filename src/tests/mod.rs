@@ -11,3 +11,4 @@ mod refused_rate_limit;
 mod staging;
 mod support;
 mod vault;
+mod workers;

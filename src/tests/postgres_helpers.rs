@@ -7,20 +7,9 @@ mod tests {
     use crate::postgres::error::OrInternal;
     use crate::postgres::spi;
     use crate::postgres::subtxn;
-    use pgrx::pg_sys::panic::CaughtError;
+    use crate::tests::support::raised;
     use pgrx::prelude::*;
     use pgrx::PgSqlErrorCode;
-
-    /// What a failed piece of work raised: the SQLSTATE and message of an ERROR, or `None` for
-    /// a Rust panic.
-    fn raised(caught: &CaughtError) -> Option<(PgSqlErrorCode, String)> {
-        match caught {
-            CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => {
-                Some((report.sql_error_code(), report.message().to_owned()))
-            }
-            CaughtError::RustPanic { .. } => None,
-        }
-    }
 
     #[pg_test]
     fn a_column_read_that_fails_raises_an_internal_error_not_a_panic() {

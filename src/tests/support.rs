@@ -1,7 +1,8 @@
 //! Helpers shared by the `#[pg_test]` modules.
 
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::Value;
 
 /// Creates a tenant the way the platform does, `age_days` old; returns its hash key.
@@ -57,4 +58,15 @@ pub fn site_with_key(tenant_hk: &[u8], domain: &str) -> Value {
 /// The jsonb answer of a query.
 pub fn call(sql: &str) -> Value {
     Spi::get_one::<JsonB>(sql).unwrap().unwrap().0
+}
+
+/// What a failed piece of work raised: the SQLSTATE and message of an ERROR, or `None` for a
+/// Rust panic (for `subtxn::attempt_or`).
+pub fn raised(caught: &CaughtError) -> Option<(PgSqlErrorCode, String)> {
+    match caught {
+        CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => {
+            Some((report.sql_error_code(), report.message().to_owned()))
+        }
+        CaughtError::RustPanic { .. } => None,
+    }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Background processing workers (src/worker/) on a real cluster, each check printed as ok/not ok:
 #   1. start_workers starts and registers them (again: "running"), worker_status shows them;
+#      more than there are background worker slots is a clear error (53400, with a hint);
 #   2. a tracking call takes the fast path (PENDING) and a worker loads it into the vault woken
 #      by the commit's latch (the nap is set to ten minutes, so only the latch can wake it);
 #      an invalid event still answers INVALID_EVENT, and the worker quarantines it;
@@ -62,6 +63,15 @@ check "start_workers(2) again leaves them running" \
   test "$(q -c "SELECT string_agg(status, ' ') FROM onevault_tracking.start_workers(2)")" = "running running"
 check "worker_status shows both running, started by start_workers" \
   test "$(q -c "SELECT count(*) FILTER (WHERE running AND started_by = 'start_workers') FROM onevault_tracking.worker_status")" = 2
+
+# More workers than background worker slots (max_worker_processes, 8 by default): a clear error.
+slot_error=$(q -v VERBOSITY=verbose -c "SELECT count(*) FROM onevault_tracking.start_workers(16)" 2>&1 || true)
+check "start_workers(16) beyond max_worker_processes raises 53400 with a hint" \
+  grep -q "ERROR:  53400: no background worker slot is free" <<<"$slot_error"
+check "its hint names max_worker_processes" grep -q "HINT:.*max_worker_processes" <<<"$slot_error"
+q -c "SELECT onevault_tracking.stop_workers()" >/dev/null
+check "after stop_workers, start_workers(2) starts two again" \
+  test "$(q -c "SELECT string_agg(status, ' ') FROM onevault_tracking.start_workers(2)")" = "started started"
 
 # 2. The fast path, woken by the latch alone.
 qs -c "ALTER SYSTEM SET onevault_tracking.worker_naptime_ms = 600000" -c "SELECT pg_reload_conf()" >/dev/null
