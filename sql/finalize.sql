@@ -1,8 +1,8 @@
 -- Runs last, when every function of the extension exists.
 
 -- 1. Nothing of the extension is executable by PUBLIC, and every function that resolves names
--- (SECURITY DEFINER ones, and all SQL and PL/pgSQL ones but onevault_tracking.report_events,
--- which qualifies every name so that it can be inlined) has search_path pinned to
+-- (SECURITY DEFINER ones, and all SQL and PL/pgSQL ones but onevault_tracking.report_events and
+-- traffic_filter_keeps, which qualify every name so that they can be inlined) has search_path pinned to
 -- pg_catalog, pg_temp: a caller's schemas (public, or objects planted in pg_temp) can never
 -- stand in for a built-in function or operator. Tables are always schema-qualified in the
 -- code. The one exception is onevault_tracking.log_platform_audit_event, whose path is pinned
@@ -16,7 +16,9 @@ DECLARE
 BEGIN
     FOR member_function, pinned, native_writer IN
         SELECT d.objid::regprocedure,
-               (p.prosecdef OR (l.lanname <> 'c' AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure))
+               (p.prosecdef OR (l.lanname <> 'c'
+                                AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure
+                                AND p.oid <> 'onevault_tracking.traffic_filter_keeps(jsonb, text, text, boolean)'::regprocedure))
                AND p.oid <> 'onevault_tracking.log_platform_audit_event(text, text, text, text, jsonb)'::regprocedure,
                p.prosecdef AND l.lanname = 'c'
           FROM pg_catalog.pg_depend d
@@ -92,7 +94,8 @@ GRANT EXECUTE ON FUNCTION
     staging.trigger_pipeline_now(),
     staging.get_pipeline_status(),
     onevault_tracking.start_workers(integer),
-    onevault_tracking.stop_workers()
+    onevault_tracking.stop_workers(),
+    onevault_tracking.rebuild_rollups(bytea, text)
 TO onevault_tracking_admin;
 GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
 
@@ -100,9 +103,15 @@ GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
 -- row-level security limits them to the session's tenant.
 GRANT EXECUTE ON FUNCTION
     onevault_tracking.current_tenant_hk(),
-    api.site_stats(text, timestamptz, timestamptz, boolean),
-    api.site_breakdown(text, text, timestamptz, timestamptz, integer, boolean),
-    api.site_timeseries(text, timestamptz, timestamptz, text, boolean),
+    api.site_stats(text, timestamptz, timestamptz, boolean, jsonb, boolean),
+    api.site_breakdown(text, text, timestamptz, timestamptz, integer, boolean, jsonb),
+    api.site_timeseries(text, timestamptz, timestamptz, text, boolean, jsonb),
+    onevault_tracking.report_filters(jsonb),
+    onevault_tracking.report_pieces(timestamptz, timestamptz),
+    onevault_tracking.report_metrics(bytea, bytea, tstzrange[], boolean, text, jsonb),
+    onevault_tracking.report_totals(bigint, bigint, bigint, bigint, bigint, bigint),
+    onevault_tracking.traffic_contributions(bytea, bytea, timestamptz, timestamptz, bytea[], bytea[], bytea[], text, text, jsonb),
+    onevault_tracking.traffic_filter_keeps(jsonb, text, text, boolean),
     onevault_tracking.report_site(text, timestamptz, timestamptz, boolean),
     onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean),
     raw.get_ingestion_stats(bytea, integer),

@@ -1,8 +1,8 @@
--- Reports for the site owner: Plausible's metrics over the business vault.
+-- Reports for the site owner: Plausible's metrics, answered from the rollups (sql/rollups.sql).
 --
---   api.site_stats(domain, from, to, include_bots)                      one object of totals
---   api.site_breakdown(domain, dimension, from, to, limit, include_bots) top values of a dimension
---   api.site_timeseries(domain, from, to, interval, include_bots)       every hour or day bucket
+--   api.site_stats(domain, from, to, include_bots, filters, compare)          one object of totals
+--   api.site_breakdown(domain, dimension, from, to, limit, include_bots, filters) top values
+--   api.site_timeseries(domain, from, to, interval, include_bots, filters)    every hour or day
 --
 -- Common rules
 -- - The tenant is the session's: onevault_tracking.current_tenant_hk() (the hex in the setting
@@ -14,26 +14,36 @@
 --   tenant's site is as unknown as a site that does not exist (ERROR P0002, same message).
 -- - The range is [p_from, p_to): p_from included, p_to excluded, on event_timestamp (the time
 --   the client says the event happened). p_from >= p_to: ERROR 22023. NULL arguments: 22004.
--- - Only current satellite rows (load_end_date IS NULL) count. The vault holds only VALID events
---   (quarantined ones stay in staging), so nothing else needs filtering.
--- - Bots (is_bot true) are left out unless p_include_bots; an unknown is_bot counts as human.
+-- - Bots (a visit whose first event is a bot's, and its events) are left out unless
+--   p_include_bots; an unknown is_bot counts as human.
+-- - p_filters, a JSON object, keeps only what matches all of its entries ({} keeps everything):
+--   page, event_name, property:<key>  events with that page (page views), name or property
+--                                     value (custom events), and the visits with such an event;
+--   entry_page, exit_page, referrer, channel, utm_source, utm_medium, utm_campaign, browser,
+--   os, device                        the visits with that attribute, and their events.
+--   A value is a string, or null for "none" (referrer null: direct). Unknown keys: ERROR 22023.
+-- - Where the answer comes from: the rollups, for no filter or a page filter alone (the
+--   setting onevault_tracking.report_source = vault reads the vault instead, for checking);
+--   any other filter reads the vault (slower: proportional to the events in range).
 --
--- Metric definitions
--- - visitors:        distinct visitor_hash over the events in range (events without one, i.e.
---                    sent without a client IP, add no visitor).
--- - visits:          distinct sessions (session_hk) with an event in range.
+-- Metric definitions (the same whether read from the rollups or the vault)
 -- - pageviews:       page_view events in range; events: all events (page views and custom).
+-- - visits:          visits (sessions) that start in range (their first event).
+-- - visitors:        visitor hashes with an event in range, counted per UTC day: the salt is
+--                    daily, so a visitor on two days is two hashes anyway, and every hash is
+--                    counted in the day of its events (events sent without a client IP add no
+--                    visitor).
 -- - views_per_visit: pageviews / visits, 2 decimals (0 without visits).
--- - bounce_rate:     Plausible's classic definition: the share of visits with exactly one page
---                    view in range, in percent, rounded to a whole number (0 without visits).
---                    Custom events neither make nor prevent a bounce; a visit of custom events
---                    only is not a bounce (it has no page view) but counts as a visit.
+-- - bounce_rate:     the share of the visits with exactly one page view (in the whole visit), in
+--                    percent, rounded to a whole number (0 without visits). Custom events
+--                    neither make nor prevent a bounce; a visit of custom events only is not a
+--                    bounce (it has no page view) but counts as a visit.
 -- - visit_duration:  the average over visits of the seconds between the visit's first and last
---                    event in range (page views and custom events; a one-event visit lasts 0),
---                    rounded to whole seconds.
+--                    event (page views and custom events; a one-event visit lasts 0), rounded
+--                    to whole seconds.
 -- - custom_events:   event_name -> number of custom events in range.
--- Sessions are cut at the range's edges: a visit's pageviews, duration, entry and exit page are
--- those of its events inside the range.
+-- A visit belongs to the range it starts in, with all of its events' page views for bounce and
+-- duration; its page views are counted where they happen.
 
 -- Indexes --------------------------------------------------------------------------------------
 
@@ -135,10 +145,242 @@ AS $report_events$
        AND l.tenant_hk OPERATOR(pg_catalog.=) p_tenant AND l.site_hk OPERATOR(pg_catalog.=) p_site
 $report_events$;
 
+
+-- Checks p_filters (see the rules above) and answers it; NULL is no filter.
+CREATE FUNCTION onevault_tracking.report_filters(p_filters jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+IMMUTABLE
+SECURITY INVOKER
+AS $report_filters$
+DECLARE
+    bad text;
+BEGIN
+    IF p_filters IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(p_filters) <> 'object' THEN
+        RAISE EXCEPTION 'p_filters must be a JSON object, not %', jsonb_typeof(p_filters)
+            USING ERRCODE = '22023', HINT = 'For example {"page": "/pricing", "channel": "search"}; {} is no filter.';
+    END IF;
+    SELECT f.key INTO bad
+      FROM jsonb_each(p_filters) AS f
+     WHERE NOT (f.key IN ('page', 'entry_page', 'exit_page', 'referrer', 'channel', 'utm_source', 'utm_medium',
+                          'utm_campaign', 'browser', 'os', 'device', 'event_name')
+                OR (starts_with(f.key, 'property:') AND length(f.key) > 9))
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown report filter "%"', bad
+            USING ERRCODE = '22023',
+                  HINT = 'Filters: page, entry_page, exit_page, referrer, channel, utm_source, utm_medium, utm_campaign, browser, os, device, event_name, property:<key>.';
+    END IF;
+    SELECT f.key INTO bad FROM jsonb_each(p_filters) AS f WHERE jsonb_typeof(f.value) NOT IN ('string', 'null') LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'report filter "%" must be a string or null', bad
+            USING ERRCODE = '22023', HINT = 'null asks for no value, e.g. {"referrer": null} for direct visits.';
+    END IF;
+    RETURN p_filters;
+END
+$report_filters$;
+
+-- How the rollups cover [p_from, p_to): its whole UTC days ('d'), its other whole UTC hours
+-- ('h'), and the partial hours at its ends, read from the vault ('v').
+CREATE FUNCTION onevault_tracking.report_pieces(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (source "char", piece_from timestamptz, piece_to timestamptz)
+LANGUAGE sql
+STABLE
+SECURITY INVOKER
+AS $report_pieces$
+    WITH b AS (
+        SELECT CASE WHEN date_trunc('hour', p_from, 'UTC') = p_from THEN p_from
+                    ELSE date_trunc('hour', p_from, 'UTC') + interval '1 hour' END AS hour_from,
+               date_trunc('hour', p_to, 'UTC') AS hour_to,
+               CASE WHEN date_trunc('day', p_from, 'UTC') = p_from THEN p_from
+                    ELSE date_trunc('day', p_from, 'UTC') + interval '24 hours' END AS day_from,
+               date_trunc('day', p_to, 'UTC') AS day_to
+    )
+    SELECT 'v'::"char", p_from, p_to FROM b WHERE b.hour_from >= b.hour_to
+    UNION ALL SELECT 'v', p_from, b.hour_from FROM b WHERE b.hour_from < b.hour_to AND p_from < b.hour_from
+    UNION ALL SELECT 'v', b.hour_to, p_to FROM b WHERE b.hour_from < b.hour_to AND b.hour_to < p_to
+    UNION ALL SELECT 'd', b.day_from, b.day_to FROM b WHERE b.day_from < b.day_to
+    UNION ALL SELECT 'h', b.hour_from, b.day_from FROM b WHERE b.day_from < b.day_to AND b.hour_from < b.day_from
+    UNION ALL SELECT 'h', b.day_to, b.hour_to FROM b WHERE b.day_from < b.day_to AND b.day_to < b.hour_to
+    UNION ALL SELECT 'h', b.hour_from, b.hour_to FROM b WHERE b.hour_from < b.hour_to AND b.day_from >= b.day_to
+$report_pieces$;
+
+-- Every report's numbers: for each range of p_ranges ([lower, upper), by its position) and each
+-- value of p_dimension ('' the totals, with value NULL), the sums and the visitors (see the
+-- definitions above), for the checked p_filters.
+--   From the rollups: sums from the day and hour rows the range covers plus its partial hours
+--   from the vault; visitors per UTC day piece of the range: a whole day or a single hour that is
+--   closed from its rows (exact), any other piece counted from the vault (exact, slower).
+--   From the vault (onevault_tracking.report_source = vault, a filter other than page, or an
+--   infinite range): everything from onevault_tracking.traffic_contributions().
+CREATE FUNCTION onevault_tracking.report_metrics(
+    p_tenant bytea, p_site bytea, p_ranges tstzrange[], p_include_bots boolean, p_dimension text,
+    p_filters jsonb)
+RETURNS TABLE (range_index integer, value text, pageviews bigint, events bigint, visits bigint,
+               bounces bigint, duration_us bigint, visitors bigint)
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+AS $report_metrics$
+DECLARE
+    page text := coalesce(p_filters ->> 'page', '');
+    from_rollups boolean :=
+        coalesce(current_setting('onevault_tracking.report_source', true), '') IS DISTINCT FROM 'vault'
+        AND (p_filters = '{}' OR (p_filters ?& ARRAY['page'] AND (SELECT count(*) FROM jsonb_object_keys(p_filters)) = 1
+                                 AND jsonb_typeof(p_filters -> 'page') = 'string'))
+        AND NOT EXISTS (SELECT FROM unnest(p_ranges) AS r WHERE NOT (isfinite(lower(r)) AND isfinite(upper(r))));
+BEGIN
+    IF NOT from_rollups THEN
+        RETURN QUERY
+        WITH ranges AS (
+            SELECT u.i::integer AS i, lower(u.r) AS range_from, upper(u.r) AS range_to
+              FROM unnest(p_ranges) WITH ORDINALITY AS u (r, i)
+        ),
+        contributions AS MATERIALIZED (
+            SELECT r.i, c.*
+              FROM ranges AS r
+             CROSS JOIN LATERAL onevault_tracking.traffic_contributions(
+                       p_tenant, p_site, r.range_from, r.range_to, NULL, NULL, NULL, '', p_dimension, p_filters) AS c
+             WHERE p_include_bots OR NOT c.bots
+        ),
+        sums AS (
+            SELECT c.i, c.value, coalesce('v' || c.value, 'n') AS value_key,
+                   sum(c.pageviews)::bigint AS pageviews, sum(c.events)::bigint AS events,
+                   sum(c.visits)::bigint AS visits, sum(c.bounces)::bigint AS bounces,
+                   sum(c.duration_us)::bigint AS duration_us
+              FROM contributions AS c
+             GROUP BY c.i, c.value
+        ),
+        visitors AS (
+            SELECT v.i, v.value_key, sum(v.visitors)::bigint AS visitors
+              FROM (SELECT c.i, coalesce('v' || c.value, 'n') AS value_key, count(DISTINCT c.visitor_hash) AS visitors
+                      FROM contributions AS c
+                     WHERE c.kind = 'e' AND c.visitor_hash IS NOT NULL
+                     GROUP BY c.i, c.value, c.bots, date_trunc('day', c.at, 'UTC')) AS v
+             GROUP BY v.i, v.value_key
+        )
+        SELECT s.i, s.value, s.pageviews, s.events, s.visits, s.bounces, s.duration_us, coalesce(v.visitors, 0)
+          FROM sums AS s
+          LEFT JOIN visitors AS v ON v.i = s.i AND v.value_key = s.value_key;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH ranges AS (
+        SELECT u.i::integer AS i, lower(u.r) AS range_from, upper(u.r) AS range_to
+          FROM unnest(p_ranges) WITH ORDINALITY AS u (r, i)
+    ),
+    pieces AS (
+        SELECT r.i, p.source, p.piece_from, p.piece_to
+          FROM ranges AS r
+         CROSS JOIN LATERAL onevault_tracking.report_pieces(r.range_from, r.range_to) AS p
+    ),
+    parts AS (
+        SELECT p.i, x.value, x.pageviews, x.events, x.visits, x.bounces, x.duration_us
+          FROM pieces AS p
+          JOIN business.site_traffic_rollup AS x
+            ON x.tenant_hk = p_tenant AND x.site_hk = p_site AND x.filter_key = md5(page)::uuid
+           AND x.page_filter = page AND x.dimension = p_dimension
+           AND x.granularity = p.source AND x.bucket >= p.piece_from AND x.bucket < p.piece_to
+           AND (p_include_bots OR NOT x.bots)
+         WHERE p.source IN ('h', 'd')
+        UNION ALL
+        SELECT p.i, c.value, c.pageviews, c.events, c.visits, c.bounces, c.duration_us
+          FROM pieces AS p
+         CROSS JOIN LATERAL onevault_tracking.traffic_contributions(
+                   p_tenant, p_site, p.piece_from, p.piece_to, NULL, NULL, NULL, page, p_dimension, NULL) AS c
+         WHERE p.source = 'v' AND (p_include_bots OR NOT c.bots)
+    ),
+    sums AS (
+        SELECT x.i, x.value, coalesce('v' || x.value, 'n') AS value_key,
+               sum(x.pageviews)::bigint AS pageviews, sum(x.events)::bigint AS events,
+               sum(x.visits)::bigint AS visits, sum(x.bounces)::bigint AS bounces,
+               sum(x.duration_us)::bigint AS duration_us
+          FROM parts AS x
+         GROUP BY x.i, x.value
+    ),
+    -- Each range cut at UTC midnights: visitors add up across these pieces.
+    day_pieces AS (
+        SELECT f.i, f.piece_from, f.piece_to,
+               CASE WHEN f.piece_to - f.piece_from = interval '24 hours'
+                         AND f.piece_from = date_trunc('day', f.piece_from, 'UTC') THEN 'd'
+                    WHEN f.piece_to - f.piece_from = interval '1 hour'
+                         AND f.piece_from = date_trunc('hour', f.piece_from, 'UTC') THEN 'h'
+               END::"char" AS granularity
+          FROM (SELECT r.i, greatest(r.range_from, d.day) AS piece_from,
+                       least(r.range_to, d.day + interval '24 hours') AS piece_to
+                  FROM ranges AS r
+                 CROSS JOIN LATERAL generate_series(date_trunc('day', r.range_from, 'UTC'),
+                                                    r.range_to - interval '1 microsecond',
+                                                    interval '24 hours') AS d (day)) AS f
+    ),
+    counted AS (
+        SELECT d.*, EXISTS (SELECT FROM business.site_traffic_bucket AS t
+                             WHERE t.tenant_hk = p_tenant AND t.site_hk = p_site AND t.granularity = d.granularity
+                               AND t.bucket = d.piece_from AND t.closed_at IS NOT NULL) AS closed
+          FROM day_pieces AS d
+    ),
+    visitor_parts AS (
+        SELECT c.i, coalesce('v' || x.value, 'n') AS value_key, x.visitors
+          FROM counted AS c
+          JOIN business.site_traffic_rollup AS x
+            ON x.tenant_hk = p_tenant AND x.site_hk = p_site AND x.filter_key = md5(page)::uuid
+           AND x.page_filter = page AND x.dimension = p_dimension
+           AND x.granularity = c.granularity AND x.bucket = c.piece_from
+           AND (p_include_bots OR NOT x.bots)
+         WHERE c.closed
+        UNION ALL
+        SELECT c.i, coalesce('v' || v.value, 'n'), count(DISTINCT v.visitor_hash)
+          FROM counted AS c
+         CROSS JOIN LATERAL onevault_tracking.traffic_contributions(
+                   p_tenant, p_site, c.piece_from, c.piece_to, NULL, NULL, NULL, page, p_dimension, NULL) AS v
+         WHERE NOT c.closed AND v.kind = 'e' AND v.visitor_hash IS NOT NULL AND (p_include_bots OR NOT v.bots)
+         GROUP BY c.i, c.piece_from, v.value, v.bots
+    ),
+    visitors AS (
+        SELECT v.i, v.value_key, sum(v.visitors)::bigint AS visitors
+          FROM visitor_parts AS v
+         GROUP BY v.i, v.value_key
+    )
+    SELECT s.i, s.value, s.pageviews, s.events, s.visits, s.bounces, s.duration_us, coalesce(v.visitors, 0)
+      FROM sums AS s
+      LEFT JOIN visitors AS v ON v.i = s.i AND v.value_key = s.value_key;
+END
+$report_metrics$;
+
+-- The totals of a report_metrics row as the reports show them.
+CREATE FUNCTION onevault_tracking.report_totals(
+    p_visitors bigint, p_visits bigint, p_pageviews bigint, p_events bigint, p_bounces bigint, p_duration_us bigint)
+RETURNS jsonb
+LANGUAGE sql
+IMMUTABLE
+SECURITY INVOKER
+AS $report_totals$
+    SELECT jsonb_build_object(
+               'visitors', coalesce(p_visitors, 0),
+               'visits', coalesce(p_visits, 0),
+               'pageviews', coalesce(p_pageviews, 0),
+               'events', coalesce(p_events, 0),
+               'views_per_visit', CASE WHEN coalesce(p_visits, 0) = 0 THEN 0
+                                       ELSE round(p_pageviews::numeric / p_visits, 2) END,
+               'bounce_rate', CASE WHEN coalesce(p_visits, 0) = 0 THEN 0
+                                   ELSE round(100 * p_bounces::numeric / p_visits)::bigint END,
+               'visit_duration', CASE WHEN coalesce(p_visits, 0) = 0 THEN 0
+                                      ELSE round(p_duration_us::numeric / 1000000 / p_visits)::bigint END)
+$report_totals$;
+
 -- Totals -----------------------------------------------------------------------------------------
 
+-- With p_compare, the answer adds "previous" (the same totals over the period of the same length
+-- just before: [p_from - (p_to - p_from), p_from)) and "change": per metric the change in percent,
+-- rounded to a whole number (null when the previous value is 0), except bounce_rate, whose change
+-- is the difference in percentage points.
 CREATE FUNCTION api.site_stats(
-    p_site_domain text, p_from timestamptz, p_to timestamptz, p_include_bots boolean DEFAULT false)
+    p_site_domain text, p_from timestamptz, p_to timestamptz, p_include_bots boolean DEFAULT false,
+    p_filters jsonb DEFAULT '{}', p_compare boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
@@ -147,56 +389,68 @@ SET search_path = pg_catalog, pg_temp
 AS $site_stats$
 DECLARE
     ctx record;
+    filters jsonb;
+    ranges tstzrange[];
+    current_totals jsonb;
+    previous_totals jsonb;
+    custom jsonb;
     answer jsonb;
 BEGIN
     SELECT * INTO STRICT ctx FROM onevault_tracking.report_site(p_site_domain, p_from, p_to, p_include_bots);
+    filters := onevault_tracking.report_filters(p_filters);
+    IF p_compare IS NULL THEN
+        RAISE EXCEPTION 'p_compare must not be NULL' USING ERRCODE = '22004', HINT = 'true or false.';
+    END IF;
+    ranges := ARRAY[tstzrange(p_from, p_to, '[)')];
+    IF p_compare THEN
+        ranges := ranges || tstzrange(p_from - (p_to - p_from), p_from, '[)');
+    END IF;
 
-    WITH events AS MATERIALIZED (
-        SELECT e.session_hk, e.event_type, e.event_name, e.event_timestamp, e.visitor_hash
-          FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
-    ),
-    totals AS (
-        SELECT count(DISTINCT e.visitor_hash) AS visitors,
-               count(*) FILTER (WHERE e.event_type = 'page_view') AS pageviews,
-               count(*) AS events
-          FROM events AS e
-    ),
-    visits AS (
-        SELECT count(*) AS visits,
-               count(*) FILTER (WHERE v.pageviews = 1) AS bounces,
-               coalesce(sum(v.seconds), 0) AS seconds
-          FROM (SELECT count(*) FILTER (WHERE e.event_type = 'page_view') AS pageviews,
-                       extract(epoch FROM max(e.event_timestamp) - min(e.event_timestamp)) AS seconds
-                  FROM events AS e
-                 WHERE e.session_hk IS NOT NULL
-                 GROUP BY e.session_hk) AS v
-    ),
-    custom AS (
-        SELECT coalesce(jsonb_object_agg(c.event_name, c.events), '{}') AS events
-          FROM (SELECT e.event_name, count(*) AS events
-                  FROM events AS e
-                 WHERE e.event_type = 'custom' AND e.event_name IS NOT NULL
-                 GROUP BY e.event_name) AS c
+    WITH totals AS (
+        SELECT r.i, m.visitors, m.visits, m.pageviews, m.events, m.bounces, m.duration_us
+          FROM generate_series(1, cardinality(ranges)) AS r (i)
+          LEFT JOIN onevault_tracking.report_metrics(ctx.tenant, ctx.site, ranges, p_include_bots, '', filters) AS m
+            ON m.range_index = r.i
     )
-    SELECT jsonb_build_object(
-               'site', ctx.domain,
-               'timezone', ctx.zone,
-               'from', to_char(p_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'to', to_char(p_to AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'include_bots', p_include_bots,
-               'visitors', t.visitors,
-               'visits', v.visits,
-               'pageviews', t.pageviews,
-               'events', t.events,
-               'views_per_visit', CASE WHEN v.visits = 0 THEN 0
-                                       ELSE round(t.pageviews::numeric / v.visits, 2) END,
-               'bounce_rate', CASE WHEN v.visits = 0 THEN 0
-                                   ELSE round(100 * v.bounces::numeric / v.visits)::bigint END,
-               'visit_duration', CASE WHEN v.visits = 0 THEN 0
-                                      ELSE round(v.seconds / v.visits)::bigint END,
-               'custom_events', c.events)
-      INTO answer
-      FROM totals AS t, visits AS v, custom AS c;
+    SELECT max(onevault_tracking.report_totals(t.visitors, t.visits, t.pageviews, t.events, t.bounces, t.duration_us)::text)
+               FILTER (WHERE t.i = 1)::jsonb,
+           max(onevault_tracking.report_totals(t.visitors, t.visits, t.pageviews, t.events, t.bounces, t.duration_us)::text)
+               FILTER (WHERE t.i = 2)::jsonb
+      INTO current_totals, previous_totals
+      FROM totals AS t;
+
+    SELECT coalesce(jsonb_object_agg(m.value, m.events), '{}')
+      INTO custom
+      FROM onevault_tracking.report_metrics(ctx.tenant, ctx.site, ranges[1:1], p_include_bots, 'event_name', filters) AS m
+     WHERE m.value IS NOT NULL;
+
+    answer := jsonb_build_object(
+                  'site', ctx.domain,
+                  'timezone', ctx.zone,
+                  'from', to_char(p_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                  'to', to_char(p_to AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                  'include_bots', p_include_bots)
+              || current_totals
+              || jsonb_build_object('custom_events', custom);
+    IF filters <> '{}' THEN
+        answer := answer || jsonb_build_object('filters', filters);
+    END IF;
+    IF p_compare THEN
+        answer := answer || jsonb_build_object(
+            'previous', previous_totals || jsonb_build_object(
+                'from', to_char((p_from - (p_to - p_from)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                'to', to_char(p_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
+            'change', (SELECT jsonb_object_agg(
+                                  k.metric,
+                                  CASE WHEN k.metric = 'bounce_rate'
+                                       THEN to_jsonb((current_totals ->> k.metric)::numeric - (previous_totals ->> k.metric)::numeric)
+                                       WHEN (previous_totals ->> k.metric)::numeric = 0 THEN 'null'::jsonb
+                                       ELSE to_jsonb(round(100 * ((current_totals ->> k.metric)::numeric
+                                                                  - (previous_totals ->> k.metric)::numeric)
+                                                           / (previous_totals ->> k.metric)::numeric)) END)
+                         FROM unnest(ARRAY['visitors', 'visits', 'pageviews', 'events', 'views_per_visit',
+                                           'bounce_rate', 'visit_duration']) AS k (metric)));
+    END IF;
     RETURN answer;
 END
 $site_stats$;
@@ -208,19 +462,18 @@ $site_stats$;
 -- pageviews/events (all descending), then value (byte order, NULL last), at most p_limit rows.
 -- A NULL value means none or unknown (e.g. referrer null = direct, utm_source null = no campaign).
 --
---   page          page views by page path (custom events are not page views)
---   entry_page    visits by the page of their first page view in range; pageviews = all page
---   exit_page     views of those visits (last page view for exit_page)
+--   page          page views by page path; visits: the visits (starting in range) that viewed it
+--   entry_page    visits by the page of their first page view; pageviews: all page views of
+--   exit_page     those visits in range (the last page view for exit_page)
 --   referrer, channel, utm_source, utm_medium, utm_campaign, browser, os, device
---                 visits by where the visit came from and what it ran on: the session's
---                 attributes (business.session_details_s, taken from its first event, as
---                 Plausible attributes a visit to its source); an event without a session (or
---                 without session details) stands for itself with its own attributes
+--                 visits by where the visit came from and what it ran on, from its first event
+--                 (as Plausible attributes a visit to its source); an event without a session
+--                 stands for itself with its own attributes
 --   event_name    custom events by name
---   property:<key> custom events by the value of properties-><key> (as text; null when absent)
+--   property:<key> custom events that have the property, by its value (as text)
 CREATE FUNCTION api.site_breakdown(
     p_site_domain text, p_dimension text, p_from timestamptz, p_to timestamptz,
-    p_limit integer DEFAULT 10, p_include_bots boolean DEFAULT false)
+    p_limit integer DEFAULT 10, p_include_bots boolean DEFAULT false, p_filters jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
@@ -229,10 +482,12 @@ SET search_path = pg_catalog, pg_temp
 AS $site_breakdown$
 DECLARE
     ctx record;
+    filters jsonb;
+    measure text;
     answer jsonb;
-    property text;
 BEGIN
     SELECT * INTO STRICT ctx FROM onevault_tracking.report_site(p_site_domain, p_from, p_to, p_include_bots);
+    filters := onevault_tracking.report_filters(p_filters);
     IF p_dimension IS NULL OR p_limit IS NULL THEN
         RAISE EXCEPTION 'p_dimension and p_limit must not be NULL'
             USING ERRCODE = '22004',
@@ -243,141 +498,29 @@ BEGIN
             USING ERRCODE = '22023',
                   HINT = 'Ask for the top 1 to 1000 values.';
     END IF;
-    IF starts_with(p_dimension, 'property:') THEN
-        property := substr(p_dimension, 10);
-    END IF;
     IF NOT (p_dimension IN ('page', 'entry_page', 'exit_page', 'referrer', 'channel', 'utm_source',
                             'utm_medium', 'utm_campaign', 'browser', 'os', 'device', 'event_name')
-            OR coalesce(property <> '', false)) THEN
+            OR (starts_with(p_dimension, 'property:') AND length(p_dimension) > 9)) THEN
         RAISE EXCEPTION 'unknown breakdown dimension "%"', p_dimension
             USING ERRCODE = '22023',
                   HINT = 'Valid dimensions: page, entry_page, exit_page, referrer, channel, utm_source, utm_medium, utm_campaign, browser, os, device, event_name, property:<key> (a custom event property).';
     END IF;
+    measure := CASE WHEN p_dimension = 'event_name' OR starts_with(p_dimension, 'property:') THEN 'events'
+                    ELSE 'pageviews' END;
 
-    IF p_dimension = 'page' THEN
-        WITH pages AS (
-            SELECT e.page_hk,
-                   count(DISTINCT e.visitor_hash) AS visitors,
-                   count(DISTINCT e.session_hk) AS visits,
-                   count(*) AS pageviews
-              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
-             WHERE e.event_type = 'page_view'
-             GROUP BY e.page_hk
-        ),
-        top AS (
-            SELECT p.page_path AS value, g.visitors, g.visits, g.pageviews
-              FROM pages AS g
-              LEFT JOIN business.page_details_s AS p
-                ON p.page_hk = g.page_hk AND p.tenant_hk = ctx.tenant AND p.load_end_date IS NULL
-             ORDER BY g.visitors DESC, g.visits DESC, g.pageviews DESC, p.page_path COLLATE "C" NULLS LAST
-             LIMIT p_limit
-        )
-        SELECT jsonb_agg(jsonb_build_object('value', t.value, 'visitors', t.visitors, 'visits', t.visits,
-                                            'pageviews', t.pageviews)
-                         ORDER BY t.visitors DESC, t.visits DESC, t.pageviews DESC, t.value COLLATE "C" NULLS LAST)
-          INTO answer
-          FROM top AS t;
-
-    ELSIF p_dimension IN ('entry_page', 'exit_page') THEN
-        WITH events AS MATERIALIZED (
-            SELECT e.tracking_event_hk, e.page_hk, e.session_hk, e.event_type, e.event_timestamp, e.visitor_hash
-              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
-             WHERE e.session_hk IS NOT NULL
-        ),
-        -- Each visit's first (entry) or last (exit) page view: the sign turns "latest" into
-        -- "smallest"; equal timestamps are ordered by event key, so the choice is stable.
-        ends AS (
-            SELECT DISTINCT ON (e.session_hk) e.session_hk, e.page_hk
-              FROM events AS e
-             WHERE e.event_type = 'page_view'
-             ORDER BY e.session_hk,
-                      CASE WHEN p_dimension = 'exit_page' THEN -1 ELSE 1 END
-                          * extract(epoch FROM e.event_timestamp),
-                      e.tracking_event_hk
-        ),
-        pages AS (
-            SELECT x.page_hk,
-                   count(DISTINCT e.visitor_hash) AS visitors,
-                   count(DISTINCT e.session_hk) AS visits,
-                   count(*) FILTER (WHERE e.event_type = 'page_view') AS pageviews
-              FROM ends AS x
-              JOIN events AS e ON e.session_hk = x.session_hk
-             GROUP BY x.page_hk
-        ),
-        top AS (
-            SELECT p.page_path AS value, g.visitors, g.visits, g.pageviews
-              FROM pages AS g
-              LEFT JOIN business.page_details_s AS p
-                ON p.page_hk = g.page_hk AND p.tenant_hk = ctx.tenant AND p.load_end_date IS NULL
-             ORDER BY g.visitors DESC, g.visits DESC, g.pageviews DESC, p.page_path COLLATE "C" NULLS LAST
-             LIMIT p_limit
-        )
-        SELECT jsonb_agg(jsonb_build_object('value', t.value, 'visitors', t.visitors, 'visits', t.visits,
-                                            'pageviews', t.pageviews)
-                         ORDER BY t.visitors DESC, t.visits DESC, t.pageviews DESC, t.value COLLATE "C" NULLS LAST)
-          INTO answer
-          FROM top AS t;
-
-    ELSIF p_dimension IN ('event_name') OR property IS NOT NULL THEN
-        WITH events AS (
-            SELECT e.session_hk, e.visitor_hash,
-                   CASE WHEN property IS NULL THEN e.event_name ELSE e.properties ->> property END AS value
-              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
-             WHERE e.event_type = 'custom'
-        ),
-        top AS (
-            SELECT e.value,
-                   count(DISTINCT e.visitor_hash) AS visitors,
-                   count(DISTINCT e.session_hk) AS visits,
-                   count(*) AS events
-              FROM events AS e
-             GROUP BY e.value
-             ORDER BY visitors DESC, visits DESC, events DESC, e.value COLLATE "C" NULLS LAST
-             LIMIT p_limit
-        )
-        SELECT jsonb_agg(jsonb_build_object('value', t.value, 'visitors', t.visitors, 'visits', t.visits,
-                                            'events', t.events)
-                         ORDER BY t.visitors DESC, t.visits DESC, t.events DESC, t.value COLLATE "C" NULLS LAST)
-          INTO answer
-          FROM top AS t;
-
-    ELSE
-        -- Visit attributes.
-        WITH events AS (
-            SELECT e.session_hk, e.event_type, e.visitor_hash,
-                   CASE WHEN s.session_hk IS NOT NULL THEN
-                            CASE p_dimension
-                                WHEN 'referrer' THEN s.referrer_host WHEN 'channel' THEN s.channel
-                                WHEN 'utm_source' THEN s.utm_source WHEN 'utm_medium' THEN s.utm_medium
-                                WHEN 'utm_campaign' THEN s.utm_campaign WHEN 'browser' THEN s.browser_name
-                                WHEN 'os' THEN s.os_name WHEN 'device' THEN s.device_type END
-                        ELSE
-                            CASE p_dimension
-                                WHEN 'referrer' THEN e.referrer_host WHEN 'channel' THEN e.channel
-                                WHEN 'utm_source' THEN e.utm_source WHEN 'utm_medium' THEN e.utm_medium
-                                WHEN 'utm_campaign' THEN e.utm_campaign WHEN 'browser' THEN e.browser_name
-                                WHEN 'os' THEN e.os_name WHEN 'device' THEN e.device_type END
-                   END AS value
-              FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
-              LEFT JOIN business.session_details_s AS s
-                ON s.session_hk = e.session_hk AND s.tenant_hk = ctx.tenant AND s.load_end_date IS NULL
-        ),
-        top AS (
-            SELECT e.value,
-                   count(DISTINCT e.visitor_hash) AS visitors,
-                   count(DISTINCT e.session_hk) AS visits,
-                   count(*) FILTER (WHERE e.event_type = 'page_view') AS pageviews
-              FROM events AS e
-             GROUP BY e.value
-             ORDER BY visitors DESC, visits DESC, pageviews DESC, e.value COLLATE "C" NULLS LAST
-             LIMIT p_limit
-        )
-        SELECT jsonb_agg(jsonb_build_object('value', t.value, 'visitors', t.visitors, 'visits', t.visits,
-                                            'pageviews', t.pageviews)
-                         ORDER BY t.visitors DESC, t.visits DESC, t.pageviews DESC, t.value COLLATE "C" NULLS LAST)
-          INTO answer
-          FROM top AS t;
-    END IF;
+    WITH top AS (
+        SELECT m.value, m.visitors, m.visits,
+               CASE measure WHEN 'events' THEN m.events ELSE m.pageviews END AS amount
+          FROM onevault_tracking.report_metrics(ctx.tenant, ctx.site, ARRAY[tstzrange(p_from, p_to, '[)')],
+                                                p_include_bots, p_dimension, filters) AS m
+         ORDER BY m.visitors DESC, m.visits DESC, amount DESC, m.value COLLATE "C" NULLS LAST
+         LIMIT p_limit
+    )
+    SELECT jsonb_agg(jsonb_build_object('value', t.value, 'visitors', t.visitors, 'visits', t.visits,
+                                        measure, t.amount)
+                     ORDER BY t.visitors DESC, t.visits DESC, t.amount DESC, t.value COLLATE "C" NULLS LAST)
+      INTO answer
+      FROM top AS t;
     RETURN coalesce(answer, '[]');
 END
 $site_breakdown$;
@@ -389,11 +532,8 @@ $site_breakdown$;
 -- day, "2025-03-30T03:00:00+02:00" for an hour: the offset tells the two 01:00 hours of a
 -- autumn night apart), start the bucket's first instant in UTC. Buckets follow the zone's
 -- clock: a spring day has 23 hours and no 02:00 bucket, an autumn day 25. The first and last
--- buckets count only what lies inside [p_from, p_to).
--- - visitors:  distinct visitors with an event in the bucket;
--- - visits:    visits that start in the bucket (their first event in range), so the buckets'
---              visits add up to site_stats' visits;
--- - pageviews: page views in the bucket.
+-- buckets count only what lies inside [p_from, p_to). Each bucket is a range of its own (the
+-- definitions above): visits that start in it, visitors with an event in it.
 --
 -- A bucket is named by its start, computed from an instant t as
 --   hour: t minus the part of its local time past the hour (exact across DST changes and for
@@ -406,7 +546,7 @@ $site_breakdown$;
 -- a spring 02:00 and merge the two autumn 01:00 hours).
 CREATE FUNCTION api.site_timeseries(
     p_site_domain text, p_from timestamptz, p_to timestamptz, p_interval text DEFAULT 'day',
-    p_include_bots boolean DEFAULT false)
+    p_include_bots boolean DEFAULT false, p_filters jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
@@ -415,11 +555,15 @@ SET search_path = pg_catalog, pg_temp
 AS $site_timeseries$
 DECLARE
     ctx record;
+    filters jsonb;
     hourly boolean;
     max_buckets constant integer := 10000;
+    starts timestamptz[];
+    ranges tstzrange[];
     answer jsonb;
 BEGIN
     SELECT * INTO STRICT ctx FROM onevault_tracking.report_site(p_site_domain, p_from, p_to, p_include_bots);
+    filters := onevault_tracking.report_filters(p_filters);
     IF p_interval IS NULL THEN
         RAISE EXCEPTION 'p_interval must not be NULL'
             USING ERRCODE = '22004', HINT = 'Use ''hour'' or ''day''.';
@@ -439,57 +583,36 @@ BEGIN
                               ELSE 'Ask for a shorter range.' END;
     END IF;
 
-    WITH events AS MATERIALIZED (
-        SELECT e.session_hk, e.event_type, e.event_timestamp, e.visitor_hash,
-               CASE WHEN hourly
-                    THEN e.event_timestamp - ((e.event_timestamp AT TIME ZONE ctx.zone)
-                                              - date_trunc('hour', e.event_timestamp AT TIME ZONE ctx.zone))
-                    ELSE date_trunc('day', e.event_timestamp AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
-               END AS bucket
-          FROM onevault_tracking.report_events(ctx.tenant, ctx.site, p_from, p_to, p_include_bots) AS e
-    ),
-    first_bucket AS (
-        SELECT CASE WHEN hourly
-                    THEN p_from - ((p_from AT TIME ZONE ctx.zone) - date_trunc('hour', p_from AT TIME ZONE ctx.zone))
-                    ELSE date_trunc('day', p_from AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
-               END AS start
-    ),
-    buckets AS (
-        SELECT DISTINCT
-               CASE WHEN hourly
-                    THEN s.at - ((s.at AT TIME ZONE ctx.zone) - date_trunc('hour', s.at AT TIME ZONE ctx.zone))
-                    ELSE date_trunc('day', s.at AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
-               END AS bucket
-          FROM first_bucket AS f,
-               generate_series(f.start, p_to - interval '1 microsecond',
-                               CASE WHEN hourly THEN interval '15 minutes' ELSE interval '6 hours' END) AS s (at)
-    ),
-    activity AS (
-        SELECT e.bucket,
-               count(DISTINCT e.visitor_hash) AS visitors,
-               count(*) FILTER (WHERE e.event_type = 'page_view') AS pageviews
-          FROM events AS e
-         GROUP BY e.bucket
-    ),
-    starts AS (
-        SELECT f.bucket, count(*) AS visits
-          FROM (SELECT DISTINCT ON (e.session_hk) e.session_hk, e.bucket
-                  FROM events AS e
-                 WHERE e.session_hk IS NOT NULL
-                 ORDER BY e.session_hk, e.event_timestamp) AS f
-         GROUP BY f.bucket
-    ),
-    labelled AS (
-        SELECT b.bucket,
-               b.bucket AT TIME ZONE ctx.zone AS local_start,
-               extract(epoch FROM (b.bucket AT TIME ZONE ctx.zone) - (b.bucket AT TIME ZONE 'UTC'))::integer / 60
+    -- The buckets' starts, then each bucket's part of the range.
+    SELECT array_agg(b.bucket ORDER BY b.bucket)
+      INTO starts
+      FROM (SELECT DISTINCT
+                   CASE WHEN hourly
+                        THEN s.at - ((s.at AT TIME ZONE ctx.zone) - date_trunc('hour', s.at AT TIME ZONE ctx.zone))
+                        ELSE date_trunc('day', s.at AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
+                   END AS bucket
+              FROM generate_series(CASE WHEN hourly
+                                        THEN p_from - ((p_from AT TIME ZONE ctx.zone)
+                                                       - date_trunc('hour', p_from AT TIME ZONE ctx.zone))
+                                        ELSE date_trunc('day', p_from AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
+                                   END,
+                                   p_to - interval '1 microsecond',
+                                   CASE WHEN hourly THEN interval '15 minutes' ELSE interval '6 hours' END) AS s (at)) AS b;
+    SELECT array_agg(tstzrange(greatest(starts[i], p_from), least(coalesce(starts[i + 1], p_to), p_to), '[)') ORDER BY i)
+      INTO ranges
+      FROM generate_subscripts(starts, 1) AS i;
+
+    WITH labelled AS (
+        SELECT i, starts[i] AS bucket,
+               starts[i] AT TIME ZONE ctx.zone AS local_start,
+               extract(epoch FROM (starts[i] AT TIME ZONE ctx.zone) - (starts[i] AT TIME ZONE 'UTC'))::integer / 60
                    AS offset_minutes,
-               coalesce(a.visitors, 0) AS visitors,
-               coalesce(v.visits, 0) AS visits,
-               coalesce(a.pageviews, 0) AS pageviews
-          FROM buckets AS b
-          LEFT JOIN activity AS a ON a.bucket = b.bucket
-          LEFT JOIN starts AS v ON v.bucket = b.bucket
+               coalesce(m.visitors, 0) AS visitors,
+               coalesce(m.visits, 0) AS visits,
+               coalesce(m.pageviews, 0) AS pageviews
+          FROM generate_subscripts(starts, 1) AS i
+          LEFT JOIN onevault_tracking.report_metrics(ctx.tenant, ctx.site, ranges, p_include_bots, '', filters) AS m
+            ON m.range_index = i
     )
     SELECT jsonb_agg(jsonb_build_object(
                'bucket', CASE WHEN hourly

@@ -47,6 +47,12 @@ pgrx::extension_sql_file!(
     name = "business_vault",
     requires = ["staging_layer"]
 );
+// The report rollups and their upkeep, before security.sql gives their tables row-level security.
+pgrx::extension_sql_file!(
+    "../sql/rollups.sql",
+    name = "rollups",
+    requires = ["business_vault"]
+);
 pgrx::extension_sql_file!(
     "../sql/api_layer.sql",
     name = "api_layer",
@@ -65,7 +71,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/security.sql",
     name = "security",
-    requires = ["api_layer", "platform_callers", "integration"]
+    requires = ["api_layer", "platform_callers", "integration", "rollups"]
 );
 pgrx::extension_sql_file!(
     "../sql/worker.sql",
@@ -75,7 +81,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../sql/reports.sql",
     name = "reports",
-    requires = ["business_vault", "security"]
+    requires = ["business_vault", "rollups", "security"]
 );
 // Dump marks and the DROP guard, once every table exists.
 pgrx::extension_sql_file!(

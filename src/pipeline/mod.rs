@@ -1,10 +1,12 @@
-//! raw → staging → vault. The stages (`raw`, `staging`, `vault`) never import each other: they
+//! raw → staging → vault → rollups. The stages (`raw`, `staging`, `vault`, `rollups`) never
+//! import each other: they
 //! share only the typed rows handed between them (`rows`) and the vault's description
 //! (`model`), and `process` orchestrates them.
 
 pub mod model;
 pub mod process;
 pub mod raw;
+pub mod rollups;
 pub mod rows;
 pub mod staging;
 pub mod user_agent;

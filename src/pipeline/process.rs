@@ -11,6 +11,7 @@
 //! `onevault_tracking.max_processing_attempts` is reached.
 
 use crate::pipeline::raw;
+use crate::pipeline::rollups;
 use crate::pipeline::rows::{ClaimedEvent, StagedEvent};
 use crate::pipeline::staging::{self, Prepared, STAGED_STATE};
 use crate::pipeline::vault::{self, Counts};
@@ -59,12 +60,19 @@ fn write(rows: &[&Prepared], processing: Processing) -> Written {
     let ids: Vec<i64> = rows.iter().map(|p| p.raw_event_id).collect();
     Spi::connect_mut(|client| {
         let (states, staged) = staging::write(client, rows, processing.load_vault);
-        let counts = vault::load_rows(client, &staged);
+        let counts = load_into_vault(client, &staged);
         if !processing.raw_marked {
             raw::mark_processed(client, ids);
         }
         (states, counts)
     })
+}
+
+/// Loads staged events into the vault and adds what they bring to the report rollups.
+fn load_into_vault(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> Counts {
+    let (counts, new_events) = vault::load_rows(client, staged);
+    rollups::add_loaded(client, &new_events);
+    counts
 }
 
 /// What became of each claimed event.
@@ -453,7 +461,7 @@ fn load_staged_events(p_batch_size: Option<i32>) -> JsonB {
     let batch_size = batch_size(p_batch_size);
     Spi::connect_mut(|client| {
         let staged = vault::claim_staged_batch(client, batch_size);
-        let counts = vault::load_rows(client, &staged);
+        let counts = load_into_vault(client, &staged);
         if !staged.is_empty() {
             audit_load(client, "TRACKING_EVENTS_LOADED", &staged, &counts);
         }
@@ -468,7 +476,7 @@ fn load_staged_event(p_raw_event_id: Option<i64>) -> JsonB {
     let raw_event_id = required(p_raw_event_id, "p_raw_event_id");
     Spi::connect_mut(|client| {
         let staged = vault::claim_staged_event(client, raw_event_id);
-        let counts = vault::load_rows(client, &staged);
+        let counts = load_into_vault(client, &staged);
         if !staged.is_empty() {
             audit_load(client, "TRACKING_EVENT_LOADED", &staged, &counts);
         }
@@ -487,7 +495,7 @@ pub(crate) fn process_end_to_end(
     // Staged VALID but not loaded: processed with `process_loads_vault` off, now or before.
     if state["validation_status"] == "VALID" && state["loaded_to_vault"] == false {
         let staged = vault::claim_staged_event(client, raw_event_id);
-        counts = vault::load_rows(client, &staged);
+        counts = load_into_vault(client, &staged);
         if let Value::Object(state) = &mut state {
             state.insert("loaded_to_vault".into(), (!staged.is_empty()).into());
         }

@@ -517,11 +517,12 @@ const LOADED_TABLES: [&str; 9] = [
     "tracking_event_details_s",
 ];
 
-/// Loads staged events, claimed and marked loaded by the caller.
-pub fn load_rows(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> Counts {
+/// Loads staged events, claimed and marked loaded by the caller. Answers the rows added per
+/// table and the keys of the tracking events that are new (a replayed event is not).
+pub fn load_rows(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> (Counts, Vec<HashKey>) {
     let mut counts: Counts = LOADED_TABLES.iter().map(|table| (*table, 0)).collect();
     if staged.is_empty() {
-        return counts;
+        return (counts, Vec::new());
     }
     let context = LoadContext::new(client);
     let (mut sites, mut pages, mut sessions) = (Vec::new(), Vec::new(), Vec::new());
@@ -671,7 +672,7 @@ pub fn load_rows(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> Counts {
             load_satellite(client, &context, satellite, rows, new_parents),
         );
     }
-    counts
+    (counts, new_events.into_iter().collect())
 }
 
 /// (tenant, page host, page path or session id, hash key): what the details queries look up.

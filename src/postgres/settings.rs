@@ -31,6 +31,10 @@ static WORKER_NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static WORKER_BATCH_WINDOW_MS: GucSetting<i32> = GucSetting::<i32>::new(100);
 static PROCESS_LOADS_VAULT: GucSetting<bool> = GucSetting::<bool>::new(true);
 static DROP_DELETES_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
+static ROLLUP_UPKEEP: GucSetting<bool> = GucSetting::<bool>::new(true);
+static ROLLUP_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(0);
+static REPORT_SOURCE: GucSetting<ReportSource> =
+    GucSetting::<ReportSource>::new(ReportSource::Rollups);
 static CLIENT_IP_STORAGE: GucSetting<IpStorageSetting> =
     GucSetting::<IpStorageSetting>::new(IpStorageSetting::Anonymized);
 
@@ -42,6 +46,15 @@ enum IpStorageSetting {
     Full,
     #[name = c"none"]
     None,
+}
+
+/// Where the reports read their numbers (sql/reports.sql reads the setting).
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+enum ReportSource {
+    #[name = c"rollups"]
+    Rollups,
+    #[name = c"vault"]
+    Vault,
 }
 
 /// How the tracking API processes an accepted event.
@@ -217,6 +230,36 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"onevault_tracking.rollup_upkeep",
+        c"Whether loading events into the vault also updates the report rollups, in the same \
+          transaction.",
+        c"On (default). Off leaves the rollups behind the vault (for bulk loads and for \
+          measuring); onevault_tracking.rebuild_rollups() computes them again.",
+        &ROLLUP_UPKEEP,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"onevault_tracking.rollup_retention_days",
+        c"Days of report rollups api.purge_expired_data keeps; 0 keeps them for ever (default).",
+        c"Rollups hold counts, no visitor or event identifiers, so they may outlive the events' \
+          retention.",
+        &ROLLUP_RETENTION_DAYS,
+        0,
+        100_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"onevault_tracking.report_source",
+        c"Where the reports read their numbers: rollups (default) or vault.",
+        c"vault computes every report from the events, as the rollups are checked against; \
+          the answers are the same, slower.",
+        &REPORT_SOURCE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"onevault_tracking.client_ip_storage",
         c"What the tracking tables keep of a client IP: anonymized (default), full or none.",
@@ -291,6 +334,14 @@ pub fn process_loads_vault() -> bool {
 
 pub fn drop_deletes_data() -> bool {
     DROP_DELETES_DATA.get()
+}
+
+pub fn rollup_upkeep() -> bool {
+    ROLLUP_UPKEEP.get()
+}
+
+pub fn rollup_retention_days() -> i32 {
+    ROLLUP_RETENTION_DAYS.get()
 }
 
 pub fn raw_retention_days() -> i32 {

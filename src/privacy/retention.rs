@@ -1,7 +1,9 @@
 //! Retention: `api.purge_expired_data` removes what is only needed for a while: processed raw
 //! and staging rows (they hold the anonymised network and the user agent), rate-limit windows
 //! (the only place a full IP lives) and expired visitor salts. The vault keeps its events: they
-//! carry no IP, and only a daily-salted visitor hash whose salt is gone after two days.
+//! carry no IP, and only a daily-salted visitor hash whose salt is gone after two days. The
+//! report rollups hold counts only; they are kept for ever unless
+//! `onevault_tracking.rollup_retention_days` is set.
 
 use crate::platform::audit::{self, AuditEvent};
 use crate::postgres::error::{OrInternal, TrackingError};
@@ -49,6 +51,16 @@ const ORPHANED_RATE_LIMIT_HUBS: &str = "WITH gone AS (
          RETURNING 1)
      SELECT count(*) FROM gone";
 
+/// Rollup rows (and their buckets) of UTC days that ended over `$1` days ago, per tenant.
+const EXPIRED_ROLLUPS: &str = "WITH cutoff AS (
+         SELECT date_trunc('day', clock_timestamp(), 'UTC') - make_interval(hours => 24 * $1) AS before),
+     buckets AS (
+         DELETE FROM business.site_traffic_bucket AS b USING cutoff WHERE b.bucket < cutoff.before),
+     gone AS (
+         DELETE FROM business.site_traffic_rollup AS r USING cutoff WHERE r.bucket < cutoff.before
+         RETURNING r.tenant_hk)
+     SELECT tenant_hk, count(*) FROM gone GROUP BY tenant_hk";
+
 /// `api.purge_expired_data(p_raw_retention_days, p_rate_limit_retention_hours) RETURNS jsonb`:
 /// NULL arguments take `onevault_tracking.raw_retention_days` and
 /// `onevault_tracking.rate_limit_retention_hours`. It also destroys visitor salts older than
@@ -74,7 +86,7 @@ fn purge_expired_data(
         }
     }
     Spi::connect_mut(|client| {
-        let mut per_tenant: BTreeMap<Vec<u8>, [i64; 3]> = BTreeMap::new();
+        let mut per_tenant: BTreeMap<Vec<u8>, [i64; 4]> = BTreeMap::new();
         let expired: Vec<(i64, Vec<u8>)> = spi::execute(client, EXPIRED_RAW_EVENTS, &[days.into()])
             .or_internal("expired raw events")
             .map(|row| {
@@ -122,9 +134,19 @@ fn purge_expired_data(
             .or_internal("orphaned rate-limit hubs")
             .unwrap_or(0);
         let salts_destroyed = salts::retire_expired(client);
+        let rollup_days = settings::rollup_retention_days();
+        if rollup_days > 0 {
+            for row in spi::execute(client, EXPIRED_ROLLUPS, &[rollup_days.into()])
+                .or_internal("expired rollups")
+            {
+                let tenant = spi::column::<Vec<u8>>(&row, 1, "tenant_hk");
+                per_tenant.entry(tenant).or_default()[3] +=
+                    row.get::<i64>(2).ok().flatten().unwrap_or(0);
+            }
+        }
 
         let run_id = to_hex(&strong_random::<8>());
-        let mut totals = [0i64; 3];
+        let mut totals = [0i64; 4];
         for (tenant, counts) in &per_tenant {
             for (total, count) in totals.iter_mut().zip(counts) {
                 *total += count;
@@ -133,6 +155,7 @@ fn purge_expired_data(
             details.insert("run_id".into(), run_id.clone().into());
             details.insert("raw_retention_days".into(), days.into());
             details.insert("rate_limit_retention_hours".into(), hours.into());
+            details.insert("rollup_retention_days".into(), rollup_days.into());
             audit::log(
                 client,
                 tenant,
@@ -154,15 +177,17 @@ fn purge_expired_data(
         answer.insert("tenants".into(), per_tenant.len().into());
         answer.insert("raw_retention_days".into(), days.into());
         answer.insert("rate_limit_retention_hours".into(), hours.into());
+        answer.insert("rollup_retention_days".into(), rollup_days.into());
         JsonB(Value::Object(answer))
     })
 }
 
-fn purge_counts(counts: &[i64; 3]) -> Map<String, Value> {
+fn purge_counts(counts: &[i64; 4]) -> Map<String, Value> {
     let mut map = Map::new();
     map.insert("raw_events".into(), counts[0].into());
     map.insert("staging_events".into(), counts[1].into());
     map.insert("rate_limit_windows".into(), counts[2].into());
+    map.insert("rollup_rows".into(), counts[3].into());
     map
 }
 

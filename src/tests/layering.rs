@@ -8,7 +8,7 @@
 //! | 1 | `platform` (One Vault facts) |
 //! | 2 | `pipeline::model`, `pipeline::user_agent` (what the stages share) |
 //! | 3 | `pipeline::rows` (the typed rows handed between stages) |
-//! | 4 | `pipeline::raw`, `pipeline::staging`, `pipeline::vault` (the stages: never each other) |
+//! | 4 | `pipeline::raw`, `pipeline::staging`, `pipeline::vault`, `pipeline::rollups` (the stages: never each other) |
 //! | 5 | `pipeline::process` (the orchestration above the stages) |
 //! | 6 | `privacy`, `worker` (background processing) |
 //! | 7 | `api`, `lifecycle` (never each other) |
@@ -26,7 +26,7 @@ fn layer(module: &[&str]) -> Option<(String, u8)> {
         ["platform", ..] => 1,
         ["pipeline", "model" | "user_agent", ..] => 2,
         ["pipeline", "rows", ..] => 3,
-        ["pipeline", "raw" | "staging" | "vault", ..] => 4,
+        ["pipeline", "raw" | "staging" | "vault" | "rollups", ..] => 4,
         ["pipeline", "process", ..] => 5,
         ["privacy" | "worker", ..] => 6,
         ["api" | "lifecycle", ..] => 7,

@@ -11,6 +11,7 @@
 //! in hand.
 
 use crate::pipeline::process::drain_pending;
+use crate::pipeline::rollups;
 use crate::pipeline::user_agent::parse_user_agent;
 use crate::postgres::error::OrInternal;
 use crate::postgres::settings;
@@ -28,6 +29,10 @@ use std::time::Instant;
 pub fn start_argument(worker_no: i32, origin: Origin) -> pg_sys::Datum {
     pg_sys::Datum::from(workers::start_argument(worker_no, origin))
 }
+
+/// Report buckets closed per wake-up: a day's bucket reads the day's events, so a few at a time
+/// keep the next batch waiting briefly.
+const CLOSED_PER_WAKE: i32 = 4;
 
 /// The entry point PostgreSQL calls in a new worker process; the database name is the worker's
 /// `bgw_extra`.
@@ -92,6 +97,14 @@ pub extern "C-unwind" fn onevault_tracking_worker_main(argument: pg_sys::Datum) 
                     return;
                 }
             }
+        }
+        // Between batches, the report buckets that have ended get their visitors counted.
+        if let Err(message) =
+            transaction::run(c"onevault_tracking worker: closing report buckets", || {
+                Spi::connect_mut(|client| rollups::close_finished(client, CLOSED_PER_WAKE))
+            })
+        {
+            warning!("onevault_tracking worker {worker_no}: closing report buckets failed and will be retried: {message}");
         }
         if !BackgroundWorker::wait_latch(Some(settings::worker_naptime())) {
             break;
