@@ -20,6 +20,9 @@ SELECT api.register_site(:'tb', 'other.org', 'Other') ->> 'site_domain' AS b_sit
 
 -- The events, one batch per visitor (a visitor is site host + client IP + user agent under the
 -- day's salt, so one batch is one visitor hash whatever the clock), with explicit sessions.
+-- The reports count a visitor once per UTC day of its events (sql/reports.sql: a real visitor's
+-- hash changes with the salt at UTC midnight, so days are where visitors add up exactly): V2,
+-- on 03-29 and 03-30, is two visitors over the two days.
 -- Times are UTC; Berlin is UTC+1 until 2025-03-30 01:00 UTC and UTC+2 after it.
 --
 --  visitor (browser, os, device)   session  time (UTC)            event                    referrer / campaign
@@ -127,27 +130,27 @@ SET onevault_tracking.tenant_id = :'ta_hex';
 
 -- Totals over [2025-03-29 00:00Z, 2025-03-31 00:00Z), bots excluded: s0 s1 s2 s3 s4 (s6 starts
 -- at p_to, s5 is the bot).
---   visitors 3 (V1 V2 V3); visits 5; pageviews s0 1 + s1 3 + s2 1 + s3 2 + s4 1 = 8;
+--   visitors 4 (03-29: V1 V2; 03-30: V2 V3); visits 5; pageviews s0 1 + s1 3 + s2 1 + s3 2 + s4 1 = 8;
 --   events 8 + 3 custom = 11; views_per_visit 8/5 = 1.60;
 --   bounce_rate: one page view in s0, s2, s4 = 3/5 = 60;
 --   visit_duration: s0 0 + s1 300 + s2 0 + s3 960 (00:50 -> 01:06) + s4 30 = 1290 / 5 = 258;
 --   custom_events: signup 2 (s1, s4), download 1.
 SELECT jsonb_pretty(api.site_stats('www.EXAMPLE.com.', '2025-03-29T00:00:00Z', '2025-03-31T00:00:00Z')) AS stats;
--- With the bot: + V4, + s5 (2 page views over 10 s): visitors 4, visits 6, pageviews 10,
+-- With the bot: + V4, + s5 (2 page views over 10 s): visitors 5, visits 6, pageviews 10,
 --   events 13, views_per_visit 10/6 = 1.67, bounce_rate 3/6 = 50, visit_duration 1300/6 = 216.67 -> 217.
 SELECT s ->> 'visitors' AS visitors, s ->> 'visits' AS visits, s ->> 'pageviews' AS pageviews,
        s ->> 'events' AS events, s ->> 'views_per_visit' AS views_per_visit,
        s ->> 'bounce_rate' AS bounce_rate, s ->> 'visit_duration' AS visit_duration
   FROM api.site_stats('example.com', '2025-03-29T00:00:00Z', '2025-03-31T00:00:00Z', true) AS s;
 -- The range's edges: p_from is in, p_to is out. From 2025-03-29 00:00:00.000001 s0 is gone
--- (visitors still 3: V2 has s3; visits 4, pageviews 7); to 2025-03-31 00:00:00.000001 adds s6
--- (visits 6, pageviews 9, bounce_rate 4/6 = 67).
+-- (visitors 3: V2 on 03-29 only had s0; visits 4, pageviews 7); to 2025-03-31 00:00:00.000001
+-- adds s6 (V3 on 03-31: visitors 5, visits 6, pageviews 9, bounce_rate 4/6 = 67).
 SELECT s ->> 'visitors' AS visitors, s ->> 'visits' AS visits, s ->> 'pageviews' AS pageviews
   FROM api.site_stats('example.com', '2025-03-29T00:00:00.000001Z', '2025-03-31T00:00:00Z') AS s;
 SELECT s ->> 'visitors' AS visitors, s ->> 'visits' AS visits, s ->> 'pageviews' AS pageviews,
        s ->> 'bounce_rate' AS bounce_rate
   FROM api.site_stats('example.com', '2025-03-29T00:00:00Z', '2025-03-31T00:00:00.000001Z') AS s;
--- All time (infinite bounds): s6 is in too: visits 6, pageviews 9.
+-- All time (infinite bounds): s6 is in too: visitors 5, visits 6, pageviews 9.
 SELECT s ->> 'visitors' AS visitors, s ->> 'visits' AS visits, s ->> 'pageviews' AS pageviews, s ->> 'from' AS "from"
   FROM api.site_stats('example.com', '-infinity', 'infinity') AS s;
 -- A range with nothing in it: zeros, not NULLs.
@@ -173,7 +176,7 @@ SELECT * FROM pg_temp.rows('entry_page');
 -- exit_page: s0 /about, s1 /signup (3 views), s2 /pricing, s3 /blog, s4 /blog (the custom event
 -- after it is not a page): /blog = s3 2 + s4 1 = 3 (V2 V3).
 SELECT * FROM pg_temp.rows('exit_page');
--- referrer (the visit's first event): direct s0 s2 s3 (V1 V2; 1 + 1 + 2 views), google.com s1,
+-- referrer (the visit's first event): direct s0 s2 s3 (V1, V2 on two days; 1 + 1 + 2 views), google.com s1,
 -- news.ycombinator.com s4; the internal referrers of later page views do not count.
 SELECT * FROM pg_temp.rows('referrer');
 -- channel: direct s0 s2 (V2 V1, 2 views), search s1 (3), email s3 (2), social s4 (1).
@@ -182,7 +185,8 @@ SELECT * FROM pg_temp.rows('channel');
 SELECT * FROM pg_temp.rows('utm_source');
 SELECT * FROM pg_temp.rows('utm_medium');
 SELECT * FROM pg_temp.rows('utm_campaign');
--- browser / os / device: V1 s1 s2 (4 views), V2 s0 s3 (3), V3 s4 (1); desktop = V1 + V3.
+-- browser / os / device: V1 s1 s2 (4 views), V2 s0 s3 (3; two visitors, one per day), V3 s4 (1);
+-- desktop = V1 + V3.
 SELECT * FROM pg_temp.rows('browser');
 SELECT * FROM pg_temp.rows('os');
 SELECT * FROM pg_temp.rows('device');
@@ -191,7 +195,8 @@ SELECT * FROM pg_temp.rows('browser', 10, true);
 SELECT * FROM pg_temp.rows('device', 10, true);
 -- event_name (custom events): signup s1 s4 (V1 V3), download s3 (V2).
 SELECT * FROM pg_temp.rows('event_name');
--- property:plan: free (s4), pro (s1), and the download without a plan; property:file.
+-- property:plan: free (s4), pro (s1); property:file: a.pdf (s3). A property's breakdown counts
+-- only the events that have it (no empty group for the others, nor for a key no event has).
 SELECT * FROM pg_temp.rows('property:plan');
 SELECT * FROM pg_temp.rows('property:file');
 SELECT * FROM pg_temp.rows('property:none_has_this', 1);

@@ -88,6 +88,7 @@ SELECT onevault_tracking.current_tenant_hk() IS NOT NULL AS tenant_selected \gse
 SELECT api.site_stats('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS stats \gset
 SELECT api.site_breakdown('planted.example', 'page', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS breakdown \gset
 SELECT api.site_timeseries('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS series \gset
+SELECT onevault_tracking.rebuild_rollups(onevault_tracking.current_tenant_hk(), 'planted.example') AS rebuilt \gset
 -- A worker started and stopped; the pending events of the other tests are locked by this
 -- transaction, so the worker (SKIP LOCKED) processes none of them while it runs.
 SELECT count(*) AS locked_pending FROM (SELECT 1 FROM raw.site_tracking_events_r
@@ -95,8 +96,9 @@ SELECT count(*) AS locked_pending FROM (SELECT 1 FROM raw.site_tracking_events_r
 SELECT string_agg(status, ' ') AS workers FROM onevault_tracking.start_workers(1) \gset
 SELECT onevault_tracking.stop_workers() AS workers_stopped \gset
 RESET search_path;
--- Every function a role may execute ran in this transaction (the reports' event set is an SQL
--- function inlined into their queries, which function tracking cannot see).
+-- Every function a role may execute ran in this transaction (the reports' event set and the
+-- rollups' filter test are SQL functions inlined into their queries, which function tracking
+-- cannot see).
 SELECT p.oid::regprocedure AS never_called
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')
@@ -104,7 +106,8 @@ SELECT p.oid::regprocedure AS never_called
    AND (has_function_privilege('onevault_tracking_ingest', p.oid, 'EXECUTE')
         OR has_function_privilege('onevault_tracking_reader', p.oid, 'EXECUTE')
         OR has_function_privilege('onevault_tracking_admin', p.oid, 'EXECUTE'))
-   AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure
+   AND p.oid NOT IN ('onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure,
+                     'onevault_tracking.traffic_filter_keeps(jsonb, text, text, boolean)'::regprocedure)
    AND NOT EXISTS (SELECT 1 FROM pg_stat_xact_user_functions AS f WHERE f.funcid = p.oid)
  ORDER BY 1;
 SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 'success' AS site_event,
@@ -113,6 +116,7 @@ SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 's
        (:'enriched'::jsonb) ->> 'page_host' AS enriched_host, (:'erased_visitor'::jsonb) ->> 'total' AS erased_visitor,
        :'normalised_domain' AS normalised_domain, (:'stats'::jsonb) ? 'pageviews' AS stats,
        (:'breakdown'::jsonb) IS NOT NULL AS breakdown, (:'series'::jsonb) IS NOT NULL AS series,
+       (:'rebuilt'::jsonb) ->> 'sites' AS rebuilt_sites,
        :'workers' AS workers, :workers_stopped AS workers_stopped;
 COMMIT;
 

@@ -40,7 +40,8 @@ SELECT r.role, string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regpro
   JOIN pg_proc p ON p.oid = d.objid
  WHERE has_function_privilege(r.role, p.oid, 'EXECUTE')
  GROUP BY r.role ORDER BY r.role;
--- The admin role runs everything but the tracking calls and the internal audit path.
+-- The admin role runs everything but the tracking calls, the internal audit path and the
+-- rollups' upkeep inside the pipeline (the workers and the processing calls run it).
 SELECT p.oid::regprocedure AS admin_not_executable
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'onevault_tracking')
@@ -61,7 +62,8 @@ SELECT n.nspname, count(*) AS tables, bool_and(c.relrowsecurity) AS rls,
 
 -- Every SECURITY DEFINER function and every SQL or PL/pgSQL function pins search_path; the
 -- only unpinned ones are the pure native functions, which resolve no names, the reports'
--- event set, an SQL function that must stay inlinable and so qualifies every name instead,
+-- event set and the rollups' filter test, SQL functions that must stay inlinable and so
+-- qualify every name instead,
 -- and the audit path, pinned to pg_catalog, pgcrypto's schema, pg_temp (audit_path test).
 SELECT p.oid::regprocedure AS unpinned, p.prosecdef
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
