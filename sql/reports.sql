@@ -224,6 +224,9 @@ RETURNS TABLE (range_index integer, value text, pageviews bigint, events bigint,
 LANGUAGE plpgsql
 STABLE
 SECURITY INVOKER
+-- A plan for the call's own ranges: a generic plan cached after a long hourly series reads every
+-- bucket of the dimension for a one-day range (30x slower, measured in bench/README.md).
+SET plan_cache_mode = force_custom_plan
 AS $report_metrics$
 DECLARE
     page text := coalesce(p_filters ->> 'page', '');

@@ -430,13 +430,15 @@ DECLARE
     n bigint;
     closed integer := 0;
     batch integer;
+    audited jsonb;
+    run_id text := replace(gen_random_uuid()::text, '-', '');
 BEGIN
     IF p_site_domain IS NOT NULL AND p_tenant_hk IS NULL THEN
         RAISE EXCEPTION 'a site is named within its tenant'
             USING ERRCODE = '22004', HINT = 'Give p_tenant_hk with p_site_domain, or neither to rebuild every site.';
     END IF;
     FOR target IN
-        SELECT h.tenant_hk, h.site_hk
+        SELECT h.tenant_hk, h.site_hk, h.site_bk
           FROM business.site_h AS h
          WHERE (p_tenant_hk IS NULL OR h.tenant_hk = p_tenant_hk)
            AND (p_site_domain IS NULL
@@ -472,6 +474,18 @@ BEGIN
         SELECT count(*) INTO n FROM rows_written;
         sites := sites + 1;
         written := written + n;
+        -- One record per site, keyed by the run (the platform's function keeps one record per
+        -- event type, resource and transaction start); the tenant comes from tenant_id.
+        audited := onevault_tracking.log_platform_audit_event(
+            'ROLLUPS_REBUILT', 'onevault_tracking.rollups',
+            'rebuild:' || run_id || ':' || encode(target.site_hk, 'hex'),
+            'onevault_tracking:' || session_user,
+            jsonb_build_object('tenant_id', encode(target.tenant_hk, 'hex'), 'site', target.site_bk,
+                               'run_id', run_id, 'rollup_rows', n));
+        IF (audited ->> 'success') IS DISTINCT FROM 'true' THEN
+            RAISE EXCEPTION 'util.log_audit_event failed (%): %', audited ->> 'error_code', audited ->> 'error_message'
+                USING ERRCODE = '39000', HINT = 'Nothing was rebuilt: the rebuild is audited or not done.';
+        END IF;
     END LOOP;
     LOOP
         batch := onevault_tracking.close_rollup_buckets(1000);
