@@ -2,12 +2,13 @@
 
 -- 1. Nothing of the extension is executable by PUBLIC, and every function that resolves names
 -- (SECURITY DEFINER ones, and all SQL and PL/pgSQL ones but onevault_tracking.report_events and
--- traffic_filter_keeps, which qualify every name so that they can be inlined) has search_path pinned to
--- pg_catalog, pg_temp: a caller's schemas (public, or objects planted in pg_temp) can never
--- stand in for a built-in function or operator. Tables are always schema-qualified in the
+-- traffic_filter_keeps, which qualify every name so that they can be inlined) has search_path
+-- pinned to pg_catalog, pg_temp: a caller's schemas (public, or objects planted in pg_temp) can
+-- never stand in for a built-in function or operator. Tables are always schema-qualified in the
 -- code. The one exception is onevault_tracking.log_platform_audit_event, whose path is pinned
--- by sql/integration.sql (pgcrypto's schema added, see there). The pure native functions (hashing, validation) resolve no names, and a SET clause
--- would cost each of their calls a configuration save and restore.
+-- by sql/integration.sql (pgcrypto's schema added, see there). The pure native functions
+-- (hashing, validation) resolve no names, and a SET clause would cost each of their calls a
+-- configuration save and restore.
 DO $lockdown$
 DECLARE
     member_function regprocedure;

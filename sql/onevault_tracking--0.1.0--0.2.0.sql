@@ -19,6 +19,9 @@
 --      domain that is not ASCII, and its ASCII keys are already in the normalised form.
 --   9. background processing workers: their state table, the view worker_status, and
 --      start_workers() / stop_workers() (sql/worker.sql); before the lockdown and grants.
+--  10. report rollups kept by every vault load (sql/rollups.sql), and reports with filters and the
+--      comparison with the previous period that read them (sql/reports.sql); the rollups of the
+--      stored events are built here (onevault_tracking.rebuild_rollups()), before the lockdown.
 -- Every statement here equals its counterpart in the install files of 0.2.0; the upgrade test
 -- (tests/lifecycle/upgrade.sh) checks that the updated catalog equals a fresh install.
 
@@ -595,6 +598,1023 @@ LANGUAGE c VOLATILE
 SECURITY DEFINER
 AS 'MODULE_PATHNAME', 'stop_workers_wrapper';
 
+-- 10. Report rollups (sql/rollups.sql) and the reports that read them (sql/reports.sql). The
+-- reports gain filters and the comparison with the previous period, so their signatures change:
+-- the 0.1.0 ones are dropped (the grants of section 6 give the new ones to the readers). The
+-- events already stored get their rollups at the end of this section.
+DROP FUNCTION api.site_stats(text, timestamptz, timestamptz, boolean);
+DROP FUNCTION api.site_breakdown(text, text, timestamptz, timestamptz, integer, boolean);
+DROP FUNCTION api.site_timeseries(text, timestamptz, timestamptz, text, boolean);
+
+-- Report rollups: what the reports read instead of the events (README, "Reports").
+--
+-- Every report metric is a sum of contributions, and each contribution belongs to one instant:
+--   an event contributes its page view and its event at its own time;
+--   a visit (a session) contributes visits, bounces and duration at its start (its first event),
+--   and it is the whole visit's: its bounce and its duration count every event of the visit;
+--   a visitor (a visitor hash: the salt is daily, so one per visitor and UTC day) counts once
+--   per bucket in which they have an event.
+-- traffic_contributions() computes them from the vault for a set of whole visits; the reports
+-- over the vault (onevault_tracking.report_source = vault) sum them directly, and the rollups
+-- hold their sums per hour and per UTC day. Sums of events and visits are additive, so a range
+-- is answered from the day and hour rows it covers, plus its partial hours read from the vault.
+-- Visitors are not additive across buckets: see site_traffic_bucket below.
+--
+-- Dimensions. Every contribution is counted under the totals (dimension '', value NULL) and
+-- under each dimension value it has:
+--   page, event_name, property:<key>  the event's own (page views for page, custom events for
+--                                     the others); a visit has each value one of its events has
+--   entry_page, exit_page             the visit's first and last page view
+--   referrer, channel, utm_source, utm_medium, utm_campaign, browser, os, device
+--                                     the visit's, taken from its first event (an event without a
+--                                     session stands for itself)
+-- and under a page filter: the same rows again, restricted to the page views of that page and
+-- the visits that viewed it (page_filter = the path; '' is no filter). Bots: a visit is a bot's
+-- when its first event is; its events follow it.
+
+CREATE TABLE business.site_traffic_rollup (
+    tenant_hk   bytea       NOT NULL,
+    site_hk     bytea       NOT NULL,
+    granularity "char"      NOT NULL CHECK (granularity IN ('h', 'd')),  -- UTC hour or UTC day
+    bucket      timestamptz NOT NULL,                                    -- its first instant
+    bots        boolean     NOT NULL,
+    page_filter text        NOT NULL,
+    dimension   text        NOT NULL,
+    value       text,
+    pageviews   bigint      NOT NULL,
+    events      bigint      NOT NULL,
+    visits      bigint      NOT NULL,
+    bounces     bigint      NOT NULL,
+    duration_us bigint      NOT NULL,  -- the visits' durations, in microseconds
+    visitors    bigint,                -- exact once the bucket is closed (site_traffic_bucket)
+    -- Page paths and values are up to 2,000 bytes each: the key names them by a hash.
+    filter_key  uuid        NOT NULL GENERATED ALWAYS AS (md5(page_filter)::uuid) STORED,
+    row_key     uuid        NOT NULL GENERATED ALWAYS AS (
+                    md5(page_filter || E'\x1f' || dimension || E'\x1f' || coalesce('v' || value, 'n'))::uuid) STORED
+);
+CREATE UNIQUE INDEX site_traffic_rollup_key
+    ON business.site_traffic_rollup (tenant_hk, site_hk, granularity, bucket, bots, row_key);
+-- What a report reads: one filter and one dimension of a site over a run of buckets.
+CREATE INDEX site_traffic_rollup_report_idx
+    ON business.site_traffic_rollup (tenant_hk, site_hk, filter_key, dimension, granularity, bucket);
+
+-- The buckets that have rollup rows, and whether their visitors are counted. A bucket is closed
+-- by onevault_tracking.close_rollup_buckets() (the background workers call it) five minutes
+-- after its end: its visitors are then counted exactly from the vault, once, into the rows'
+-- visitors. An event loaded into a closed bucket (a late event) opens it again. Reports count
+-- the visitors of a bucket that is open from the vault.
+CREATE TABLE business.site_traffic_bucket (
+    tenant_hk   bytea       NOT NULL,
+    site_hk     bytea       NOT NULL,
+    granularity "char"      NOT NULL CHECK (granularity IN ('h', 'd')),
+    bucket      timestamptz NOT NULL,
+    closed_at   timestamptz,
+    PRIMARY KEY (tenant_hk, site_hk, granularity, bucket)
+);
+CREATE INDEX site_traffic_bucket_open_idx
+    ON business.site_traffic_bucket (bucket) WHERE closed_at IS NULL;
+
+-- Whether the report filters p_filters keep a value of dimension p_key: yes when they do not
+-- name it; otherwise the value must apply (p_applies) and equal the filter's (a JSON null asks
+-- for no value). Inlined into the query that calls it, so written like report_events (every name
+-- qualified, no SET clause).
+CREATE FUNCTION onevault_tracking.traffic_filter_keeps(
+    p_filters jsonb, p_key text, p_value text, p_applies boolean DEFAULT true)
+RETURNS boolean
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY INVOKER
+AS $keeps$
+    SELECT NOT (p_filters OPERATOR(pg_catalog.?) p_key)
+        OR (p_applies AND CASE WHEN pg_catalog.jsonb_typeof(p_filters OPERATOR(pg_catalog.->) p_key) OPERATOR(pg_catalog.=) 'null'
+                               THEN p_value IS NULL
+                               ELSE p_value OPERATOR(pg_catalog.=) (p_filters OPERATOR(pg_catalog.->>) p_key) END)
+$keeps$;
+
+-- The contributions of whole visits (see the top of this file), one row per contribution and
+-- dimension value: kind 'e' (an event: pageviews, events, and the visitor_hash it counts) or
+-- 'v' (a visit: visits, bounces, duration_us), at its instant.
+-- Two ways to say which visits:
+--   a range (p_from, p_to): the visits of p_site with an event in it, and the events without a
+--     session in it; only the contributions inside the range are returned;
+--   sets (p_from NULL): the visits p_sessions and the session-less events p_loose, every
+--     contribution, leaving out the events p_excluded (what the visits were before them).
+-- p_page: '' only the unfiltered rows, a path only that page filter's rows, NULL all of them.
+-- p_dimension: one dimension ('' the totals), NULL all of them.
+-- p_filters (jsonb, {} for none) restricts the visits and events: a visit attribute (entry_page,
+-- exit_page, referrer, channel, utm_*, browser, os, device) keeps the visits that have it, an
+-- event attribute (page, event_name, property:<key>) keeps the events that have it and the
+-- visits with such an event; a JSON null asks for "none" (e.g. referrer null: direct).
+CREATE FUNCTION onevault_tracking.traffic_contributions(
+    p_tenant bytea, p_site bytea, p_from timestamptz, p_to timestamptz,
+    p_sessions bytea[], p_loose bytea[], p_excluded bytea[],
+    p_page text, p_dimension text, p_filters jsonb)
+RETURNS TABLE (kind "char", at timestamptz, tenant_hk bytea, site_hk bytea, visitor_hash bytea,
+               bots boolean, page_filter text, dimension text, value text,
+               pageviews integer, events integer, visits integer, bounces integer, duration_us bigint)
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+SECURITY INVOKER
+AS $contributions$
+WITH in_range AS MATERIALIZED (
+    SELECT l.tracking_event_hk, l.session_hk
+      FROM business.tracking_event_details_s AS d
+      JOIN business.tracking_event_l AS l ON l.tracking_event_hk = d.tracking_event_hk
+     WHERE p_from IS NOT NULL
+       AND d.tenant_hk = p_tenant AND d.load_end_date IS NULL
+       AND d.event_timestamp >= p_from AND d.event_timestamp < p_to
+       AND l.tenant_hk = p_tenant AND l.site_hk = p_site
+),
+picked AS (
+    SELECT l.tracking_event_hk
+      FROM business.tracking_event_l AS l
+     WHERE l.session_hk IN (SELECT DISTINCT r.session_hk FROM in_range AS r WHERE r.session_hk IS NOT NULL)
+    UNION ALL
+    SELECT r.tracking_event_hk FROM in_range AS r WHERE r.session_hk IS NULL
+    UNION ALL
+    SELECT l.tracking_event_hk FROM business.tracking_event_l AS l
+     WHERE p_from IS NULL AND l.session_hk = ANY (p_sessions)
+    UNION ALL
+    SELECT k.hk FROM unnest(p_loose) AS k (hk) WHERE p_from IS NULL
+),
+ev AS MATERIALIZED (
+    SELECT l.tracking_event_hk AS hk, l.tenant_hk, l.site_hk, l.session_hk, d.event_type, d.event_name,
+           d.event_timestamp AS at, d.visitor_hash, d.properties, d.referrer_host, d.channel,
+           d.utm_source, d.utm_medium, d.utm_campaign, d.browser_name, d.os_name, d.device_type,
+           coalesce(d.is_bot, false) AS bot, d.event_type = 'page_view' AS pv, p.page_path
+      FROM picked AS k
+      JOIN business.tracking_event_l AS l ON l.tracking_event_hk = k.tracking_event_hk
+      JOIN business.tracking_event_details_s AS d
+        ON d.tracking_event_hk = l.tracking_event_hk AND d.load_end_date IS NULL
+      LEFT JOIN business.page_details_s AS p ON p.page_hk = l.page_hk AND p.load_end_date IS NULL
+     WHERE l.site_hk IS NOT NULL AND d.event_timestamp IS NOT NULL
+       AND NOT EXISTS (SELECT FROM unnest(p_excluded) AS x (hk) WHERE x.hk = l.tracking_event_hk)
+),
+-- Each visit: its first event's attributes, and its page views (entry: the first, exit: the
+-- last; equal times are ordered by event key, so the choice is stable).
+visit AS (
+    SELECT DISTINCT ON (e.session_hk) e.session_hk, e.tenant_hk, e.site_hk, e.at AS first_at, e.bot,
+           e.referrer_host, e.channel,
+           e.utm_source, e.utm_medium, e.utm_campaign, e.browser_name, e.os_name, e.device_type
+      FROM ev AS e
+     WHERE e.session_hk IS NOT NULL
+     ORDER BY e.session_hk, e.at, e.hk
+),
+visit_pages AS (
+    SELECT e.session_hk, count(*) FILTER (WHERE e.pv) AS pageviews, max(e.at) AS last_at,
+           (array_agg(e.page_path ORDER BY e.at, e.hk) FILTER (WHERE e.pv))[1] AS entry_page,
+           (array_agg(e.page_path ORDER BY e.at DESC, e.hk) FILTER (WHERE e.pv))[1] AS exit_page
+      FROM ev AS e
+     WHERE e.session_hk IS NOT NULL
+     GROUP BY e.session_hk
+),
+-- Every event with its visit's attributes, and whether the filters keep it.
+ev_visit AS (
+    SELECT x.*,
+           (p_filters IS NULL OR p_filters = '{}' OR (
+                onevault_tracking.traffic_filter_keeps(p_filters, 'entry_page', x.entry_page)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'exit_page', x.exit_page)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'referrer', x.referrer_host)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'channel', x.channel)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'utm_source', x.utm_source)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'utm_medium', x.utm_medium)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'utm_campaign', x.utm_campaign)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'browser', x.browser_name)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'os', x.os_name)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'device', x.device_type))) AS visit_kept
+      FROM (SELECT e.hk, e.tenant_hk, e.site_hk, e.session_hk, e.at, e.visitor_hash, e.pv, e.event_type,
+                   e.event_name, e.properties, e.page_path,
+                   coalesce(v.bot, e.bot) AS bots,
+                   CASE WHEN v.session_hk IS NULL THEN e.referrer_host ELSE v.referrer_host END AS referrer_host,
+                   CASE WHEN v.session_hk IS NULL THEN e.channel ELSE v.channel END AS channel,
+                   CASE WHEN v.session_hk IS NULL THEN e.utm_source ELSE v.utm_source END AS utm_source,
+                   CASE WHEN v.session_hk IS NULL THEN e.utm_medium ELSE v.utm_medium END AS utm_medium,
+                   CASE WHEN v.session_hk IS NULL THEN e.utm_campaign ELSE v.utm_campaign END AS utm_campaign,
+                   CASE WHEN v.session_hk IS NULL THEN e.browser_name ELSE v.browser_name END AS browser_name,
+                   CASE WHEN v.session_hk IS NULL THEN e.os_name ELSE v.os_name END AS os_name,
+                   CASE WHEN v.session_hk IS NULL THEN e.device_type ELSE v.device_type END AS device_type,
+                   s.entry_page, s.exit_page
+              FROM ev AS e
+              LEFT JOIN visit AS v ON v.session_hk = e.session_hk
+              LEFT JOIN visit_pages AS s ON s.session_hk = e.session_hk) AS x
+),
+kept AS MATERIALIZED (
+    SELECT e.*,
+           e.visit_kept AND (p_filters IS NULL OR p_filters = '{}' OR (
+                onevault_tracking.traffic_filter_keeps(p_filters, 'page', CASE WHEN e.pv THEN e.page_path END, e.pv)
+            AND onevault_tracking.traffic_filter_keeps(p_filters, 'event_name', e.event_name, e.event_type = 'custom')
+            AND NOT EXISTS (SELECT FROM jsonb_each(p_filters) AS f
+                             WHERE starts_with(f.key, 'property:')
+                               AND NOT onevault_tracking.traffic_filter_keeps(
+                                       p_filters, f.key, e.properties ->> substr(f.key, 10),
+                                       e.event_type = 'custom' AND coalesce(e.properties ? substr(f.key, 10), false)))))
+               AS event_kept
+      FROM ev_visit AS e
+),
+ev_dims AS (
+    SELECT e.hk, x.dimension, x.value
+      FROM kept AS e
+      CROSS JOIN LATERAL (
+          SELECT d.dimension, d.value
+            FROM (VALUES ('', NULL::text, true),
+                         ('page', e.page_path, e.pv),
+                         ('entry_page', e.entry_page, e.entry_page IS NOT NULL),
+                         ('exit_page', e.exit_page, e.exit_page IS NOT NULL),
+                         ('referrer', e.referrer_host, true),
+                         ('channel', e.channel, true),
+                         ('utm_source', e.utm_source, true),
+                         ('utm_medium', e.utm_medium, true),
+                         ('utm_campaign', e.utm_campaign, true),
+                         ('browser', e.browser_name, true),
+                         ('os', e.os_name, true),
+                         ('device', e.device_type, true),
+                         ('event_name', e.event_name, e.event_type = 'custom')) AS d (dimension, value, applies)
+           WHERE d.applies
+          UNION ALL
+          SELECT 'property:' || p.key, p.value
+            FROM jsonb_each_text(CASE WHEN e.event_type = 'custom' AND jsonb_typeof(e.properties) = 'object'
+                                      THEN e.properties END) AS p) AS x
+     WHERE p_dimension IS NULL OR x.dimension = p_dimension
+),
+event_rows AS (
+    SELECT 'e'::"char" AS kind, e.at, e.tenant_hk, e.site_hk, e.visitor_hash, e.bots, f.page_filter,
+           x.dimension, x.value, e.pv::integer AS pageviews, 1 AS events, 0 AS visits, 0 AS bounces,
+           0::bigint AS duration_us
+      FROM kept AS e
+      JOIN ev_dims AS x ON x.hk = e.hk
+      CROSS JOIN LATERAL (SELECT ''::text AS page_filter
+                          UNION ALL
+                          SELECT e.page_path WHERE e.pv AND e.page_path IS NOT NULL) AS f
+     WHERE e.event_kept
+       AND (p_page IS NULL OR f.page_filter = p_page)
+       AND (p_from IS NULL OR (e.at >= p_from AND e.at < p_to))
+),
+-- A visit counts when the filters keep one of its events, under each value its events have
+-- (once) and under each page it viewed.
+kept_visits AS (
+    SELECT DISTINCT e.session_hk
+      FROM kept AS e
+     WHERE e.session_hk IS NOT NULL AND e.event_kept
+),
+visit_keys AS (
+    SELECT DISTINCT e.session_hk, x.dimension, x.value
+      FROM kept AS e
+      JOIN ev_dims AS x ON x.hk = e.hk
+     WHERE e.session_hk IS NOT NULL AND e.visit_kept
+),
+visit_filters AS (
+    SELECT v.session_hk, ''::text AS page_filter
+      FROM visit AS v
+    UNION
+    SELECT e.session_hk, e.page_path
+      FROM kept AS e
+     WHERE e.session_hk IS NOT NULL AND e.pv AND e.page_path IS NOT NULL AND p_page IS DISTINCT FROM ''
+),
+visit_rows AS (
+    SELECT 'v'::"char" AS kind, v.first_at AS at, v.tenant_hk, v.site_hk, NULL::bytea AS visitor_hash,
+           v.bot AS bots, f.page_filter, k.dimension, k.value, 0 AS pageviews, 0 AS events, 1 AS visits,
+           (s.pageviews = 1)::integer AS bounces,
+           (extract(epoch FROM s.last_at - v.first_at) * 1000000)::bigint AS duration_us
+      FROM visit AS v
+      JOIN kept_visits AS c ON c.session_hk = v.session_hk
+      JOIN visit_pages AS s ON s.session_hk = v.session_hk
+      JOIN visit_filters AS f ON f.session_hk = v.session_hk
+      JOIN visit_keys AS k ON k.session_hk = v.session_hk
+     WHERE (p_page IS NULL OR f.page_filter = p_page)
+       AND (p_from IS NULL OR (v.first_at >= p_from AND v.first_at < p_to))
+)
+SELECT * FROM event_rows
+UNION ALL
+SELECT * FROM visit_rows
+$contributions$;
+
+-- Upkeep: what the events p_events, just loaded into the vault (each one once: a replay loads
+-- nothing), change in the rollups. Their visits are summed as they are now minus as they were
+-- without these events: a late event that becomes its visit's first moves the whole visit (its
+-- start bucket, entry page, attributes), and a visit spanning buckets stays counted once, at its
+-- start. The buckets that change are opened, so their visitors are counted again when they
+-- close. Answers the number of rollup rows written.
+CREATE FUNCTION onevault_tracking.rollup_loaded_events(p_events bytea[])
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY INVOKER
+AS $rollup_loaded_events$
+DECLARE
+    sessions bytea[];
+    loose bytea[];
+    written bigint;
+BEGIN
+    SELECT array_agg(DISTINCT l.session_hk) FILTER (WHERE l.session_hk IS NOT NULL),
+           array_agg(l.tracking_event_hk) FILTER (WHERE l.session_hk IS NULL)
+      INTO sessions, loose
+      FROM business.tracking_event_l AS l
+     WHERE l.tracking_event_hk = ANY (p_events) AND l.site_hk IS NOT NULL;
+    IF sessions IS NULL AND loose IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    WITH delta AS (
+        SELECT c.*, 1 AS sign
+          FROM onevault_tracking.traffic_contributions(NULL, NULL, NULL, NULL, sessions, loose, NULL,
+                                                       NULL, NULL, NULL) AS c
+        UNION ALL
+        SELECT c.*, -1
+          FROM onevault_tracking.traffic_contributions(NULL, NULL, NULL, NULL, sessions, NULL, p_events,
+                                                       NULL, NULL, NULL) AS c
+    ),
+    sums AS (
+        SELECT d.tenant_hk, d.site_hk, g.granularity,
+               date_trunc(CASE g.granularity WHEN 'h' THEN 'hour' ELSE 'day' END, d.at, 'UTC') AS bucket,
+               d.bots, d.page_filter, d.dimension, d.value,
+               sum(d.sign * d.pageviews) AS pageviews, sum(d.sign * d.events) AS events,
+               sum(d.sign * d.visits) AS visits, sum(d.sign * d.bounces) AS bounces,
+               sum(d.sign * d.duration_us) AS duration_us
+          FROM delta AS d
+         CROSS JOIN (VALUES ('h'::"char"), ('d'::"char")) AS g (granularity)
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+        HAVING sum(d.sign * d.pageviews) <> 0 OR sum(d.sign * d.events) <> 0 OR sum(d.sign * d.visits) <> 0
+            OR sum(d.sign * d.bounces) <> 0 OR sum(d.sign * d.duration_us) <> 0
+    ),
+    opened AS (
+        INSERT INTO business.site_traffic_bucket AS b (tenant_hk, site_hk, granularity, bucket)
+        SELECT DISTINCT s.tenant_hk, s.site_hk, s.granularity, s.bucket FROM sums AS s
+            ON CONFLICT (tenant_hk, site_hk, granularity, bucket) DO UPDATE SET closed_at = NULL
+         WHERE b.closed_at IS NOT NULL
+    ),
+    rows_written AS (
+        INSERT INTO business.site_traffic_rollup AS r
+               (tenant_hk, site_hk, granularity, bucket, bots, page_filter, dimension, value,
+                pageviews, events, visits, bounces, duration_us)
+        SELECT s.tenant_hk, s.site_hk, s.granularity, s.bucket, s.bots, s.page_filter, s.dimension, s.value,
+               s.pageviews, s.events, s.visits, s.bounces, s.duration_us
+          FROM sums AS s
+            ON CONFLICT (tenant_hk, site_hk, granularity, bucket, bots, row_key) DO UPDATE
+           SET pageviews = r.pageviews + excluded.pageviews, events = r.events + excluded.events,
+               visits = r.visits + excluded.visits, bounces = r.bounces + excluded.bounces,
+               duration_us = r.duration_us + excluded.duration_us
+        RETURNING 1
+    )
+    SELECT count(*) INTO written FROM rows_written;
+    RETURN written;
+END
+$rollup_loaded_events$;
+
+-- Closes up to p_limit open buckets that ended over five minutes ago (clients may be up to five
+-- minutes ahead), oldest first: counts each one's visitors exactly from the vault into its rows.
+-- A late event opens its bucket again (rollup_loaded_events). Answers the number closed.
+-- Concurrent closers skip each other's buckets.
+CREATE FUNCTION onevault_tracking.close_rollup_buckets(p_limit integer DEFAULT 100)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY INVOKER
+AS $close_rollup_buckets$
+DECLARE
+    b record;
+    closed integer := 0;
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'p_limit must be a positive number of buckets, not %', coalesce(p_limit::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Close up to p_limit buckets per call, e.g. 100.';
+    END IF;
+    FOR b IN
+        SELECT t.tenant_hk, t.site_hk, t.granularity, t.bucket,
+               t.bucket + CASE t.granularity WHEN 'h' THEN interval '1 hour' ELSE interval '24 hours' END AS bucket_end
+          FROM business.site_traffic_bucket AS t
+         WHERE t.closed_at IS NULL
+           AND t.bucket + CASE t.granularity WHEN 'h' THEN interval '1 hour' ELSE interval '24 hours' END
+               + interval '5 minutes' <= now()
+         ORDER BY t.bucket, t.granularity DESC
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        WITH counted AS (
+            SELECT c.bots, c.page_filter, c.dimension, coalesce('v' || c.value, 'n') AS value_key,
+                   count(DISTINCT c.visitor_hash) AS visitors
+              FROM onevault_tracking.traffic_contributions(b.tenant_hk, b.site_hk, b.bucket, b.bucket_end,
+                                                           NULL, NULL, NULL, NULL, NULL, NULL) AS c
+             WHERE c.kind = 'e' AND c.visitor_hash IS NOT NULL
+             GROUP BY 1, 2, 3, 4
+        ),
+        target AS (
+            SELECT r.ctid AS row_id, coalesce(c.visitors, 0) AS visitors
+              FROM business.site_traffic_rollup AS r
+              LEFT JOIN counted AS c
+                ON c.bots = r.bots AND c.page_filter = r.page_filter AND c.dimension = r.dimension
+               AND c.value_key = coalesce('v' || r.value, 'n')
+             WHERE r.tenant_hk = b.tenant_hk AND r.site_hk = b.site_hk
+               AND r.granularity = b.granularity AND r.bucket = b.bucket
+        )
+        UPDATE business.site_traffic_rollup AS r
+           SET visitors = t.visitors
+          FROM target AS t
+         WHERE r.ctid = t.row_id AND r.visitors IS DISTINCT FROM t.visitors;
+        UPDATE business.site_traffic_bucket AS t
+           SET closed_at = now()
+         WHERE t.tenant_hk = b.tenant_hk AND t.site_hk = b.site_hk
+           AND t.granularity = b.granularity AND t.bucket = b.bucket;
+        closed := closed + 1;
+    END LOOP;
+    RETURN closed;
+END
+$close_rollup_buckets$;
+
+-- Computes the rollups of a tenant's sites again from the vault (all of them when p_tenant_hk
+-- is NULL; one site when p_site_domain names it), and closes their finished buckets. For a
+-- database upgraded from a release without rollups, after onevault_tracking.rollup_upkeep was
+-- off, or after events were moved between sites. Events removed by retention or erasure are no
+-- longer in the vault, so a rebuild leaves them out of the rollups too. Answers the sites and
+-- rows rebuilt.
+CREATE FUNCTION onevault_tracking.rebuild_rollups(p_tenant_hk bytea DEFAULT NULL, p_site_domain text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql
+SECURITY DEFINER
+AS $rebuild_rollups$
+DECLARE
+    target record;
+    sites integer := 0;
+    written bigint := 0;
+    n bigint;
+    closed integer := 0;
+    batch integer;
+    audited jsonb;
+    run_id text := replace(gen_random_uuid()::text, '-', '');
+BEGIN
+    IF p_site_domain IS NOT NULL AND p_tenant_hk IS NULL THEN
+        RAISE EXCEPTION 'a site is named within its tenant'
+            USING ERRCODE = '22004', HINT = 'Give p_tenant_hk with p_site_domain, or neither to rebuild every site.';
+    END IF;
+    FOR target IN
+        SELECT h.tenant_hk, h.site_hk, h.site_bk
+          FROM business.site_h AS h
+         WHERE (p_tenant_hk IS NULL OR h.tenant_hk = p_tenant_hk)
+           AND (p_site_domain IS NULL
+                OR h.site_bk = coalesce(onevault_tracking.site_domain(p_site_domain), btrim(p_site_domain)))
+         ORDER BY h.tenant_hk, h.site_hk
+    LOOP
+        DELETE FROM business.site_traffic_rollup AS r WHERE r.tenant_hk = target.tenant_hk AND r.site_hk = target.site_hk;
+        DELETE FROM business.site_traffic_bucket AS t WHERE t.tenant_hk = target.tenant_hk AND t.site_hk = target.site_hk;
+        WITH sums AS (
+            SELECT c.tenant_hk, c.site_hk, g.granularity,
+                   date_trunc(CASE g.granularity WHEN 'h' THEN 'hour' ELSE 'day' END, c.at, 'UTC') AS bucket,
+                   c.bots, c.page_filter, c.dimension, c.value,
+                   sum(c.pageviews) AS pageviews, sum(c.events) AS events, sum(c.visits) AS visits,
+                   sum(c.bounces) AS bounces, sum(c.duration_us) AS duration_us
+              FROM onevault_tracking.traffic_contributions(target.tenant_hk, target.site_hk, '-infinity', 'infinity',
+                                                           NULL, NULL, NULL, NULL, NULL, NULL) AS c
+             CROSS JOIN (VALUES ('h'::"char"), ('d'::"char")) AS g (granularity)
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+        ),
+        opened AS (
+            INSERT INTO business.site_traffic_bucket (tenant_hk, site_hk, granularity, bucket)
+            SELECT DISTINCT s.tenant_hk, s.site_hk, s.granularity, s.bucket FROM sums AS s
+        ),
+        rows_written AS (
+            INSERT INTO business.site_traffic_rollup
+                   (tenant_hk, site_hk, granularity, bucket, bots, page_filter, dimension, value,
+                    pageviews, events, visits, bounces, duration_us)
+            SELECT s.tenant_hk, s.site_hk, s.granularity, s.bucket, s.bots, s.page_filter, s.dimension, s.value,
+                   s.pageviews, s.events, s.visits, s.bounces, s.duration_us
+              FROM sums AS s
+            RETURNING 1
+        )
+        SELECT count(*) INTO n FROM rows_written;
+        sites := sites + 1;
+        written := written + n;
+        -- One record per site, keyed by the run (the platform's function keeps one record per
+        -- event type, resource and transaction start); the tenant comes from tenant_id.
+        audited := onevault_tracking.log_platform_audit_event(
+            'ROLLUPS_REBUILT', 'onevault_tracking.rollups',
+            'rebuild:' || run_id || ':' || encode(target.site_hk, 'hex'),
+            'onevault_tracking:' || session_user,
+            jsonb_build_object('tenant_id', encode(target.tenant_hk, 'hex'), 'site', target.site_bk,
+                               'run_id', run_id, 'rollup_rows', n));
+        IF (audited ->> 'success') IS DISTINCT FROM 'true' THEN
+            RAISE EXCEPTION 'util.log_audit_event failed (%): %', audited ->> 'error_code', audited ->> 'error_message'
+                USING ERRCODE = '39000', HINT = 'Nothing was rebuilt: the rebuild is audited or not done.';
+        END IF;
+    END LOOP;
+    LOOP
+        batch := onevault_tracking.close_rollup_buckets(1000);
+        closed := closed + batch;
+        EXIT WHEN batch = 0;
+    END LOOP;
+    RETURN jsonb_build_object('sites', sites, 'rollup_rows', written, 'buckets_closed', closed);
+END
+$rebuild_rollups$;
+
+-- The rollup tables, like every table of the layers (sql/security.sql, sql/lifecycle.sql):
+-- row-level security with the readers' tenant policy, and dumped with the data.
+DO $rollup_tables$
+DECLARE
+    rollup_table regclass;
+BEGIN
+    FOREACH rollup_table IN ARRAY ARRAY['business.site_traffic_rollup'::regclass, 'business.site_traffic_bucket'::regclass] LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', rollup_table);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY tenant_reader ON %s FOR SELECT TO onevault_tracking_reader '
+            'USING (tenant_hk OPERATOR(pg_catalog.=) (SELECT onevault_tracking.current_tenant_hk()))',
+            rollup_table);
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM PUBLIC', rollup_table);
+        EXECUTE pg_catalog.format('GRANT SELECT ON %s TO onevault_tracking_reader', rollup_table);
+        PERFORM pg_catalog.pg_extension_config_dump(rollup_table, '');
+    END LOOP;
+END
+$rollup_tables$;
+
+-- Checks p_filters (see the rules above) and answers it; NULL is no filter.
+CREATE FUNCTION onevault_tracking.report_filters(p_filters jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+IMMUTABLE
+SECURITY INVOKER
+AS $report_filters$
+DECLARE
+    bad text;
+BEGIN
+    IF p_filters IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(p_filters) <> 'object' THEN
+        RAISE EXCEPTION 'p_filters must be a JSON object, not %', jsonb_typeof(p_filters)
+            USING ERRCODE = '22023', HINT = 'For example {"page": "/pricing", "channel": "search"}; {} is no filter.';
+    END IF;
+    SELECT f.key INTO bad
+      FROM jsonb_each(p_filters) AS f
+     WHERE NOT (f.key IN ('page', 'entry_page', 'exit_page', 'referrer', 'channel', 'utm_source', 'utm_medium',
+                          'utm_campaign', 'browser', 'os', 'device', 'event_name')
+                OR (starts_with(f.key, 'property:') AND length(f.key) > 9))
+     LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown report filter "%"', bad
+            USING ERRCODE = '22023',
+                  HINT = 'Filters: page, entry_page, exit_page, referrer, channel, utm_source, utm_medium, utm_campaign, browser, os, device, event_name, property:<key>.';
+    END IF;
+    SELECT f.key INTO bad FROM jsonb_each(p_filters) AS f WHERE jsonb_typeof(f.value) NOT IN ('string', 'null') LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'report filter "%" must be a string or null', bad
+            USING ERRCODE = '22023', HINT = 'null asks for no value, e.g. {"referrer": null} for direct visits.';
+    END IF;
+    RETURN p_filters;
+END
+$report_filters$;
+
+-- How the rollups cover [p_from, p_to): its whole UTC days ('d'), its other whole UTC hours
+-- ('h'), and the partial hours at its ends, read from the vault ('v').
+CREATE FUNCTION onevault_tracking.report_pieces(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (source "char", piece_from timestamptz, piece_to timestamptz)
+LANGUAGE sql
+STABLE
+SECURITY INVOKER
+AS $report_pieces$
+    WITH b AS (
+        SELECT CASE WHEN date_trunc('hour', p_from, 'UTC') = p_from THEN p_from
+                    ELSE date_trunc('hour', p_from, 'UTC') + interval '1 hour' END AS hour_from,
+               date_trunc('hour', p_to, 'UTC') AS hour_to,
+               CASE WHEN date_trunc('day', p_from, 'UTC') = p_from THEN p_from
+                    ELSE date_trunc('day', p_from, 'UTC') + interval '24 hours' END AS day_from,
+               date_trunc('day', p_to, 'UTC') AS day_to
+    )
+    SELECT 'v'::"char", p_from, p_to FROM b WHERE b.hour_from >= b.hour_to
+    UNION ALL SELECT 'v', p_from, b.hour_from FROM b WHERE b.hour_from < b.hour_to AND p_from < b.hour_from
+    UNION ALL SELECT 'v', b.hour_to, p_to FROM b WHERE b.hour_from < b.hour_to AND b.hour_to < p_to
+    UNION ALL SELECT 'd', b.day_from, b.day_to FROM b WHERE b.day_from < b.day_to
+    UNION ALL SELECT 'h', b.hour_from, b.day_from FROM b WHERE b.day_from < b.day_to AND b.hour_from < b.day_from
+    UNION ALL SELECT 'h', b.day_to, b.hour_to FROM b WHERE b.day_from < b.day_to AND b.day_to < b.hour_to
+    UNION ALL SELECT 'h', b.hour_from, b.hour_to FROM b WHERE b.hour_from < b.hour_to AND b.day_from >= b.day_to
+$report_pieces$;
+
+-- Every report's numbers: for each range of p_ranges ([lower, upper), by its position) and each
+-- value of p_dimension ('' the totals, with value NULL), the sums and the visitors (see the
+-- definitions above), for the checked p_filters.
+--   From the rollups: sums from the day and hour rows the range covers plus its partial hours
+--   from the vault; visitors per UTC day piece of the range: a whole day or a single hour that is
+--   closed from its rows (exact), any other piece counted from the vault (exact, slower).
+--   From the vault (onevault_tracking.report_source = vault, a filter other than page, or an
+--   infinite range): everything from onevault_tracking.traffic_contributions().
+CREATE FUNCTION onevault_tracking.report_metrics(
+    p_tenant bytea, p_site bytea, p_ranges tstzrange[], p_include_bots boolean, p_dimension text,
+    p_filters jsonb)
+RETURNS TABLE (range_index integer, value text, pageviews bigint, events bigint, visits bigint,
+               bounces bigint, duration_us bigint, visitors bigint)
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+-- A plan for the call's own ranges: a generic plan cached after a long hourly series reads every
+-- bucket of the dimension for a one-day range (30x slower, measured in bench/README.md).
+SET plan_cache_mode = force_custom_plan
+AS $report_metrics$
+DECLARE
+    page text := coalesce(p_filters ->> 'page', '');
+    from_rollups boolean :=
+        coalesce(current_setting('onevault_tracking.report_source', true), '') IS DISTINCT FROM 'vault'
+        AND (p_filters = '{}' OR (p_filters ?& ARRAY['page'] AND (SELECT count(*) FROM jsonb_object_keys(p_filters)) = 1
+                                 AND jsonb_typeof(p_filters -> 'page') = 'string'))
+        AND NOT EXISTS (SELECT FROM unnest(p_ranges) AS r WHERE NOT (isfinite(lower(r)) AND isfinite(upper(r))));
+BEGIN
+    IF NOT from_rollups THEN
+        RETURN QUERY
+        WITH ranges AS (
+            SELECT u.i::integer AS i, lower(u.r) AS range_from, upper(u.r) AS range_to
+              FROM unnest(p_ranges) WITH ORDINALITY AS u (r, i)
+        ),
+        contributions AS MATERIALIZED (
+            SELECT r.i, c.*
+              FROM ranges AS r
+             CROSS JOIN LATERAL onevault_tracking.traffic_contributions(
+                       p_tenant, p_site, r.range_from, r.range_to, NULL, NULL, NULL, '', p_dimension, p_filters) AS c
+             WHERE p_include_bots OR NOT c.bots
+        ),
+        sums AS (
+            SELECT c.i, c.value, coalesce('v' || c.value, 'n') AS value_key,
+                   sum(c.pageviews)::bigint AS pageviews, sum(c.events)::bigint AS events,
+                   sum(c.visits)::bigint AS visits, sum(c.bounces)::bigint AS bounces,
+                   sum(c.duration_us)::bigint AS duration_us
+              FROM contributions AS c
+             GROUP BY c.i, c.value
+        ),
+        visitors AS (
+            SELECT v.i, v.value_key, sum(v.visitors)::bigint AS visitors
+              FROM (SELECT c.i, coalesce('v' || c.value, 'n') AS value_key, count(DISTINCT c.visitor_hash) AS visitors
+                      FROM contributions AS c
+                     WHERE c.kind = 'e' AND c.visitor_hash IS NOT NULL
+                     GROUP BY c.i, c.value, c.bots, date_trunc('day', c.at, 'UTC')) AS v
+             GROUP BY v.i, v.value_key
+        )
+        SELECT s.i, s.value, s.pageviews, s.events, s.visits, s.bounces, s.duration_us, coalesce(v.visitors, 0)
+          FROM sums AS s
+          LEFT JOIN visitors AS v ON v.i = s.i AND v.value_key = s.value_key;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH ranges AS (
+        SELECT u.i::integer AS i, lower(u.r) AS range_from, upper(u.r) AS range_to
+          FROM unnest(p_ranges) WITH ORDINALITY AS u (r, i)
+    ),
+    pieces AS (
+        SELECT r.i, p.source, p.piece_from, p.piece_to
+          FROM ranges AS r
+         CROSS JOIN LATERAL onevault_tracking.report_pieces(r.range_from, r.range_to) AS p
+    ),
+    parts AS (
+        SELECT p.i, x.value, x.pageviews, x.events, x.visits, x.bounces, x.duration_us
+          FROM pieces AS p
+          JOIN business.site_traffic_rollup AS x
+            ON x.tenant_hk = p_tenant AND x.site_hk = p_site AND x.filter_key = md5(page)::uuid
+           AND x.page_filter = page AND x.dimension = p_dimension
+           AND x.granularity = p.source AND x.bucket >= p.piece_from AND x.bucket < p.piece_to
+           AND (p_include_bots OR NOT x.bots)
+         WHERE p.source IN ('h', 'd')
+        UNION ALL
+        SELECT p.i, c.value, c.pageviews, c.events, c.visits, c.bounces, c.duration_us
+          FROM pieces AS p
+         CROSS JOIN LATERAL onevault_tracking.traffic_contributions(
+                   p_tenant, p_site, p.piece_from, p.piece_to, NULL, NULL, NULL, page, p_dimension, NULL) AS c
+         WHERE p.source = 'v' AND (p_include_bots OR NOT c.bots)
+    ),
+    sums AS (
+        SELECT x.i, x.value, coalesce('v' || x.value, 'n') AS value_key,
+               sum(x.pageviews)::bigint AS pageviews, sum(x.events)::bigint AS events,
+               sum(x.visits)::bigint AS visits, sum(x.bounces)::bigint AS bounces,
+               sum(x.duration_us)::bigint AS duration_us
+          FROM parts AS x
+         GROUP BY x.i, x.value
+    ),
+    -- Each range cut at UTC midnights: visitors add up across these pieces.
+    day_pieces AS (
+        SELECT f.i, f.piece_from, f.piece_to,
+               CASE WHEN f.piece_to - f.piece_from = interval '24 hours'
+                         AND f.piece_from = date_trunc('day', f.piece_from, 'UTC') THEN 'd'
+                    WHEN f.piece_to - f.piece_from = interval '1 hour'
+                         AND f.piece_from = date_trunc('hour', f.piece_from, 'UTC') THEN 'h'
+               END::"char" AS granularity
+          FROM (SELECT r.i, greatest(r.range_from, d.day) AS piece_from,
+                       least(r.range_to, d.day + interval '24 hours') AS piece_to
+                  FROM ranges AS r
+                 CROSS JOIN LATERAL generate_series(date_trunc('day', r.range_from, 'UTC'),
+                                                    r.range_to - interval '1 microsecond',
+                                                    interval '24 hours') AS d (day)) AS f
+    ),
+    counted AS (
+        SELECT d.*, EXISTS (SELECT FROM business.site_traffic_bucket AS t
+                             WHERE t.tenant_hk = p_tenant AND t.site_hk = p_site AND t.granularity = d.granularity
+                               AND t.bucket = d.piece_from AND t.closed_at IS NOT NULL) AS closed
+          FROM day_pieces AS d
+    ),
+    visitor_parts AS (
+        SELECT c.i, coalesce('v' || x.value, 'n') AS value_key, x.visitors
+          FROM counted AS c
+          JOIN business.site_traffic_rollup AS x
+            ON x.tenant_hk = p_tenant AND x.site_hk = p_site AND x.filter_key = md5(page)::uuid
+           AND x.page_filter = page AND x.dimension = p_dimension
+           AND x.granularity = c.granularity AND x.bucket = c.piece_from
+           AND (p_include_bots OR NOT x.bots)
+         WHERE c.closed
+        UNION ALL
+        SELECT c.i, coalesce('v' || v.value, 'n'), count(DISTINCT v.visitor_hash)
+          FROM counted AS c
+         CROSS JOIN LATERAL onevault_tracking.traffic_contributions(
+                   p_tenant, p_site, c.piece_from, c.piece_to, NULL, NULL, NULL, page, p_dimension, NULL) AS v
+         WHERE NOT c.closed AND v.kind = 'e' AND v.visitor_hash IS NOT NULL AND (p_include_bots OR NOT v.bots)
+         GROUP BY c.i, c.piece_from, v.value, v.bots
+    ),
+    visitors AS (
+        SELECT v.i, v.value_key, sum(v.visitors)::bigint AS visitors
+          FROM visitor_parts AS v
+         GROUP BY v.i, v.value_key
+    )
+    SELECT s.i, s.value, s.pageviews, s.events, s.visits, s.bounces, s.duration_us, coalesce(v.visitors, 0)
+      FROM sums AS s
+      LEFT JOIN visitors AS v ON v.i = s.i AND v.value_key = s.value_key;
+END
+$report_metrics$;
+
+-- The totals of a report_metrics row as the reports show them.
+CREATE FUNCTION onevault_tracking.report_totals(
+    p_visitors bigint, p_visits bigint, p_pageviews bigint, p_events bigint, p_bounces bigint, p_duration_us bigint)
+RETURNS jsonb
+LANGUAGE sql
+IMMUTABLE
+SECURITY INVOKER
+AS $report_totals$
+    SELECT jsonb_build_object(
+               'visitors', coalesce(p_visitors, 0),
+               'visits', coalesce(p_visits, 0),
+               'pageviews', coalesce(p_pageviews, 0),
+               'events', coalesce(p_events, 0),
+               'views_per_visit', CASE WHEN coalesce(p_visits, 0) = 0 THEN 0
+                                       ELSE round(p_pageviews::numeric / p_visits, 2) END,
+               'bounce_rate', CASE WHEN coalesce(p_visits, 0) = 0 THEN 0
+                                   ELSE round(100 * p_bounces::numeric / p_visits)::bigint END,
+               'visit_duration', CASE WHEN coalesce(p_visits, 0) = 0 THEN 0
+                                      ELSE round(p_duration_us::numeric / 1000000 / p_visits)::bigint END)
+$report_totals$;
+
+-- Totals -----------------------------------------------------------------------------------------
+
+-- With p_compare, the answer adds "previous" (the same totals over the period of the same length
+-- just before: [p_from - (p_to - p_from), p_from)) and "change": per metric the change in percent,
+-- rounded to a whole number (null when the previous value is 0), except bounce_rate, whose change
+-- is the difference in percentage points.
+CREATE FUNCTION api.site_stats(
+    p_site_domain text, p_from timestamptz, p_to timestamptz, p_include_bots boolean DEFAULT false,
+    p_filters jsonb DEFAULT '{}', p_compare boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $site_stats$
+DECLARE
+    ctx record;
+    filters jsonb;
+    ranges tstzrange[];
+    current_totals jsonb;
+    previous_totals jsonb;
+    custom jsonb;
+    answer jsonb;
+BEGIN
+    SELECT * INTO STRICT ctx FROM onevault_tracking.report_site(p_site_domain, p_from, p_to, p_include_bots);
+    filters := onevault_tracking.report_filters(p_filters);
+    IF p_compare IS NULL THEN
+        RAISE EXCEPTION 'p_compare must not be NULL' USING ERRCODE = '22004', HINT = 'true or false.';
+    END IF;
+    ranges := ARRAY[tstzrange(p_from, p_to, '[)')];
+    IF p_compare THEN
+        ranges := ranges || tstzrange(p_from - (p_to - p_from), p_from, '[)');
+    END IF;
+
+    WITH totals AS (
+        SELECT r.i, m.visitors, m.visits, m.pageviews, m.events, m.bounces, m.duration_us
+          FROM generate_series(1, cardinality(ranges)) AS r (i)
+          LEFT JOIN onevault_tracking.report_metrics(ctx.tenant, ctx.site, ranges, p_include_bots, '', filters) AS m
+            ON m.range_index = r.i
+    )
+    SELECT max(onevault_tracking.report_totals(t.visitors, t.visits, t.pageviews, t.events, t.bounces, t.duration_us)::text)
+               FILTER (WHERE t.i = 1)::jsonb,
+           max(onevault_tracking.report_totals(t.visitors, t.visits, t.pageviews, t.events, t.bounces, t.duration_us)::text)
+               FILTER (WHERE t.i = 2)::jsonb
+      INTO current_totals, previous_totals
+      FROM totals AS t;
+
+    SELECT coalesce(jsonb_object_agg(m.value, m.events), '{}')
+      INTO custom
+      FROM onevault_tracking.report_metrics(ctx.tenant, ctx.site, ranges[1:1], p_include_bots, 'event_name', filters) AS m
+     WHERE m.value IS NOT NULL;
+
+    answer := jsonb_build_object(
+                  'site', ctx.domain,
+                  'timezone', ctx.zone,
+                  'from', to_char(p_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                  'to', to_char(p_to AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                  'include_bots', p_include_bots)
+              || current_totals
+              || jsonb_build_object('custom_events', custom);
+    IF filters <> '{}' THEN
+        answer := answer || jsonb_build_object('filters', filters);
+    END IF;
+    IF p_compare THEN
+        answer := answer || jsonb_build_object(
+            'previous', previous_totals || jsonb_build_object(
+                'from', to_char((p_from - (p_to - p_from)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                'to', to_char(p_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
+            'change', (SELECT jsonb_object_agg(
+                                  k.metric,
+                                  CASE WHEN k.metric = 'bounce_rate'
+                                       THEN to_jsonb((current_totals ->> k.metric)::numeric - (previous_totals ->> k.metric)::numeric)
+                                       WHEN (previous_totals ->> k.metric)::numeric = 0 THEN 'null'::jsonb
+                                       ELSE to_jsonb(round(100 * ((current_totals ->> k.metric)::numeric
+                                                                  - (previous_totals ->> k.metric)::numeric)
+                                                           / (previous_totals ->> k.metric)::numeric)) END)
+                         FROM unnest(ARRAY['visitors', 'visits', 'pageviews', 'events', 'views_per_visit',
+                                           'bounce_rate', 'visit_duration']) AS k (metric)));
+    END IF;
+    RETURN answer;
+END
+$site_stats$;
+
+-- Breakdowns -------------------------------------------------------------------------------------
+
+-- Top values of one dimension, as a JSON array of {value, visitors, visits, pageviews} (events
+-- instead of pageviews for event_name and property:<key>), ordered by visitors, visits, then
+-- pageviews/events (all descending), then value (byte order, NULL last), at most p_limit rows.
+-- A NULL value means none or unknown (e.g. referrer null = direct, utm_source null = no campaign).
+--
+--   page          page views by page path; visits: the visits (starting in range) that viewed it
+--   entry_page    visits by the page of their first page view; pageviews: all page views of
+--   exit_page     those visits in range (the last page view for exit_page)
+--   referrer, channel, utm_source, utm_medium, utm_campaign, browser, os, device
+--                 visits by where the visit came from and what it ran on, from its first event
+--                 (as Plausible attributes a visit to its source); an event without a session
+--                 stands for itself with its own attributes
+--   event_name    custom events by name
+--   property:<key> custom events that have the property, by its value (as text)
+CREATE FUNCTION api.site_breakdown(
+    p_site_domain text, p_dimension text, p_from timestamptz, p_to timestamptz,
+    p_limit integer DEFAULT 10, p_include_bots boolean DEFAULT false, p_filters jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $site_breakdown$
+DECLARE
+    ctx record;
+    filters jsonb;
+    measure text;
+    answer jsonb;
+BEGIN
+    SELECT * INTO STRICT ctx FROM onevault_tracking.report_site(p_site_domain, p_from, p_to, p_include_bots);
+    filters := onevault_tracking.report_filters(p_filters);
+    IF p_dimension IS NULL OR p_limit IS NULL THEN
+        RAISE EXCEPTION 'p_dimension and p_limit must not be NULL'
+            USING ERRCODE = '22004',
+                  HINT = 'p_limit is the number of values to return, 1 to 1000.';
+    END IF;
+    IF p_limit NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'p_limit must be between 1 and 1000, not %', p_limit
+            USING ERRCODE = '22023',
+                  HINT = 'Ask for the top 1 to 1000 values.';
+    END IF;
+    IF NOT (p_dimension IN ('page', 'entry_page', 'exit_page', 'referrer', 'channel', 'utm_source',
+                            'utm_medium', 'utm_campaign', 'browser', 'os', 'device', 'event_name')
+            OR (starts_with(p_dimension, 'property:') AND length(p_dimension) > 9)) THEN
+        RAISE EXCEPTION 'unknown breakdown dimension "%"', p_dimension
+            USING ERRCODE = '22023',
+                  HINT = 'Valid dimensions: page, entry_page, exit_page, referrer, channel, utm_source, utm_medium, utm_campaign, browser, os, device, event_name, property:<key> (a custom event property).';
+    END IF;
+    measure := CASE WHEN p_dimension = 'event_name' OR starts_with(p_dimension, 'property:') THEN 'events'
+                    ELSE 'pageviews' END;
+
+    WITH top AS (
+        SELECT m.value, m.visitors, m.visits,
+               CASE measure WHEN 'events' THEN m.events ELSE m.pageviews END AS amount
+          FROM onevault_tracking.report_metrics(ctx.tenant, ctx.site, ARRAY[tstzrange(p_from, p_to, '[)')],
+                                                p_include_bots, p_dimension, filters) AS m
+         ORDER BY m.visitors DESC, m.visits DESC, amount DESC, m.value COLLATE "C" NULLS LAST
+         LIMIT p_limit
+    )
+    SELECT jsonb_agg(jsonb_build_object('value', t.value, 'visitors', t.visitors, 'visits', t.visits,
+                                        measure, t.amount)
+                     ORDER BY t.visitors DESC, t.visits DESC, t.amount DESC, t.value COLLATE "C" NULLS LAST)
+      INTO answer
+      FROM top AS t;
+    RETURN coalesce(answer, '[]');
+END
+$site_breakdown$;
+
+-- Time series ------------------------------------------------------------------------------------
+
+-- Every hour or day bucket of the range in the site's time zone, oldest first, zero-filled:
+-- {bucket, start, visitors, visits, pageviews}. bucket is the local label ("2025-03-30" for a
+-- day, "2025-03-30T03:00:00+02:00" for an hour: the offset tells the two 01:00 hours of a
+-- autumn night apart), start the bucket's first instant in UTC. Buckets follow the zone's
+-- clock: a spring day has 23 hours and no 02:00 bucket, an autumn day 25. The first and last
+-- buckets count only what lies inside [p_from, p_to). Each bucket is a range of its own (the
+-- definitions above): visits that start in it, visitors with an event in it.
+--
+-- A bucket is named by its start, computed from an instant t as
+--   hour: t minus the part of its local time past the hour (exact across DST changes and for
+--         zones offset by 30 or 45 minutes);
+--   day:  local midnight of t's local date.
+-- The series samples the range every 15 minutes (hours) or 6 hours (days) from the first
+-- bucket's start and keeps the distinct buckets of the samples: bucket starts are whole quarter
+-- hours in UTC and no bucket is shorter than its sampling step, so every bucket an event can
+-- fall in is present (unlike local timestamps stepped with generate_series, which would invent
+-- a spring 02:00 and merge the two autumn 01:00 hours).
+CREATE FUNCTION api.site_timeseries(
+    p_site_domain text, p_from timestamptz, p_to timestamptz, p_interval text DEFAULT 'day',
+    p_include_bots boolean DEFAULT false, p_filters jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $site_timeseries$
+DECLARE
+    ctx record;
+    filters jsonb;
+    hourly boolean;
+    max_buckets constant integer := 10000;
+    starts timestamptz[];
+    ranges tstzrange[];
+    answer jsonb;
+BEGIN
+    SELECT * INTO STRICT ctx FROM onevault_tracking.report_site(p_site_domain, p_from, p_to, p_include_bots);
+    filters := onevault_tracking.report_filters(p_filters);
+    IF p_interval IS NULL THEN
+        RAISE EXCEPTION 'p_interval must not be NULL'
+            USING ERRCODE = '22004', HINT = 'Use ''hour'' or ''day''.';
+    ELSIF p_interval NOT IN ('hour', 'day') THEN
+        RAISE EXCEPTION 'unknown time series interval "%"', p_interval
+            USING ERRCODE = '22023', HINT = 'Use ''hour'' or ''day''.';
+    END IF;
+    hourly := p_interval = 'hour';
+    IF NOT (isfinite(p_from) AND isfinite(p_to)) THEN
+        RAISE EXCEPTION 'a time series needs a finite range'
+            USING ERRCODE = '22023', HINT = 'Give p_from and p_to as timestamps, not infinity.';
+    END IF;
+    IF extract(epoch FROM p_to - p_from) / (CASE WHEN hourly THEN 3600 ELSE 86400 END) > max_buckets THEN
+        RAISE EXCEPTION 'the range has more than % % buckets', max_buckets, p_interval
+            USING ERRCODE = '54000',
+                  HINT = CASE WHEN hourly THEN 'Ask for days, or for a shorter range.'
+                              ELSE 'Ask for a shorter range.' END;
+    END IF;
+
+    -- The buckets' starts, then each bucket's part of the range.
+    SELECT array_agg(b.bucket ORDER BY b.bucket)
+      INTO starts
+      FROM (SELECT DISTINCT
+                   CASE WHEN hourly
+                        THEN s.at - ((s.at AT TIME ZONE ctx.zone) - date_trunc('hour', s.at AT TIME ZONE ctx.zone))
+                        ELSE date_trunc('day', s.at AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
+                   END AS bucket
+              FROM generate_series(CASE WHEN hourly
+                                        THEN p_from - ((p_from AT TIME ZONE ctx.zone)
+                                                       - date_trunc('hour', p_from AT TIME ZONE ctx.zone))
+                                        ELSE date_trunc('day', p_from AT TIME ZONE ctx.zone) AT TIME ZONE ctx.zone
+                                   END,
+                                   p_to - interval '1 microsecond',
+                                   CASE WHEN hourly THEN interval '15 minutes' ELSE interval '6 hours' END) AS s (at)) AS b;
+    SELECT array_agg(tstzrange(greatest(starts[i], p_from), least(coalesce(starts[i + 1], p_to), p_to), '[)') ORDER BY i)
+      INTO ranges
+      FROM generate_subscripts(starts, 1) AS i;
+
+    WITH labelled AS (
+        SELECT i, starts[i] AS bucket,
+               starts[i] AT TIME ZONE ctx.zone AS local_start,
+               extract(epoch FROM (starts[i] AT TIME ZONE ctx.zone) - (starts[i] AT TIME ZONE 'UTC'))::integer / 60
+                   AS offset_minutes,
+               coalesce(m.visitors, 0) AS visitors,
+               coalesce(m.visits, 0) AS visits,
+               coalesce(m.pageviews, 0) AS pageviews
+          FROM generate_subscripts(starts, 1) AS i
+          LEFT JOIN onevault_tracking.report_metrics(ctx.tenant, ctx.site, ranges, p_include_bots, '', filters) AS m
+            ON m.range_index = i
+    )
+    SELECT jsonb_agg(jsonb_build_object(
+               'bucket', CASE WHEN hourly
+                              THEN to_char(x.local_start, 'YYYY-MM-DD"T"HH24:MI:SS')
+                                   || CASE WHEN x.offset_minutes < 0 THEN '-' ELSE '+' END
+                                   || lpad((abs(x.offset_minutes) / 60)::text, 2, '0') || ':'
+                                   || lpad((abs(x.offset_minutes) % 60)::text, 2, '0')
+                              ELSE to_char(x.local_start, 'YYYY-MM-DD') END,
+               'start', to_char(x.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+               'visitors', x.visitors,
+               'visits', x.visits,
+               'pageviews', x.pageviews)
+             ORDER BY x.bucket)
+      INTO answer
+      FROM labelled AS x;
+    RETURN coalesce(answer, '[]');
+END
+$site_timeseries$;
+
+-- The rollups of every site's stored events (closing their finished buckets), audited per site.
+SELECT onevault_tracking.rebuild_rollups() - 'buckets_closed' AS rollups_built;
+
 -- 6. Lockdown and grants (sql/finalize.sql).
 DO $lockdown$
 DECLARE
@@ -604,7 +1624,9 @@ DECLARE
 BEGIN
     FOR member_function, pinned, native_writer IN
         SELECT d.objid::regprocedure,
-               (p.prosecdef OR (l.lanname <> 'c' AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure))
+               (p.prosecdef OR (l.lanname <> 'c'
+                                AND p.oid <> 'onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean)'::regprocedure
+                                AND p.oid <> 'onevault_tracking.traffic_filter_keeps(jsonb, text, text, boolean)'::regprocedure))
                AND p.oid <> 'onevault_tracking.log_platform_audit_event(text, text, text, text, jsonb)'::regprocedure,
                p.prosecdef AND l.lanname = 'c'
           FROM pg_catalog.pg_depend d
@@ -653,9 +1675,21 @@ GRANT EXECUTE ON FUNCTION
     staging.trigger_pipeline_now(),
     staging.get_pipeline_status(),
     onevault_tracking.start_workers(integer),
-    onevault_tracking.stop_workers()
+    onevault_tracking.stop_workers(),
+    onevault_tracking.rebuild_rollups(bytea, text)
 TO onevault_tracking_admin;
 GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
+GRANT EXECUTE ON FUNCTION
+    api.site_stats(text, timestamptz, timestamptz, boolean, jsonb, boolean),
+    api.site_breakdown(text, text, timestamptz, timestamptz, integer, boolean, jsonb),
+    api.site_timeseries(text, timestamptz, timestamptz, text, boolean, jsonb),
+    onevault_tracking.report_filters(jsonb),
+    onevault_tracking.report_pieces(timestamptz, timestamptz),
+    onevault_tracking.report_metrics(bytea, bytea, tstzrange[], boolean, text, jsonb),
+    onevault_tracking.report_totals(bigint, bigint, bigint, bigint, bigint, bigint),
+    onevault_tracking.traffic_contributions(bytea, bytea, timestamptz, timestamptz, bytea[], bytea[], bytea[], text, text, jsonb),
+    onevault_tracking.traffic_filter_keeps(jsonb, text, text, boolean)
+TO onevault_tracking_reader;
 GRANT EXECUTE ON FUNCTION onevault_tracking.pgcrypto_schema_creators() TO onevault_tracking_reader;
 GRANT EXECUTE ON FUNCTION onevault_tracking.site_domain(text) TO onevault_tracking_reader;
 GRANT SELECT ON staging.pipeline_dashboard TO onevault_tracking_reader;
