@@ -8,6 +8,7 @@ pub mod process;
 pub mod raw;
 pub mod rollups;
 pub mod rows;
+pub mod sites;
 pub mod staging;
 pub mod user_agent;
 pub mod vault;
