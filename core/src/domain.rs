@@ -207,7 +207,10 @@ mod tests {
     fn a_registered_site_keeps_its_own_domain_and_ties_go_to_the_first() {
         // cdn.example is a site of its own and also allowed on shop.example: it stays itself.
         let registered = [
-            site("shop.example", &["shop.example", "cdn.example", "both.example"]),
+            site(
+                "shop.example",
+                &["shop.example", "cdn.example", "both.example"],
+            ),
             site("cdn.example", &["cdn.example"]),
             site("another.example", &["another.example", "both.example"]),
         ];

@@ -174,10 +174,7 @@ pub fn prepare(event: &ClaimedEvent, record_source: &str) -> Prepared {
         valid,
         row,
         at_micros: datetime_to_micros(event_time),
-        site_domain: enrichment
-            .page_host
-            .as_ref()
-            .and(event.site_domain.clone()),
+        site_domain: enrichment.page_host.as_ref().and(event.site_domain.clone()),
         page_host: enrichment.page_host,
         visitor: event.visitor,
         client_session: fields.session_id.is_some(),
