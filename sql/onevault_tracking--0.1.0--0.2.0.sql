@@ -617,10 +617,13 @@ CREATE INDEX site_tracking_events_s_session_idx
 
 -- The site an event of the tenant on p_host belongs to, as the pipeline decides it
 -- (src/pipeline/sites.rs): the registered site whose domain or allowed domains include the
--- host (without "www."), else the host's own site key; NULL for a host without one.
+-- host (without "www."), else the host's own site key; NULL for a host without one. Not SECURITY
+-- DEFINER (a caller sees the sites row-level security lets it see), so the lockdown leaves it
+-- alone; it queries tables, so its path is pinned here.
 CREATE FUNCTION onevault_tracking.site_of_host(p_tenant_hk bytea, p_host text)
 RETURNS text
 LANGUAGE c STABLE STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'site_of_host_wrapper';
 
 -- 0.1.x keyed the vault site of an event by its page's host, so the events on a registered
