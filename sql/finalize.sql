@@ -96,7 +96,9 @@ GRANT EXECUTE ON FUNCTION
     staging.get_pipeline_status(),
     onevault_tracking.start_workers(integer),
     onevault_tracking.stop_workers(),
-    onevault_tracking.rebuild_rollups(bytea, text)
+    onevault_tracking.rebuild_rollups(bytea, text),
+    onevault_tracking.merge_allowed_domain_sites(),
+    onevault_tracking.site_of_host(bytea, text)
 TO onevault_tracking_admin;
 GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
 

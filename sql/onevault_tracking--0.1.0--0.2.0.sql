@@ -22,6 +22,13 @@
 --  10. report rollups kept by every vault load (sql/rollups.sql), and reports with filters and the
 --      comparison with the previous period that read them (sql/reports.sql); the rollups of the
 --      stored events are built here (onevault_tracking.rebuild_rollups()), before the lockdown.
+--  11. one site, one visitor, one session: staged events carry their site
+--      (staging.site_tracking_events_s.site_domain, the registered site whose domain or allowed
+--      domains include the page's host), onevault_tracking.site_of_host(bytea, text), and
+--      onevault_tracking.merge_allowed_domain_sites(), called once here, which moves the events
+--      0.1.0 stored under an allowed domain's own site to their site (README, "One site, one
+--      visitor"). It rebuilds rollups with onevault_tracking.rebuild_rollups, so it comes after
+--      the rollups; before the lockdown and grants.
 -- Every statement here equals its counterpart in the install files of 0.2.0; the upgrade test
 -- (tests/lifecycle/upgrade.sh) checks that the updated catalog equals a fresh install.
 
@@ -1614,6 +1621,200 @@ $site_timeseries$;
 
 -- The rollups of every site's stored events (closing their finished buckets), audited per site.
 SELECT onevault_tracking.rebuild_rollups() - 'buckets_closed' AS rollups_built;
+-- 11. One site, one visitor, one session (src/pipeline/sites.rs, sql/staging_layer.sql,
+-- sql/business_vault.sql).
+ALTER TABLE staging.site_tracking_events_s ADD COLUMN site_domain text;
+DROP INDEX staging.site_tracking_events_s_visitor_idx;
+DROP INDEX staging.site_tracking_events_s_session_idx;
+-- Session derivation: the visitor's latest event on a site (any of its domains).
+CREATE INDEX site_tracking_events_s_visitor_idx
+    ON staging.site_tracking_events_s (tenant_hk, site_domain, visitor_hash, event_timestamp DESC)
+    WHERE visitor_hash IS NOT NULL;
+CREATE INDEX site_tracking_events_s_session_idx
+    ON staging.site_tracking_events_s (tenant_hk, site_domain, session_id, event_timestamp)
+    WHERE validation_status = 'VALID';
+
+-- The site an event of the tenant on p_host belongs to, as the pipeline decides it
+-- (src/pipeline/sites.rs): the registered site whose domain or allowed domains include the
+-- host (without "www."), else the host's own site key; NULL for a host without one. Not SECURITY
+-- DEFINER (a caller sees the sites row-level security lets it see), so the lockdown leaves it
+-- alone; it queries tables, so its path is pinned here.
+CREATE FUNCTION onevault_tracking.site_of_host(p_tenant_hk bytea, p_host text)
+RETURNS text
+LANGUAGE c STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'site_of_host_wrapper';
+
+-- 0.1.x keyed the vault site of an event by its page's host, so the events on a registered
+-- site's allowed domains were stored under a site of their own (with no details: UTC, and
+-- missing from the registered site's reports). This moves them to the site that claims their
+-- host (onevault_tracking.site_of_host): for each such event the site's page (same path) and
+-- session (same id) are added as hubs with their links to the site and a copy of the current
+-- details where the site's page or session has none, and the event's link is pointed at them.
+-- The event link is the one row updated: its key is the raw event id, not its hubs, so there is
+-- no second link to insert, and it is what the reports join; the old site, its pages, sessions,
+-- links and satellites stay as they were (the vault keeps what was loaded), without events.
+-- Then the rollups of both sites are rebuilt (onevault_tracking.rebuild_rollups). Idempotent: a
+-- second call finds no event to move and answers zero counts. A "www." variant of a site cannot
+-- be among the moved ones: no version kept "www." in a site key.
+-- What cannot be merged: visitor hashes. 0.1.x hashed the page's host, so one browser on www.
+-- and the bare domain (or on an allowed domain) has two hashes for the day; they could only be
+-- recomputed from the client IP and the day's salt, and raw keeps no full IP while the salts
+-- are destroyed after two days. Those visitors stay counted twice in the days before 0.2.0.
+CREATE FUNCTION onevault_tracking.merge_allowed_domain_sites()
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+AS $merge$
+DECLARE
+    pair record;
+    source varchar(100);
+    page_from bytea[];
+    page_to bytea[];
+    page_paths text[];
+    session_from bytea[];
+    session_to bytea[];
+    session_ids text[];
+    n bigint;
+    moved bigint;
+    events_moved bigint := 0;
+    pages_added bigint := 0;
+    sessions_added bigint := 0;
+    merged jsonb := '[]';
+    rebuilt jsonb := '[]';
+    answer jsonb;
+BEGIN
+    source := util.get_record_source()::text;
+    FOR pair IN
+        SELECT h.tenant_hk, h.site_hk AS from_hk, h.site_bk AS from_bk, t.site_bk AS to_bk,
+               onevault_tracking.hash_key(h.tenant_hk, t.site_bk) AS to_hk
+          FROM business.site_h AS h
+         CROSS JOIN LATERAL (SELECT onevault_tracking.site_of_host(h.tenant_hk, h.site_bk) AS site_bk) AS t
+         WHERE EXISTS (SELECT 1 FROM business.tracking_event_l AS e WHERE e.site_hk = h.site_hk)
+           AND t.site_bk <> h.site_bk
+         ORDER BY h.tenant_hk, h.site_bk
+    LOOP
+        -- The site's pages for the moved events' pages (a page key is the site key and the path).
+        SELECT coalesce(array_agg(m.from_hk), '{}'),
+               coalesce(array_agg(onevault_tracking.hash_key(pair.tenant_hk, pair.to_bk, m.page_path)), '{}'),
+               coalesce(array_agg(m.page_path), '{}')
+          INTO page_from, page_to, page_paths
+          FROM (SELECT DISTINCT p.page_hk AS from_hk, substr(p.page_bk, length(pair.from_bk) + 1) AS page_path
+                  FROM business.tracking_event_l AS e
+                  JOIN business.page_h AS p ON p.page_hk = e.page_hk
+                 WHERE e.tenant_hk = pair.tenant_hk AND e.site_hk = pair.from_hk) AS m;
+        INSERT INTO business.page_h (page_hk, page_bk, tenant_hk, record_source)
+        SELECT m.to_hk, pair.to_bk || m.page_path, pair.tenant_hk, source
+          FROM unnest(page_to, page_paths) AS m (to_hk, page_path)
+        ON CONFLICT (page_hk) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        pages_added := pages_added + n;
+        INSERT INTO business.page_site_l (page_site_hk, page_hk, site_hk, tenant_hk, record_source)
+        SELECT onevault_tracking.hash_key(pair.tenant_hk, encode(m.to_hk, 'hex'), encode(pair.to_hk, 'hex')),
+               m.to_hk, pair.to_hk, pair.tenant_hk, source
+          FROM unnest(page_to) AS m (to_hk)
+        ON CONFLICT (page_site_hk) DO NOTHING;
+        INSERT INTO business.page_details_s (page_hk, load_date, hash_diff, page_title, page_host, page_path,
+                                             tenant_hk, record_source)
+        SELECT m.to_hk, clock_timestamp(), d.hash_diff, d.page_title, d.page_host, d.page_path, d.tenant_hk, source
+          FROM unnest(page_from, page_to) AS m (from_hk, to_hk)
+          JOIN business.page_details_s AS d ON d.page_hk = m.from_hk AND d.load_end_date IS NULL
+         WHERE NOT EXISTS (SELECT 1 FROM business.page_details_s AS c
+                            WHERE c.page_hk = m.to_hk AND c.load_end_date IS NULL);
+
+        -- The site's sessions for the moved events' sessions (a session key is the site key and
+        -- the session id).
+        SELECT coalesce(array_agg(m.from_hk), '{}'),
+               coalesce(array_agg(onevault_tracking.hash_key(pair.tenant_hk, pair.to_bk, m.session_id)), '{}'),
+               coalesce(array_agg(m.session_id), '{}')
+          INTO session_from, session_to, session_ids
+          FROM (SELECT DISTINCT s.session_hk AS from_hk, s.session_bk AS session_id
+                  FROM business.tracking_event_l AS e
+                  JOIN business.session_h AS s ON s.session_hk = e.session_hk
+                 WHERE e.tenant_hk = pair.tenant_hk AND e.site_hk = pair.from_hk) AS m;
+        INSERT INTO business.session_h (session_hk, session_bk, tenant_hk, record_source)
+        SELECT m.to_hk, m.session_id, pair.tenant_hk, source
+          FROM unnest(session_to, session_ids) AS m (to_hk, session_id)
+        ON CONFLICT (session_hk) DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        sessions_added := sessions_added + n;
+        INSERT INTO business.session_site_l (session_site_hk, session_hk, site_hk, tenant_hk, record_source)
+        SELECT onevault_tracking.hash_key(pair.tenant_hk, encode(m.to_hk, 'hex'), encode(pair.to_hk, 'hex')),
+               m.to_hk, pair.to_hk, pair.tenant_hk, source
+          FROM unnest(session_to) AS m (to_hk)
+        ON CONFLICT (session_site_hk) DO NOTHING;
+        INSERT INTO business.session_details_s
+               (session_hk, load_date, hash_diff, visitor_hash, session_source, session_start, entry_page_path,
+                referrer_host, channel, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+                device_type, browser_name, os_name, is_bot, tenant_hk, record_source)
+        SELECT m.to_hk, clock_timestamp(), d.hash_diff, d.visitor_hash, d.session_source, d.session_start,
+               d.entry_page_path, d.referrer_host, d.channel, d.utm_source, d.utm_medium, d.utm_campaign,
+               d.utm_term, d.utm_content, d.device_type, d.browser_name, d.os_name, d.is_bot, d.tenant_hk, source
+          FROM unnest(session_from, session_to) AS m (from_hk, to_hk)
+          JOIN business.session_details_s AS d ON d.session_hk = m.from_hk AND d.load_end_date IS NULL
+         WHERE NOT EXISTS (SELECT 1 FROM business.session_details_s AS c
+                            WHERE c.session_hk = m.to_hk AND c.load_end_date IS NULL);
+
+        -- The events, pointed at the site and its page and session.
+        UPDATE business.tracking_event_l AS e
+           SET site_hk = pair.to_hk, page_hk = x.page_to, session_hk = x.session_to
+          FROM (SELECT l.tracking_event_hk, p.to_hk AS page_to, s.to_hk AS session_to
+                  FROM business.tracking_event_l AS l
+                  LEFT JOIN unnest(page_from, page_to) AS p (from_hk, to_hk) ON p.from_hk = l.page_hk
+                  LEFT JOIN unnest(session_from, session_to) AS s (from_hk, to_hk) ON s.from_hk = l.session_hk
+                 WHERE l.tenant_hk = pair.tenant_hk AND l.site_hk = pair.from_hk) AS x
+         WHERE e.tracking_event_hk = x.tracking_event_hk;
+        GET DIAGNOSTICS moved = ROW_COUNT;
+        events_moved := events_moved + moved;
+
+        -- The moved site's rollups are emptied, the site's rebuilt with its new events.
+        PERFORM onevault_tracking.rebuild_rollups(pair.tenant_hk, pair.from_bk);
+        IF NOT rebuilt @> jsonb_build_array(jsonb_build_object('tenant_id', encode(pair.tenant_hk, 'hex'), 'site_domain', pair.to_bk)) THEN
+            PERFORM onevault_tracking.rebuild_rollups(pair.tenant_hk, pair.to_bk);
+            rebuilt := rebuilt || jsonb_build_array(jsonb_build_object('tenant_id', encode(pair.tenant_hk, 'hex'), 'site_domain', pair.to_bk));
+        END IF;
+
+        merged := merged || jsonb_build_array(jsonb_build_object(
+            'tenant_id', encode(pair.tenant_hk, 'hex'), 'from_site', pair.from_bk, 'to_site', pair.to_bk,
+            'events', moved));
+        answer := onevault_tracking.log_platform_audit_event(
+            'SITE_EVENTS_MERGED', 'business.tracking_event_l', 'site:' || pair.to_bk, 'onevault_tracking:' || session_user,
+            jsonb_build_object('tenant_id', encode(pair.tenant_hk, 'hex'), 'from_site', pair.from_bk,
+                               'to_site', pair.to_bk, 'events', moved,
+                               'pages', cardinality(page_to), 'sessions', cardinality(session_to)));
+        IF (answer ->> 'success')::boolean IS NOT TRUE THEN
+            RAISE EXCEPTION 'the audit record of merging site % into % failed: %', pair.from_bk, pair.to_bk, answer
+                USING ERRCODE = 'external_routine_exception',
+                      HINT = 'SELECT onevault_tracking.integration_status() tells what the audit path lacks.';
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('success', true, 'sites_merged', jsonb_array_length(merged),
+                              'events_moved', events_moved, 'pages_added', pages_added,
+                              'sessions_added', sessions_added, 'merged', merged, 'rollups_rebuilt', rebuilt);
+END
+$merge$;
+
+-- The staged rows that processing still reads get their site: those not loaded yet, and those
+-- of the last two days, which a new event can still join in a session (a derived session
+-- matches the visitor hash, whose salt lives two days). Older rows keep no site: nothing
+-- reads it from them.
+UPDATE staging.site_tracking_events_s AS s
+   SET site_domain = h.site_domain
+  FROM (SELECT k.tenant_hk, k.page_host, onevault_tracking.site_of_host(k.tenant_hk, k.page_host) AS site_domain
+          FROM (SELECT DISTINCT tenant_hk, page_host FROM staging.site_tracking_events_s
+                 WHERE page_host IS NOT NULL
+                   AND (NOT loaded_to_vault OR staged_at > now() - interval '2 days')) AS k) AS h
+ WHERE s.tenant_hk = h.tenant_hk AND s.page_host = h.page_host
+   AND (NOT s.loaded_to_vault OR s.staged_at > now() - interval '2 days');
+-- Events 0.1.0 stored under an allowed domain's own site move to their site (the answer says
+-- how many).
+DO $merge_sites$
+BEGIN
+    RAISE NOTICE 'onevault_tracking: allowed domains'' sites merged: %',
+                 onevault_tracking.merge_allowed_domain_sites();
+END
+$merge_sites$;
 
 -- 6. Lockdown and grants (sql/finalize.sql).
 DO $lockdown$
@@ -1676,7 +1877,9 @@ GRANT EXECUTE ON FUNCTION
     staging.get_pipeline_status(),
     onevault_tracking.start_workers(integer),
     onevault_tracking.stop_workers(),
-    onevault_tracking.rebuild_rollups(bytea, text)
+    onevault_tracking.rebuild_rollups(bytea, text),
+    onevault_tracking.merge_allowed_domain_sites(),
+    onevault_tracking.site_of_host(bytea, text)
 TO onevault_tracking_admin;
 GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
 GRANT EXECUTE ON FUNCTION

@@ -54,6 +54,11 @@ CREATE TABLE staging.site_tracking_events_s (
     loaded_at             timestamptz,
     load_date             timestamptz  NOT NULL DEFAULT CURRENT_TIMESTAMP,
     record_source         varchar(100) NOT NULL,
+    -- The site the event belongs to (src/pipeline/sites.rs): the registered site whose domain
+    -- or allowed domains include the page's host (without "www."), else the host's own site
+    -- key; NULL without a page host. Sessions are derived per site, and the vault keys the
+    -- event, page and session by it. (Last, as the upgrade from 0.1.0 adds it.)
+    site_domain           text,
     CONSTRAINT site_tracking_events_s_reasons_check
         CHECK ((validation_status = 'VALID') = (validation_errors = '[]'::jsonb)),
     CONSTRAINT site_tracking_events_s_invalid_never_loaded_check
@@ -72,16 +77,16 @@ CREATE INDEX site_tracking_events_s_tenant_time_idx
 CREATE INDEX site_tracking_events_s_unloaded_idx
     ON staging.site_tracking_events_s (staging_event_id)
     WHERE validation_status = 'VALID' AND NOT loaded_to_vault;
--- Session derivation: the visitor's latest event on a site.
+-- Session derivation: the visitor's latest event on a site (any of its domains).
 CREATE INDEX site_tracking_events_s_visitor_idx
-    ON staging.site_tracking_events_s (tenant_hk, page_host, visitor_hash, event_timestamp DESC)
+    ON staging.site_tracking_events_s (tenant_hk, site_domain, visitor_hash, event_timestamp DESC)
     WHERE visitor_hash IS NOT NULL;
 -- The vault's page and session details: a page's latest event, a session's first.
 CREATE INDEX site_tracking_events_s_page_idx
     ON staging.site_tracking_events_s (tenant_hk, page_host, page_path, event_timestamp DESC)
     WHERE validation_status = 'VALID';
 CREATE INDEX site_tracking_events_s_session_idx
-    ON staging.site_tracking_events_s (tenant_hk, page_host, session_id, event_timestamp)
+    ON staging.site_tracking_events_s (tenant_hk, site_domain, session_id, event_timestamp)
     WHERE validation_status = 'VALID';
 -- The quarantine.
 CREATE INDEX site_tracking_events_s_invalid_idx

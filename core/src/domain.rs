@@ -74,6 +74,37 @@ pub fn site_domain(domain: &str) -> Option<String> {
     site_business_key(domain).filter(|d| is_site_host(d))
 }
 
+/// A site registered with `api.register_site`: its domain (business key) and the domains it may
+/// be tracked on (`allowed_domains`, normalised by [`site_domain`] at registration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredSite {
+    pub domain: String,
+    pub allowed_domains: Vec<String>,
+}
+
+/// The site an event on `host` belongs to, among the `registered` sites of its tenant: one site
+/// is one visitor and one session whichever of its domains a page is on. The host's business
+/// key ([`site_business_key`], so `www.` and the bare domain are one) names its own site when
+/// that site is registered; else the registered site that lists it among its allowed domains
+/// (of several, the first by domain, so every caller picks the same); else the host's own key
+/// (a site that only appears with its events). `None` for a host that has no business key.
+pub fn site_of_host(host: &str, registered: &[RegisteredSite]) -> Option<String> {
+    let key = site_business_key(host)?;
+    if registered.iter().any(|site| site.domain == key) {
+        return Some(key);
+    }
+    let claimed = registered
+        .iter()
+        .filter(|site| {
+            site.allowed_domains
+                .iter()
+                .any(|allowed| site_business_key(allowed).as_deref() == Some(key.as_str()))
+        })
+        .map(|site| &site.domain)
+        .min();
+    Some(claimed.cloned().unwrap_or(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +165,80 @@ mod tests {
         assert_eq!(site_domain(&longest).as_deref(), Some(longest.as_str()));
         assert_eq!(site_domain(&format!("c{longest}")), None);
         assert_eq!(site_domain(&format!("{}.example", "a".repeat(64))), None);
+    }
+
+    fn site(domain: &str, allowed: &[&str]) -> RegisteredSite {
+        RegisteredSite {
+            domain: domain.into(),
+            allowed_domains: allowed.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_host_belongs_to_its_registered_site() {
+        let shop = site("shop.example", &["shop.example", "shop-cdn.example"]);
+        let registered = [shop.clone(), site("blog.example", &["blog.example"])];
+        for host in [
+            "shop.example",
+            "www.shop.example",
+            "WWW.Shop.Example.",
+            "shop-cdn.example",
+            "www.shop-cdn.example",
+        ] {
+            assert_eq!(
+                site_of_host(host, &registered).as_deref(),
+                Some("shop.example"),
+                "{host}"
+            );
+        }
+        assert_eq!(
+            site_of_host("blog.example", &registered).as_deref(),
+            Some("blog.example")
+        );
+        // Nobody claims it: the host's own key, as before.
+        assert_eq!(
+            site_of_host("www.other.example", &registered).as_deref(),
+            Some("other.example")
+        );
+        assert_eq!(site_of_host("", &registered), None);
+    }
+
+    #[test]
+    fn a_registered_site_keeps_its_own_domain_and_ties_go_to_the_first() {
+        // cdn.example is a site of its own and also allowed on shop.example: it stays itself.
+        let registered = [
+            site(
+                "shop.example",
+                &["shop.example", "cdn.example", "both.example"],
+            ),
+            site("cdn.example", &["cdn.example"]),
+            site("another.example", &["another.example", "both.example"]),
+        ];
+        assert_eq!(
+            site_of_host("cdn.example", &registered).as_deref(),
+            Some("cdn.example")
+        );
+        assert_eq!(
+            site_of_host("both.example", &registered).as_deref(),
+            Some("another.example")
+        );
+    }
+
+    proptest! {
+        /// `www.` never makes a second site, and the answer is the host's key or a site that
+        /// claims it.
+        #[test]
+        fn www_and_bare_are_one_site(host in "[a-z0-9]{1,10}\\.(example|test)", extra in proptest::collection::vec("[a-z]{1,6}\\.example", 0..4), own in proptest::bool::ANY) {
+            prop_assume!(!host.starts_with("www."));
+            let mut registered = vec![site("anchor.example", &extra.iter().map(String::as_str).collect::<Vec<_>>())];
+            if own {
+                registered.push(site(&host, &[host.as_str()]));
+            }
+            let bare = site_of_host(&host, &registered);
+            prop_assert_eq!(site_of_host(&format!("www.{host}"), &registered), bare.clone());
+            let bare = bare.unwrap();
+            prop_assert!(bare == host || (bare == "anchor.example" && extra.contains(&host) && !own));
+        }
     }
 
     proptest! {

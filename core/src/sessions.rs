@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 pub const SESSION_IDLE_MICROS: i64 = 30 * 60 * 1_000_000;
 
-/// (tenant, site host, visitor hash).
+/// (tenant, site domain (`crate::domain::site_of_host`), visitor hash).
 pub type VisitorKey = (Vec<u8>, String, VisitorHash);
 
 /// A session as far as it is known: its id, visitor hash and the span of its events.

@@ -1,6 +1,9 @@
 //! Visitor identity without keeping who the visitor is.
 //!
-//! A visitor is `HMAC-SHA256(daily salt, site | client IP | user agent)`, as Plausible does: the
+//! A visitor is `HMAC-SHA256(daily salt, site | client IP | user agent)`, as Plausible does, where
+//! the site is the domain of the registered site the page belongs to
+//! (`crate::domain::site_of_host`), not the page's host: one browser on `www.example.com`,
+//! `example.com` and the site's allowed domains is one visitor. The
 //! full IP is only in hand at ingestion, so the hash is computed there and the IP can be
 //! anonymised before it is stored. Salts are random, one per UTC day, and destroyed after the
 //! next day, so a hash can no longer be linked to an IP once its salt is gone. The previous
@@ -119,6 +122,34 @@ mod tests {
             visitor_hashes(&today, "example.com", Some(ip("192.0.2.1")), Some("UA")).unwrap();
         assert_eq!(after.previous, Some(before.current));
         assert_ne!(after.current, before.current);
+    }
+
+    #[test]
+    fn one_browser_on_every_domain_of_a_site_is_one_visitor() {
+        use crate::domain::{site_of_host, RegisteredSite};
+        let registered = [RegisteredSite {
+            domain: "example.com".into(),
+            allowed_domains: vec!["example.com".into(), "example-shop.net".into()],
+        }];
+        let hashes: Vec<VisitorHash> = [
+            "example.com",
+            "www.example.com",
+            "example-shop.net",
+            "www.example-shop.net",
+        ]
+        .iter()
+        .map(|host| {
+            let site = site_of_host(host, &registered).unwrap();
+            visitor_hash(&TODAY, &site, ip("192.0.2.1"), "UA")
+        })
+        .collect();
+        assert!(hashes.iter().all(|h| *h == hashes[0]));
+        // Another site is another visitor.
+        let other = site_of_host("other.example", &registered).unwrap();
+        assert_ne!(
+            visitor_hash(&TODAY, &other, ip("192.0.2.1"), "UA"),
+            hashes[0]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::pipeline::user_agent::parse_user_agent;
 use crate::postgres::error::required;
 use crate::postgres::json;
 use crate::privacy::salts;
+use onevault_tracking_core::domain::site_of_host;
 use onevault_tracking_core::enrich::enrich;
 use onevault_tracking_core::ip::parse_inet;
 use onevault_tracking_core::payload::page_url_host;
@@ -39,7 +40,11 @@ fn enrich_event_data(
     let enrichment = enrich(&fields, parse_user_agent(p_user_agent), client_ip);
     let visitor = client_ip.and_then(|_| {
         let salts = Spi::connect_mut(salts::daily_salts);
-        visitor_hashes(&salts, &page_url_host(&payload), client_ip, p_user_agent)
+        // Without a tenant the site's allowed domains are unknown: the page's own site key
+        // (without `www.`), which is the pipeline's hash on the site's registered domain.
+        let host = page_url_host(&payload);
+        let site = site_of_host(&host, &[]).unwrap_or(host);
+        visitor_hashes(&salts, &site, client_ip, p_user_agent)
     });
     JsonB(enrichment.to_json(visitor.as_ref().map(|v| &v.current)))
 }

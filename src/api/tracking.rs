@@ -381,7 +381,8 @@ pub fn track_granted(
         identity,
         request.user_agent,
         salts::daily_salts,
-    );
+    )
+    .for_site(&grant.site_domain);
     let landed = land_event(client, &sender, &payload, landing);
     let landed = match landed {
         Ok(landed) => landed,

@@ -19,6 +19,7 @@
 //! limit; a tenant that no longer exists) stay in the legacy table and are listed in the answer
 //! and in `onevault_tracking_legacy.migration_runs`.
 
+use crate::pipeline::sites;
 use crate::platform::audit;
 use crate::postgres::error::OrInternal;
 use crate::postgres::random::strong_random;
@@ -241,8 +242,20 @@ fn migrate_earlier_generation() -> JsonB {
         let mut landed = Vec::new();
         for chunk in rows.chunks(MIGRATION_BATCH) {
             let mut batch = Landing::default();
-            for row in chunk {
-                let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+            let payloads: Vec<Value> = chunk
+                .iter()
+                .map(|row| serde_json::from_str(&row.payload).unwrap_or(Value::Null))
+                .collect();
+            let hosts: Vec<String> = payloads.iter().map(page_url_host).collect();
+            // A visitor is counted per registered site, as the pipeline does (core/src/visitor.rs).
+            let sites = sites::resolve(
+                client,
+                chunk
+                    .iter()
+                    .zip(&hosts)
+                    .map(|(row, host)| (row.tenant_hk.as_slice(), host.as_str())),
+            );
+            for ((row, payload), host) in chunk.iter().zip(payloads).zip(&hosts) {
                 if let Some(reason) = not_landable(row, &payload) {
                     not_migrated.push(json!({"raw_event_id": row.raw_event_id, "reason": reason}));
                     continue;
@@ -252,9 +265,12 @@ fn migrate_earlier_generation() -> JsonB {
                     .user_agent
                     .clone()
                     .filter(|ua| ua.len() <= onevault_tracking_core::payload::USER_AGENT_MAX_BYTES);
+                let site = sites
+                    .get(&(row.tenant_hk.clone(), host.clone()))
+                    .unwrap_or(host);
                 let hashes = visitor_hashes(
                     &salts_of_day(&mut salts, row.received_micros),
-                    &page_url_host(&payload),
+                    site,
                     full_ip,
                     user_agent.as_deref(),
                 );

@@ -116,6 +116,7 @@ fn process(
             )),
         }
     }
+    staging::assign_sites(client, &mut prepared);
     staging::assign_sessions(client, &mut prepared);
 
     outcome.loaded_to_vault = processing.load_vault;

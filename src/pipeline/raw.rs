@@ -3,6 +3,7 @@
 //! and claiming raw rows for processing.
 
 use crate::pipeline::rows::{claim_columns, ClaimedEvent};
+use crate::pipeline::sites;
 use crate::platform::core::record_source;
 use crate::platform::tenant::ensure_tenant;
 use crate::postgres::error::{required, OrInternal, TrackingError};
@@ -36,6 +37,9 @@ pub struct Sender<'a> {
     stored_ip: Option<String>,
     user_agent: Option<&'a str>,
     salts: SaltSource,
+    /// The registered site the caller attributed the events to (a tracking call's key or page
+    /// URL), if it did; otherwise each event's site is looked up by its page host.
+    site_domain: Option<String>,
 }
 
 impl<'a> Sender<'a> {
@@ -72,7 +76,14 @@ impl<'a> Sender<'a> {
             stored_ip,
             user_agent,
             salts,
+            site_domain: None,
         }
+    }
+
+    /// The sender's events belong to the registered site `site_domain`.
+    pub fn for_site(mut self, site_domain: &str) -> Self {
+        self.site_domain = Some(site_domain.to_owned());
+        self
     }
 
     /// Audit details every record of this sender carries (never the IP or user agent).
@@ -156,12 +167,31 @@ pub fn land(
         return Vec::new();
     }
     let salts = sender.client_ip.map(|_| (sender.salts)(client));
+    // A visitor is counted per site, not per page host (core/src/visitor.rs).
+    let resolved = match (&salts, &sender.site_domain) {
+        (Some(_), None) => sites::resolve(
+            client,
+            items
+                .iter()
+                .map(|item| (sender.tenant_hk, item.site_host.as_str())),
+        ),
+        _ => HashMap::new(),
+    };
     let hashes: Vec<_> = items
         .iter()
         .map(|item| {
-            salts.as_ref().and_then(|salts| {
-                visitor_hashes(salts, &item.site_host, sender.client_ip, sender.user_agent)
-            })
+            let site = sender
+                .site_domain
+                .as_deref()
+                .or_else(|| {
+                    resolved
+                        .get(&(sender.tenant_hk.to_vec(), item.site_host.clone()))
+                        .map(String::as_str)
+                })
+                .unwrap_or(&item.site_host);
+            salts
+                .as_ref()
+                .and_then(|salts| visitor_hashes(salts, site, sender.client_ip, sender.user_agent))
         })
         .collect();
 
@@ -222,7 +252,14 @@ pub fn land(
             .or_internal("not null");
         (
             position as usize,
-            (id, taken.then(|| ClaimedEvent::from_row(&row, 1))),
+            (
+                id,
+                taken.then(|| {
+                    let mut claimed = ClaimedEvent::from_row(&row, 1);
+                    claimed.site_domain = sender.site_domain.clone();
+                    claimed
+                }),
+            ),
         )
     })
     .collect();

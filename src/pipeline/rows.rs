@@ -32,6 +32,9 @@ pub struct ClaimedEvent {
     pub visitor: Option<VisitorHashes>,
     pub status: String,
     pub api_key_hk: Option<Vec<u8>>,
+    /// The registered site the landing call attributed the event to (not a raw column: only
+    /// an event processed in the call that landed it has one; staging looks the others up).
+    pub site_domain: Option<String>,
 }
 
 impl ClaimedEvent {
@@ -63,6 +66,7 @@ impl ClaimedEvent {
             visitor,
             status: spi::column(row, at(9), "processing_status"),
             api_key_hk: row.get(at(10)).ok().flatten(),
+            site_domain: None,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct StagedEvent {
     pub raw_event_id: i64,
     pub tenant_hk: Vec<u8>,
     pub page_host: Option<String>,
+    /// The site the event belongs to (`pipeline::sites`); `None` without a page host.
+    pub site_domain: Option<String>,
     pub page_path: Option<String>,
     pub session_id: Option<String>,
     /// The key the raw row was landed with (not a staging column).
@@ -111,7 +117,7 @@ impl StagedEvent {
             format!(
                 "s.raw_event_id, s.tenant_hk, s.page_host, s.page_path, s.session_id,
                  to_char(s.event_timestamp AT TIME ZONE 'UTC', {UTC_TEXT}),
-                 jsonb_build_array({})",
+                 jsonb_build_array({}), s.site_domain",
                 details.join(", ")
             )
         })
@@ -130,6 +136,7 @@ impl StagedEvent {
             })
             .or_internal("staged event details");
         StagedEvent {
+            site_domain: row.get(at(8)).or_internal("staged site_domain"),
             raw_event_id: spi::column(row, at(1), "staged raw_event_id"),
             tenant_hk: spi::column(row, at(2), "staged tenant_hk"),
             page_host: row.get(at(3)).or_internal("staged page_host"),
@@ -137,7 +144,7 @@ impl StagedEvent {
             session_id: row.get(at(5)).or_internal("staged session_id"),
             event_timestamp: row.get(at(6)).or_internal("staged event_timestamp"),
             details,
-            api_key_hk: row.get(at(8)).or_internal("staged api_key_hk"),
+            api_key_hk: row.get(at(9)).or_internal("staged api_key_hk"),
         }
     }
 }

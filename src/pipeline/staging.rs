@@ -5,6 +5,7 @@
 //! with its reasons.
 
 use crate::pipeline::rows::{ClaimedEvent, StagedEvent};
+use crate::pipeline::sites;
 use crate::pipeline::user_agent::parse_user_agent;
 use crate::postgres::error::OrInternal;
 use crate::postgres::rowset::RowSet;
@@ -24,7 +25,7 @@ use time::OffsetDateTime;
 const STAGING_TABLE: &str = "staging.site_tracking_events_s";
 
 /// The columns processing writes; a prepared row (`prepare`) has these keys.
-const STAGING_COLUMNS: [&str; 43] = [
+const STAGING_COLUMNS: [&str; 44] = [
     "raw_event_id",
     "tenant_hk",
     "validation_status",
@@ -38,6 +39,7 @@ const STAGING_COLUMNS: [&str; 43] = [
     "timestamp_from_client",
     "page_url",
     "page_host",
+    "site_domain",
     "page_path",
     "page_query",
     "page_title",
@@ -95,7 +97,9 @@ pub struct Prepared {
     pub valid: bool,
     row: Map<String, Value>,
     at_micros: i64,
-    site_host: String,
+    page_host: Option<String>,
+    /// The site the event belongs to (`assign_sites`); `None` without a page host.
+    site_domain: Option<String>,
     visitor: Option<VisitorHashes>,
     client_session: bool,
     api_key_hk: Option<Vec<u8>>,
@@ -170,10 +174,32 @@ pub fn prepare(event: &ClaimedEvent, record_source: &str) -> Prepared {
         valid,
         row,
         at_micros: datetime_to_micros(event_time),
-        site_host: enrichment.page_host.unwrap_or_default(),
+        site_domain: enrichment.page_host.as_ref().and(event.site_domain.clone()),
+        page_host: enrichment.page_host,
         visitor: event.visitor,
         client_session: fields.session_id.is_some(),
         api_key_hk: event.api_key_hk.clone(),
+    }
+}
+
+/// Sets the site of every event with a page host that the landing call did not attribute
+/// (`pipeline::sites`, one look-up for all of them).
+pub fn assign_sites(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
+    let resolved = sites::resolve(
+        client,
+        prepared
+            .iter()
+            .filter(|p| p.site_domain.is_none())
+            .filter_map(|p| Some((p.tenant_hk.as_slice(), p.page_host.as_deref()?))),
+    );
+    for p in prepared.iter_mut() {
+        if p.site_domain.is_none() {
+            if let Some(host) = &p.page_host {
+                p.site_domain = resolved.get(&(p.tenant_hk.clone(), host.clone())).cloned();
+            }
+        }
+        p.row
+            .insert("site_domain".into(), p.site_domain.clone().into());
     }
 }
 
@@ -188,7 +214,7 @@ pub fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
         return;
     }
     let mut sessionizer = Sessionizer::default();
-    let (mut tenants, mut hosts, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut tenants, mut sites, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
     for &i in &needing {
         let p = &prepared[i];
         let visitor = p.visitor.or_internal("filtered");
@@ -197,7 +223,7 @@ pub fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
             .flatten()
         {
             tenants.push(p.tenant_hk.clone());
-            hosts.push(p.site_host.clone());
+            sites.push(p.site_domain.clone().unwrap_or_default());
             hashes.push(hash.to_vec());
         }
     }
@@ -235,18 +261,18 @@ pub fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
     // its first and last event in the window, however many events it has.
     let known = spi::execute(
         client,
-        "SELECT s.tenant_hk, s.page_host, s.visitor_hash, s.session_id,
+        "SELECT s.tenant_hk, s.site_domain, s.visitor_hash, s.session_id,
                 (extract(epoch FROM min(s.event_timestamp)) * 1000000)::bigint,
                 (extract(epoch FROM max(s.event_timestamp)) * 1000000)::bigint
-           FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::bytea[])) AS k (tenant_hk, page_host, visitor_hash)
+           FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::bytea[])) AS k (tenant_hk, site_domain, visitor_hash)
            JOIN staging.site_tracking_events_s AS s
-             ON s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.visitor_hash = k.visitor_hash
+             ON s.tenant_hk = k.tenant_hk AND s.site_domain = k.site_domain AND s.visitor_hash = k.visitor_hash
           WHERE s.session_source = 'derived'
             AND s.event_timestamp BETWEEN to_timestamp($4::float8 / 1000000) AND to_timestamp($5::float8 / 1000000)
           GROUP BY 1, 2, 3, 4",
         &[
             tenants.into(),
-            hosts.into(),
+            sites.into(),
             hashes.into(),
             earliest.saturating_sub(SESSION_IDLE_MICROS).into(),
             latest.saturating_add(SESSION_IDLE_MICROS).into(),
@@ -255,13 +281,13 @@ pub fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
     .or_internal("look up open sessions");
     for row in known {
         let tenant: Vec<u8> = spi::column(&row, 1, "tenant_hk");
-        let host: String = spi::column(&row, 2, "page_host");
+        let site: String = spi::column(&row, 2, "site_domain");
         let hash: Vec<u8> = spi::column(&row, 3, "visitor_hash");
         let session: String = spi::column(&row, 4, "session_id");
         let first: i64 = spi::column(&row, 5, "first event_timestamp");
         let last: i64 = spi::column(&row, 6, "last event_timestamp");
         if let Ok(hash) = VisitorHash::try_from(hash.as_slice()) {
-            let key = (tenant, host, hash);
+            let key = (tenant, site, hash);
             sessionizer.remember(key.clone(), session.clone(), first);
             sessionizer.remember(key, session, last);
         }
@@ -272,7 +298,7 @@ pub fn assign_sessions(client: &mut SpiClient<'_>, prepared: &mut [Prepared]) {
         let visitor = p.visitor.or_internal("filtered");
         let assigned = sessionizer.assign(
             &p.tenant_hk,
-            &p.site_host,
+            p.site_domain.as_deref().unwrap_or_default(),
             visitor,
             p.at_micros,
             p.raw_event_id,

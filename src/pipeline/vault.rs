@@ -20,7 +20,6 @@ use crate::pipeline::rows::StagedEvent;
 use crate::postgres::error::OrInternal;
 use crate::postgres::rowset::RowSet;
 use crate::postgres::spi::{self, bytea_literal};
-use onevault_tracking_core::domain::site_business_key;
 use onevault_tracking_core::hashing::{hash_diff, HashKey};
 use onevault_tracking_core::vault::{
     link_key, page_key, session_key, site_key, tracking_event_key,
@@ -536,7 +535,8 @@ pub fn load_rows(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> (Counts,
     for row in ordered {
         let tenant = row.tenant_hk.clone();
         let raw_event_id = row.raw_event_id;
-        let site_bk = row.page_host.as_deref().and_then(site_business_key);
+        // The site staging assigned (`pipeline::sites`): the registered site of the page's host.
+        let site_bk = row.site_domain.clone();
         let site_hk = site_bk.as_deref().map(|bk| site_key(&tenant, bk));
         let page = site_bk
             .as_deref()
@@ -582,8 +582,8 @@ pub fn load_rows(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> (Counts,
                 tenant_hk: tenant.clone(),
                 key: None,
             });
-            let host = row.page_host.clone().unwrap_or_default();
-            session_lookup.push((tenant.clone(), host, session_id.clone(), *session_hk));
+            let site = site_bk.clone().unwrap_or_default();
+            session_lookup.push((tenant.clone(), site, session_id.clone(), *session_hk));
         }
         let event_hk = tracking_event_key(&tenant, raw_event_id);
         let api_key = row
@@ -675,11 +675,13 @@ pub fn load_rows(client: &mut SpiClient<'_>, staged: &[StagedEvent]) -> (Counts,
     (counts, new_events.into_iter().collect())
 }
 
-/// (tenant, page host, page path or session id, hash key): what the details queries look up.
+/// (tenant, page host and page path, or site domain and session id, hash key): what the
+/// details queries look up.
 type StagedKey = (Vec<u8>, String, String, HashKey);
 
 /// A page's details come from its latest VALID event in staging that has a title (the title is
-/// NULL while none has), and a session's from its first VALID event (each one index probe), whichever load brings them: loading
+/// NULL while none has), and a session's from its first VALID event on any of its site's domains
+/// (each one index probe), whichever load brings them: loading
 /// events late, again or out of order cannot roll the details back.
 const PAGE_DETAILS_SQL: &str = "SELECT k.tenant_hk, k.page_host, k.page_path,
         jsonb_build_object('page_title', e.page_title, 'page_host', k.page_host, 'page_path', k.page_path)
@@ -690,7 +692,7 @@ const PAGE_DETAILS_SQL: &str = "SELECT k.tenant_hk, k.page_host, k.page_path,
                    AND s.validation_status = 'VALID' AND s.page_title IS NOT NULL
                  ORDER BY s.event_timestamp DESC LIMIT 1) AS page_title) AS e";
 
-const SESSION_DETAILS_SQL: &str = "SELECT k.tenant_hk, k.page_host, k.session_id,
+const SESSION_DETAILS_SQL: &str = "SELECT k.tenant_hk, k.site_domain, k.session_id,
         jsonb_build_object(
             'visitor_hash', '\\x' || encode(f.visitor_hash, 'hex'),
             'session_source', f.session_source,
@@ -699,10 +701,10 @@ const SESSION_DETAILS_SQL: &str = "SELECT k.tenant_hk, k.page_host, k.session_id
             'utm_source', f.utm_source, 'utm_medium', f.utm_medium, 'utm_campaign', f.utm_campaign,
             'utm_term', f.utm_term, 'utm_content', f.utm_content, 'device_type', f.device_type,
             'browser_name', f.browser_name, 'os_name', f.os_name, 'is_bot', f.is_bot)
-   FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::text[])) AS k (tenant_hk, page_host, session_id)
+   FROM (SELECT DISTINCT * FROM unnest($1::bytea[], $2::text[], $3::text[])) AS k (tenant_hk, site_domain, session_id)
    CROSS JOIN LATERAL (
         SELECT s.* FROM staging.site_tracking_events_s AS s
-         WHERE s.tenant_hk = k.tenant_hk AND s.page_host = k.page_host AND s.session_id = k.session_id
+         WHERE s.tenant_hk = k.tenant_hk AND s.site_domain = k.site_domain AND s.session_id = k.session_id
            AND s.validation_status = 'VALID'
          ORDER BY s.event_timestamp, s.raw_event_id LIMIT 1) AS f";
 

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | 0 | `postgres` (PostgreSQL helpers) |
 //! | 1 | `platform` (One Vault facts) |
-//! | 2 | `pipeline::model`, `pipeline::user_agent` (what the stages share) |
+//! | 2 | `pipeline::model`, `pipeline::user_agent`, `pipeline::sites` (what the stages share) |
 //! | 3 | `pipeline::rows` (the typed rows handed between stages) |
 //! | 4 | `pipeline::raw`, `pipeline::staging`, `pipeline::vault`, `pipeline::rollups` (the stages: never each other) |
 //! | 5 | `pipeline::process` (the orchestration above the stages) |
@@ -24,7 +24,7 @@ fn layer(module: &[&str]) -> Option<(String, u8)> {
     let rank = match module {
         ["postgres", ..] => 0,
         ["platform", ..] => 1,
-        ["pipeline", "model" | "user_agent", ..] => 2,
+        ["pipeline", "model" | "user_agent" | "sites", ..] => 2,
         ["pipeline", "rows", ..] => 3,
         ["pipeline", "raw" | "staging" | "vault" | "rollups", ..] => 4,
         ["pipeline", "process", ..] => 5,

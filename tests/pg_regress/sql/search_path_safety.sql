@@ -83,6 +83,8 @@ SELECT count(*) AS creators FROM onevault_tracking.pgcrypto_schema_creators() \g
 SELECT onevault_tracking.hash_binary('x') IS NOT NULL AND onevault_tracking.hash_key(:'tenant', 'a') IS NOT NULL
        AND onevault_tracking.business_key(:'tenant', 'a') IS NOT NULL AS hashes \gset
 SELECT onevault_tracking.site_domain('WWW.Planted.Example.') AS normalised_domain \gset
+SELECT onevault_tracking.site_of_host(:'tenant', 'www.planted.example') AS site_of_host \gset
+SELECT onevault_tracking.merge_allowed_domain_sites() AS merged_sites \gset
 SET LOCAL onevault_tracking.tenant_id = :'tenant_hex';
 SELECT onevault_tracking.current_tenant_hk() IS NOT NULL AS tenant_selected \gset
 SELECT api.site_stats('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS stats \gset
