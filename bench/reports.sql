@@ -3,9 +3,9 @@
 -- api.site_stats, api.site_breakdown by referrer and api.site_timeseries by hour over the last
 -- two days, each the best of three calls
 -- (bench/report_timing.sql). psql variables: n, site, tenant_hex (the tenant's hash key in hex).
-SELECT to_regprocedure('api.site_stats(text,timestamptz,timestamptz,boolean)') IS NOT NULL AS has_stats,
-       to_regprocedure('api.site_breakdown(text,text,timestamptz,timestamptz,integer,boolean)') IS NOT NULL AS has_breakdown,
-       to_regprocedure('api.site_timeseries(text,timestamptz,timestamptz,text,boolean)') IS NOT NULL AS has_timeseries \gset
+SELECT to_regprocedure('api.site_stats(text,timestamptz,timestamptz,boolean,jsonb,boolean)') IS NOT NULL AS has_stats,
+       to_regprocedure('api.site_breakdown(text,text,timestamptz,timestamptz,integer,boolean,jsonb)') IS NOT NULL AS has_breakdown,
+       to_regprocedure('api.site_timeseries(text,timestamptz,timestamptz,text,boolean,jsonb)') IS NOT NULL AS has_timeseries \gset
 \if :has_stats
   SELECT set_config('onevault_tracking.tenant_id', :'tenant_hex', false) IS NOT NULL AS ok \gset
   ANALYZE;

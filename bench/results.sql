@@ -1,16 +1,19 @@
 -- bench/results.sql: the ratios of the run (the view bench.ratios: each with its numerator,
 -- denominator, target, direction and status; freshness_p99_s is a metric in seconds with a '<='
--- target, listed with the ratios) and the run's results as one JSON document, printed for
+-- target, listed with the ratios, and the three figures of "reports at scale" are ratios
+-- recorded as metrics) and the run's results as one JSON document, printed for
 -- run.sh to write to target/bench/results-pg<version>.json. psql variables (from run.sh): mode,
 -- date, elapsed, nproc, cpu, mem_gb, kernel, load_start, load_end, build, commit, profile, n,
--- seconds, warmup, ips, sustained_seconds.
+-- seconds, warmup, ips, sustained_seconds, scale_small, scale_large, scale_part, only.
 CREATE VIEW bench.ratios AS
-SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / coalesce(nullif(m.value, 0), CASE WHEN d.denominator IS NULL THEN 1 END) AS value,
-       d.op, d.target,
-       CASE WHEN d.target IS NULL THEN 'no target'
-            WHEN d.op = '>=' AND n.value / nullif(m.value, 0) >= d.target THEN 'PASS'
-            WHEN d.op = '<=' AND n.value <= d.target THEN 'PASS'
+SELECT r.*,
+       CASE WHEN r.target IS NULL THEN 'no target'
+            WHEN r.op = '>=' AND r.value >= r.target THEN 'PASS'
+            WHEN r.op = '<=' AND r.value <= r.target THEN 'PASS'
             ELSE 'BELOW' END AS status
+  FROM (
+SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / coalesce(nullif(m.value, 0), CASE WHEN d.denominator IS NULL THEN 1 END) AS value,
+       d.op, d.target
   FROM (VALUES (1, 'track_vs_insert_c1', 'track_c1', 'insert_c1', '>=', 0.5),
                (2, 'track_vs_insert_c2', 'track_c2', 'insert_c2', '>=', 0.5),
                (3, 'track_vs_plpgsql_c1', 'track_c1', 'plpgsql_c1', '>=', 3),
@@ -39,11 +42,15 @@ SELECT d.ord, d.ratio, d.numerator, d.denominator, n.value / coalesce(nullif(m.v
                (21, 'track_vs_fast_floor_c1', 'track_c1', 'fast_floor_c1', NULL, NULL),
                -- The upper bound of process_vs_copy (bench/process_floor.sql), and how near F is.
                (22, 'process_floor_vs_copy', 'process_floor', 'copy', NULL, NULL),
-               (23, 'process_vs_floor', 'process', 'process_floor', NULL, NULL))
+               (23, 'process_vs_floor', 'process', 'process_floor', NULL, NULL),
+               -- Reports at scale (bench/scale_results.sql): ratios already, no denominator.
+               (24, 'report_speedup_1m', 'report_speedup_1m', NULL, '>=', 50),
+               (25, 'report_growth_100k_to_1m', 'report_growth_100k_to_1m', NULL, '<=', 1.5),
+               (26, 'rollup_upkeep_cost', 'rollup_upkeep_cost', NULL, '<=', 0.15))
        AS d (ord, ratio, numerator, denominator, op, target)
   JOIN bench.results AS n ON n.metric = d.numerator
   LEFT JOIN bench.results AS m ON m.metric = d.denominator
- WHERE d.denominator IS NULL OR m.metric IS NOT NULL;
+ WHERE d.denominator IS NULL OR m.metric IS NOT NULL) AS r;
 
 SELECT json_build_object(
     'benchmark', 'onevault_tracking bench/run.sh',
@@ -61,7 +68,9 @@ SELECT json_build_object(
     'parameters', json_build_object('events_n', :n, 'batch_size', 1000, 'pgbench_seconds', :seconds,
                                      'sustained_seconds', :sustained_seconds, 'workers', 1,
                                      'pgbench_warmup_seconds', :warmup, 'pgbench_protocol', 'prepared',
-                                     'client_ips', :ips, 'hash_keys', 1000000),
+                                     'client_ips', :ips, 'hash_keys', 1000000,
+                                     'scale_events', json_build_array(:scale_small, :scale_large),
+                                     'scale_upkeep_part_events', :scale_part, 'only', nullif(:'only', '')),
     'throughput', (SELECT json_object_agg(metric, round(value, CASE WHEN unit = 's' THEN 3 ELSE 1 END) ORDER BY ord) FROM bench.results),
     'units', (SELECT json_object_agg(metric, unit ORDER BY ord) FROM bench.results),
     'descriptions', (SELECT json_object_agg(metric, what ORDER BY ord) FROM bench.results),
@@ -72,4 +81,10 @@ SELECT json_build_object(
     'targets', (SELECT json_object_agg(ratio, target ORDER BY ord) FROM bench.ratios WHERE target IS NOT NULL),
     -- '>=': the ratio must reach the target; '<=' (freshness_p99_s, in seconds): must not exceed it.
     'target_directions', (SELECT json_object_agg(ratio, op ORDER BY ord) FROM bench.ratios WHERE target IS NOT NULL),
-    'status', (SELECT json_object_agg(ratio, status ORDER BY ord) FROM bench.ratios));
+    'status', (SELECT json_object_agg(ratio, status ORDER BY ord) FROM bench.ratios),
+    -- Reports at scale: each report's median time in ms per size, range and source, the calls
+    -- timed, and whether the vault's answer equalled the rollups'.
+    'reports_at_scale', (SELECT json_agg(json_build_object('size', size, 'events', events, 'report', report, 'range', range,
+                                                           'source', source, 'median_ms', round(median_ms, 2), 'runs', runs,
+                                                           'same_answer', same_answer) ORDER BY ord)
+                           FROM bench.report_times));

@@ -52,6 +52,18 @@
 #      hash_pgcrypto    keys, one statement each (plus hash_key against the same key built in SQL)
 #      report_*         api.site_stats (and the other reports) over the loaded events and realistic
 #                       traffic from the demo's generator (demo/traffic.sql, bench/traffic.sql), if present
+#   R  reports at scale (last; its own tenant and site): bench/scale_load.sql generates 100,000
+#                       events over 30 days set-based (about 5,000 visitors, then 50,000), lands them as
+#                       the tracking API stores them and processes them (staging.process_pending_events
+#                       in batches of 1000, rollup upkeep on); the report set (bench/scale_reports.sql)
+#                       on the last 30 days and the last day, from the rollups and directly over the
+#                       vault (onevault_tracking.report_source); then grows to 1,000,000 events and
+#                       measures again; then F with onevault_tracking.rollup_upkeep off and on
+#                       (4 parts of 25,000 events, off-on-on-off). report_speedup_1m,
+#                       report_growth_100k_to_1m, rollup_upkeep_cost (bench/scale_results.sql).
+#                       With --quick: 10,000 then 100,000 events, parts of 5,000.
+#                       BENCH_ONLY=reports_scale runs only R (with the setup and the results);
+#                       BENCH_SCALE_SMALL / BENCH_SCALE_LARGE / BENCH_SCALE_PART override its sizes.
 #
 # N is 100,000 (10,000 with --quick). D, E and F run first, on empty tables (process_sql then on
 # top of F's events); A, B and C then run on top of the events they left (realistic table sizes and planner statistics), each run of B and C
@@ -108,6 +120,21 @@ GRACE_SECONDS=10 DRAIN_TIMEOUT=600 PROCESS_TIMEOUT=1800
 # process_1m: F again once the tables hold this many events (full runs only).
 GROW_TO=1000000
 HASH_KEYS=1000000
+# R, reports at scale: the two sizes measured and the size of each upkeep part.
+if [ "$MODE" = quick ]; then
+  SCALE_SMALL=${BENCH_SCALE_SMALL:-10000} SCALE_LARGE=${BENCH_SCALE_LARGE:-100000} SCALE_PART=${BENCH_SCALE_PART:-5000}
+else
+  SCALE_SMALL=${BENCH_SCALE_SMALL:-100000} SCALE_LARGE=${BENCH_SCALE_LARGE:-1000000} SCALE_PART=${BENCH_SCALE_PART:-25000}
+fi
+BENCH_ONLY=${BENCH_ONLY:-}
+case $BENCH_ONLY in
+  '' | reports_scale) ;;
+  *) echo "run.sh: BENCH_ONLY takes reports_scale (or nothing: every stage), got '$BENCH_ONLY'" >&2; exit 2 ;;
+esac
+for size in "$SCALE_SMALL" "$SCALE_LARGE" "$SCALE_PART"; do
+  [[ $size =~ ^[1-9][0-9]{3,7}$ ]] || { echo "run.sh: BENCH_SCALE_* take 1000 to 99999999 events, got '$size'" >&2; exit 2; }
+done
+((SCALE_SMALL < SCALE_LARGE)) || { echo "run.sh: BENCH_SCALE_SMALL must be below BENCH_SCALE_LARGE" >&2; exit 2; }
 BATCH_SIZE=1000
 
 case $BENCH_DIR in
@@ -349,6 +376,95 @@ stop_workers() { bpsql_do -c "SELECT onevault_tracking.stop_workers()"; }
 drained() { DRAINED=$(bpsql -At -c "SELECT round(bench.wait_drained($DRAIN_TIMEOUT), 2)"); }
 
 # ---------------------------------------------------------------------------------------------
+# R: reports at scale (bench/scale_*.sql; see bench/README.md, "Reports at scale"), in a tenant and
+# site of their own, so that no other stage's events are in its reports; always the last stage
+# (it grows the tables by a million events).
+SCALE_SITE=shop.example.org
+SCALE_PAGE=/pricing
+# scale_label EVENTS: 100000 -> 100k, 1000000 -> 1m (the sizes' names in bench.report_times).
+scale_label() {
+  if (($1 % 1000000 == 0)); then echo "$(($1 / 1000000))m"; elif (($1 % 1000 == 0)); then echo "$(($1 / 1000))k"; else echo "$1"; fi
+}
+reports_scale() {
+  local answer key_hk tenant_hk day_end from_at small large part upkeep
+  step "R: reports at scale: $SCALE_SMALL events over 30 days, then $SCALE_LARGE (tenant and site of their own: $SCALE_SITE)"
+  answer=$(bpsql -At -F ' ' -v tenant_bk='Bench Scale Corp_2026-01-01 00:00:00+00' -v site="$SCALE_SITE" -f "$REPO/bench/tenant.sql")
+  read -r _ key_hk tenant_hk <<<"$answer"
+  bpsql_do -v tenant_hk="\\x$tenant_hk" -v api_key_hk="\\x$key_hk" -v site="$SCALE_SITE" -f "$REPO/bench/scale_setup.sql"
+  # The 30 days end at the last UTC midnight: the reports' ranges are whole UTC days (the site's
+  # time zone is UTC) and their rollup buckets closed, as a dashboard's "last 30 days" finds them.
+  IFS='|' read -r day_end from_at < <(bpsql -At -F '|' -c "SELECT date_trunc('day', now(), 'UTC'), date_trunc('day', now(), 'UTC') - interval '30 days'")
+  small=$(scale_label "$SCALE_SMALL") large=$(scale_label "$SCALE_LARGE")
+  # scale_grow LABEL FIRST COUNT SEED: COUNT more events over the 30 days, through the pipeline.
+  scale_grow() {
+    local started=$SECONDS
+    bpsql_do -v first="$2" -v events="$3" -v visitors=$((($2 + $3) / 20)) -v from_at="$from_at" -v to_at="$day_end" \
+      -v parts=1 -v seed="$4" -v site="$SCALE_SITE" -f "$REPO/bench/scale_load.sql"
+    echo "  $3 events generated ($((($2 + $3) / 20)) visitors in all) in $((SECONDS - started)) s"
+    bpsql_do -v label="$1" -v total=$(($2 + $3)) -f "$REPO/bench/scale_process.sql" \
+      -v what="reports at scale: $3 events landed as the tracking API stores them, processed by staging.process_pending_events(1000) in a loop (rollup upkeep on), up to $(($2 + $3)) events"
+    bpsql -At -c "SELECT format('  %-22s %s %s (%s)', metric, round(value, 1), unit, notes) FROM bench.results WHERE metric IN ('scale_process_$1', 'scale_close_$1') ORDER BY ord"
+  }
+  # scale_reports LABEL EVENTS: the report set, both sources.
+  scale_reports() {
+    echo "  the report set at $2 events (ms; rollups: median of 5 calls, vault: of up to 3 within 20 s):"
+    bpsql -q -v size="$1" -v events="$2" -v site="$SCALE_SITE" -v tenant_hex="$tenant_hk" -v day_end="$day_end" \
+      -v page="$SCALE_PAGE" -v runs=5 -v vault_runs=3 -v vault_budget=20 -f "$REPO/bench/scale_reports.sql" | sed 's/^/    /'
+  }
+  scale_grow "$small" 0 "$SCALE_SMALL" 0.11
+  scale_reports "$small" "$SCALE_SMALL"
+  scale_grow "$large" "$SCALE_SMALL" $((SCALE_LARGE - SCALE_SMALL)) 0.22
+  scale_reports "$large" "$SCALE_LARGE"
+
+  step "R: rollup upkeep cost: F off and on at $SCALE_LARGE events, 4 parts of about $SCALE_PART events (off, on, on, off)"
+  # Live traffic: visits of the last three hours, in 4 parts of whole visits.
+  IFS='|' read -r from_at day_end < <(bpsql -At -F '|' -c "SELECT now() - interval '3 hours', now() - interval '15 minutes'")
+  bpsql_do -v first="$SCALE_LARGE" -v events=$((4 * SCALE_PART)) -v visitors=$((SCALE_LARGE / 20)) -v from_at="$from_at" \
+    -v to_at="$day_end" -v parts=4 -v seed=0.33 -v site="$SCALE_SITE" -f "$REPO/bench/scale_load.sql"
+  for part in 0 1 2 3; do
+    case $part in 0 | 3) upkeep=off ;; *) upkeep=on ;; esac
+    bpsql_do -v part="$part" -v upkeep="$upkeep" -v db="$DB" -v timeout="$PROCESS_TIMEOUT" -f "$REPO/bench/scale_upkeep.sql"
+    bpsql -At -c "SELECT format('  %-22s %s events/s (%s)', metric, round(value, 1), notes) FROM bench.results WHERE metric = 'upkeep_${upkeep}_part$part'"
+  done
+  bpsql_do -v small="$small" -v large="$large" -f "$REPO/bench/scale_results.sql"
+  bpsql -At -c "SELECT format('  %-26s %s (%s)', metric, round(value, 3), notes) FROM bench.results
+                 WHERE metric IN ('report_speedup_1m', 'report_growth_100k_to_1m', 'rollup_upkeep_cost') ORDER BY ord"
+}
+
+# finish: results.json and the table (the last step of every run).
+finish() {
+  step "results"
+  ELAPSED=$(($(date +%s) - STARTED))
+  CPU_MODEL=$(lscpu 2>/dev/null | awk -F': *' '/^Model name/ {print $2; exit}')
+  MEM_KB=$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+  COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [ -z "$(git -C "$REPO" status --porcelain -- src sql core Cargo.toml Cargo.lock 2>/dev/null)" ] || COMMIT="$COMMIT+uncommitted changes"
+  bpsql -At -v mode="$MODE" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -v nproc="$(nproc)" -v cpu="$CPU_MODEL" \
+    -v mem_gb="$((MEM_KB / 1048576))" -v kernel="$(uname -r)" -v build="$BUILD_NOTE" -v commit="$COMMIT" \
+    -v n="$N" -v seconds="$SECONDS_PER_RUN" -v sustained_seconds="$SUSTAINED_SECONDS" -v warmup="$WARMUP_SECONDS" -v elapsed="$ELAPSED" -v ips="$CLIENT_IPS" -v profile="$PROFILE" \
+    -v scale_small="$SCALE_SMALL" -v scale_large="$SCALE_LARGE" -v scale_part="$SCALE_PART" -v only="$BENCH_ONLY" \
+    -v load_start="$LOAD_AT_START" -v load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" \
+    -f "$REPO/bench/results.sql" >"$RESULTS.tmp"
+
+  # Pretty-printed in the order written when python3 is there (jq would sort nothing either way).
+  if command -v python3 >/dev/null && python3 -m json.tool --indent 2 "$RESULTS.tmp" >"$RESULTS" 2>/dev/null; then
+    rm -f -- "$RESULTS.tmp"
+  else
+    mv -- "$RESULTS.tmp" "$RESULTS"
+  fi
+
+  bpsql -f "$REPO/bench/summary.sql"
+  echo "results: $RESULTS  (elapsed ${ELAPSED} s, $MODE mode)"
+  SUCCEEDED=true
+}
+
+if [ "$BENCH_ONLY" = reports_scale ]; then
+  reports_scale
+  finish
+  exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------
 step "D: COPY of $N raw-shaped rows"
 bpsql_do -c "TRUNCATE bench.raw_like" -c "CHECKPOINT"
 bpsql_do -v n="$N" -v copy_file="$COPY_FILE" -f "$REPO/bench/copy.sql"
@@ -557,25 +673,5 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-step "results"
-ELAPSED=$(($(date +%s) - STARTED))
-CPU_MODEL=$(lscpu 2>/dev/null | awk -F': *' '/^Model name/ {print $2; exit}')
-MEM_KB=$(awk '/^MemTotal/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
-COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -z "$(git -C "$REPO" status --porcelain -- src sql core Cargo.toml Cargo.lock 2>/dev/null)" ] || COMMIT="$COMMIT+uncommitted changes"
-bpsql -At -v mode="$MODE" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -v nproc="$(nproc)" -v cpu="$CPU_MODEL" \
-  -v mem_gb="$((MEM_KB / 1048576))" -v kernel="$(uname -r)" -v build="$BUILD_NOTE" -v commit="$COMMIT" \
-  -v n="$N" -v seconds="$SECONDS_PER_RUN" -v sustained_seconds="$SUSTAINED_SECONDS" -v warmup="$WARMUP_SECONDS" -v elapsed="$ELAPSED" -v ips="$CLIENT_IPS" -v profile="$PROFILE" \
-  -v load_start="$LOAD_AT_START" -v load_end="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" \
-  -f "$REPO/bench/results.sql" >"$RESULTS.tmp"
-
-# Pretty-printed in the order written when python3 is there (jq would sort nothing either way).
-if command -v python3 >/dev/null && python3 -m json.tool --indent 2 "$RESULTS.tmp" >"$RESULTS" 2>/dev/null; then
-  rm -f -- "$RESULTS.tmp"
-else
-  mv -- "$RESULTS.tmp" "$RESULTS"
-fi
-
-bpsql -f "$REPO/bench/summary.sql"
-echo "results: $RESULTS  (elapsed ${ELAPSED} s, $MODE mode)"
-SUCCEEDED=true
+reports_scale
+finish

@@ -4,6 +4,6 @@
 \pset footer off
 SELECT metric AS name, unit, to_char(value, CASE WHEN unit = 's' THEN 'FM999990D000' ELSE 'FM999G999G999G990D0' END) AS throughput, notes
   FROM bench.results ORDER BY ord;
-SELECT ratio, numerator || coalesce(' / ' || denominator, ' (s)') AS "of", to_char(value, 'FM999990D000') AS value,
+SELECT ratio, numerator || CASE WHEN denominator IS NOT NULL THEN ' / ' || denominator WHEN ratio = 'freshness_p99_s' THEN ' (s)' ELSE '' END AS "of", to_char(value, 'FM999990D000') AS value,
        coalesce(op || ' ' || target, '') AS target, status
   FROM bench.ratios ORDER BY ord;
