@@ -163,9 +163,9 @@ UPDATE kept_up SET pageviews = pageviews - 1000
  WHERE granularity = 'd' AND bucket = '2025-10-26Z' AND page_filter = '' AND dimension = '' AND NOT bots;
 SELECT onevault_tracking.rebuild_rollups(:'tr') - 'buckets_closed' AS rebuilt;
 -- Audited: one record per site rebuilt, on the tenant, with the rows it wrote.
-SELECT d.new_data ->> 'site' AS site, d.new_data ->> 'rollup_rows' AS rollup_rows, h.tenant_hk = :'tr' AS on_tenant
+SELECT d.new_data ->> 'site' AS site, d.new_data ->> 'rollup_rows' AS rollup_rows
   FROM audit.audit_detail_s d JOIN audit.audit_event_h h USING (audit_event_hk)
- WHERE d.operation = 'ROLLUPS_REBUILT' ORDER BY 1;
+ WHERE d.operation = 'ROLLUPS_REBUILT' AND h.tenant_hk = :'tr' ORDER BY 1;
 SELECT (SELECT count(*) FROM (SELECT * FROM kept_up
                               EXCEPT
                               SELECT tenant_hk, site_hk, granularity, bucket, bots, page_filter, dimension, value, pageviews,
