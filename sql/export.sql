@@ -12,15 +12,18 @@
 -- quoted when it holds a comma, a double quote or a line break, or is empty (so that an empty
 -- string and a NULL, written as nothing, stay apart, as PostgreSQL's own CSV does); double
 -- quotes inside are doubled. A quoted field keeps its line breaks, so one record can span lines.
--- COPY (SELECT * FROM api.export_events(...)) TO STDOUT streams the rows to the client, in
--- COPY's text format: it escapes backslashes, tabs and line breaks (\\, \t, \n, \r), so the
--- file is the CSV only when no field holds one (README, "Exports").
+-- COPY (SELECT * FROM api.export_events(...)) TO STDOUT streams the rows to the client. In
+-- COPY's text format it doubles backslashes (and would escape tabs and line breaks); in CSV
+-- format with a delimiter and a quote character that no row holds, e.g.
+-- WITH (FORMAT csv, DELIMITER E'\x1f', QUOTE E'\x1e'), it writes every row as it is: the vault
+-- keeps no control characters (tracking refuses them), so COPY finds nothing to quote
+-- (README, "Current visitors and exports").
 --
 -- Row limit: p_limit data rows (the header not counted), 100,000 by default, at most 1,000,000.
 -- When the range holds more, the first p_limit rows are returned and a WARNING says so, naming
--- the time of the first event left out (the audit record says it too). A warning rather than a
--- marker row: the file stays valid CSV for every reader, and a client that drops notices still
--- finds the truncation in the audit record.
+-- the time of the first event left out (the audit record says it was cut short). A warning
+-- rather than a marker row: the file stays valid CSV for every reader, and a client that drops
+-- notices still finds the truncation in the audit record.
 --
 -- Every export is audited once per call (event DATA_EXPORTED through
 -- onevault_tracking.log_platform_audit_event): who, which tenant and site, the range, the rows,
