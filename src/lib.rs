@@ -83,6 +83,12 @@ pgrx::extension_sql_file!(
     name = "reports",
     requires = ["business_vault", "rollups", "security"]
 );
+// Current visitors and the CSV exports, on top of the reports.
+pgrx::extension_sql_file!(
+    "../sql/export.sql",
+    name = "export",
+    requires = ["reports", "integration"]
+);
 // Dump marks and the DROP guard, once every table exists.
 pgrx::extension_sql_file!(
     "../sql/lifecycle.sql",
