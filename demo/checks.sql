@@ -8,8 +8,10 @@
 \pset null '-'
 
 -- Checks of what the demo expects; failures are listed and make the script exit 1. The reports
--- are checked too, for the demo's tenant.
+-- are checked too, for the demo's tenant, and every report from the rollups against the same
+-- report over the vault (pg_temp.report_mismatches).
 SELECT set_config('onevault_tracking.tenant_id', :'tenant_hex', false) \g /dev/null
+\ir ../tests/fixtures/report_check.sql
 CREATE TABLE demo.checks AS
 WITH sent AS (
     -- Each stored client event once, with what the demo knows about it.
@@ -159,7 +161,17 @@ WITH sent AS (
            (api.site_stats(:'site', :'report_from', :'report_to') ->> 'visits')::bigint AS report_visits,
            (SELECT sum((b ->> 'visits')::bigint)
               FROM jsonb_array_elements(api.site_timeseries(:'site', :'report_from', :'report_to', 'day')) AS b) AS series_visits,
-           (SELECT count(*) FROM demo.api_calls WHERE story = 'browser traffic') AS api_traffic_calls
+           (SELECT count(*) FROM demo.api_calls WHERE story = 'browser traffic') AS api_traffic_calls,
+           -- The report range, and one aligned to nothing, unfiltered, filtered by the top page
+           -- (from the rollups) and by channel (from the vault).
+           (SELECT count(*)
+              FROM (VALUES (:'report_from'::timestamptz, :'report_to'::timestamptz),
+                           (:'report_from'::timestamptz + interval '1 hour 17 minutes 13.5 seconds',
+                            :'report_to'::timestamptz - interval '2 hours 44 minutes')) AS r (range_from, range_to)
+             CROSS JOIN (VALUES (jsonb '{}'), ('{"channel": "search"}'),
+                                (jsonb_build_object('page', api.site_breakdown(:'site', 'page', :'report_from', :'report_to', 1) -> 0 ->> 'value'))
+                        ) AS f (filters)
+             CROSS JOIN LATERAL pg_temp.report_mismatches(:'site', r.range_from, r.range_to, f.filters)) AS report_mismatches
 ), facts AS (
     SELECT (SELECT count(*) FROM demo.events WHERE channel = 'single' AND NOT retry) AS single_new,
            (SELECT count(*) FROM raw.site_tracking_events_r
@@ -248,7 +260,8 @@ SELECT v.ord, v.check_name, v.expected::text AS expected, v.actual::text AS actu
     (22, 'pages whose page views differ between vault and staging', 0, page_views_differing),
     (23, 'vault hub and link rows on any other tenant', 0, vault_elsewhere),
     (24, 'api.site_stats page views (all time, bots included) = VALID page views staged', staged_pageviews, report_pageviews),
-    (25, 'api.site_timeseries visits per day add up to api.site_stats visits', report_visits, series_visits)
+    (25, 'api.site_timeseries visits per day add up to api.site_stats visits', report_visits, series_visits),
+    (26, 'reports from the rollups that differ from the vault''s (2 ranges x 3 filters, every report)', 0, report_mismatches)
 ) AS v (ord, check_name, expected, actual)
 UNION ALL
 SELECT 30, 'tracking API calls of the browser traffic', format('>= %s', :min_api_events), api_traffic_calls::text,
