@@ -57,8 +57,9 @@
 #                       the tracking API stores them and processes them (staging.process_pending_events
 #                       in batches of 1000, rollup upkeep on); the report set (bench/scale_reports.sql)
 #                       on the last 30 days and the last day, from the rollups and directly over the
-#                       vault (onevault_tracking.report_source); then grows to 1,000,000 events and
-#                       measures again; then F with onevault_tracking.rollup_upkeep off and on
+#                       vault (onevault_tracking.report_source); then grows to 1,000,000 events (upkeep
+#                       off, then onevault_tracking.rebuild_rollups(), as a bulk load) and measures
+#                       again; then F with onevault_tracking.rollup_upkeep off and on
 #                       (4 parts of 25,000 events, off-on-on-off). report_speedup_1m,
 #                       report_growth_100k_to_1m, rollup_upkeep_cost (bench/scale_results.sql).
 #                       With --quick: 10,000 then 100,000 events, parts of 5,000.
@@ -395,14 +396,15 @@ reports_scale() {
   # time zone is UTC) and their rollup buckets closed, as a dashboard's "last 30 days" finds them.
   IFS='|' read -r day_end from_at < <(bpsql -At -F '|' -c "SELECT date_trunc('day', now(), 'UTC'), date_trunc('day', now(), 'UTC') - interval '30 days'")
   small=$(scale_label "$SCALE_SMALL") large=$(scale_label "$SCALE_LARGE")
-  # scale_grow LABEL FIRST COUNT SEED: COUNT more events over the 30 days, through the pipeline.
+  # scale_grow LABEL FIRST COUNT SEED UPKEEP: COUNT more events over the 30 days, through the
+  # pipeline, with the rollup upkeep on, or off and the rollups rebuilt after.
   scale_grow() {
     local started=$SECONDS
     bpsql_do -v first="$2" -v events="$3" -v visitors=$((($2 + $3) / 20)) -v from_at="$from_at" -v to_at="$day_end" \
       -v parts=1 -v seed="$4" -v site="$SCALE_SITE" -f "$REPO/bench/scale_load.sql"
     echo "  $3 events generated ($((($2 + $3) / 20)) visitors in all) in $((SECONDS - started)) s"
-    bpsql_do -v label="$1" -v total=$(($2 + $3)) -f "$REPO/bench/scale_process.sql" \
-      -v what="reports at scale: $3 events landed as the tracking API stores them, processed by staging.process_pending_events(1000) in a loop (rollup upkeep on), up to $(($2 + $3)) events"
+    bpsql_do -v label="$1" -v total=$(($2 + $3)) -v upkeep="$5" -f "$REPO/bench/scale_process.sql" \
+      -v what="reports at scale: $3 events landed as the tracking API stores them, processed by staging.process_pending_events(1000) in a loop (rollup upkeep $5), up to $(($2 + $3)) events"
     bpsql -At -c "SELECT format('  %-22s %s %s (%s)', metric, round(value, 1), unit, notes) FROM bench.results WHERE metric IN ('scale_process_$1', 'scale_close_$1') ORDER BY ord"
   }
   # scale_reports LABEL EVENTS: the report set, both sources.
@@ -411,9 +413,9 @@ reports_scale() {
     bpsql -q -v size="$1" -v events="$2" -v site="$SCALE_SITE" -v tenant_hex="$tenant_hk" -v day_end="$day_end" \
       -v page="$SCALE_PAGE" -v runs=5 -v vault_runs=3 -v vault_budget=20 -f "$REPO/bench/scale_reports.sql" | sed 's/^/    /'
   }
-  scale_grow "$small" 0 "$SCALE_SMALL" 0.11
+  scale_grow "$small" 0 "$SCALE_SMALL" 0.11 on
   scale_reports "$small" "$SCALE_SMALL"
-  scale_grow "$large" "$SCALE_SMALL" $((SCALE_LARGE - SCALE_SMALL)) 0.22
+  scale_grow "$large" "$SCALE_SMALL" $((SCALE_LARGE - SCALE_SMALL)) 0.22 off
   scale_reports "$large" "$SCALE_LARGE"
 
   step "R: rollup upkeep cost: F off and on at $SCALE_LARGE events, 4 parts of about $SCALE_PART events (off, on, on, off)"
