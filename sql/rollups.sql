@@ -306,6 +306,17 @@ BEGIN
     IF sessions IS NULL AND loose IS NULL THEN
         RETURN 0;
     END IF;
+    -- Loads of one site's events take turns from here to their commit (a transaction advisory
+    -- lock per site, its key's first 8 bytes XOR a constant of its own, apart from the visitor
+    -- and vault locks; taken in key order, so two loads never wait for each other in a circle).
+    -- The delta below then reads a snapshot taken after the lock, which holds every event an
+    -- earlier load of the site committed: two loads adding events to one visit at once would
+    -- otherwise both subtract the visit as it was before either (measured: a bounce counted -1).
+    PERFORM pg_catalog.pg_advisory_xact_lock(k.lock_key)
+       FROM (SELECT DISTINCT ('x' || encode(substr(l.site_hk, 1, 8), 'hex'))::bit(64)::bigint # 7016996765293437281 AS lock_key
+               FROM business.tracking_event_l AS l
+              WHERE l.tracking_event_hk = ANY (p_events) AND l.site_hk IS NOT NULL
+              ORDER BY 1) AS k;
 
     WITH delta AS (
         SELECT c.*, 1 AS sign

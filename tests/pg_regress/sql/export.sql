@@ -122,8 +122,8 @@ SELECT * FROM api.export_report('shop.example', '2025-05-01T10:00:00Z', '2025-05
 
 -- One audit record per export call (13 calls above, the COPYs included), on the tenant, by
 -- the session user, with the range and the rows; the cut ones say so.
-SELECT count(*) - :audit_records_before AS audit_records_written,
-       bool_and(h.tenant_hk = :'ta') AS on_the_tenant,
+SELECT count(*) FILTER (WHERE h.tenant_hk = :'ta') AS audit_records_written,
+       count(*) - :audit_records_before = count(*) FILTER (WHERE h.tenant_hk = :'ta') AS all_on_the_tenant,
        bool_and(d.changed_by = 'onevault_tracking:' || session_user) AS by_the_session_user
   FROM audit.audit_detail_s AS d JOIN audit.audit_event_h AS h USING (audit_event_hk)
  WHERE d.operation = 'DATA_EXPORTED';

@@ -91,6 +91,9 @@ SELECT api.site_stats('planted.example', (current_date - 1)::timestamptz, (curre
 SELECT api.site_breakdown('planted.example', 'page', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS breakdown \gset
 SELECT api.site_timeseries('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS series \gset
 SELECT onevault_tracking.rebuild_rollups(onevault_tracking.current_tenant_hk(), 'planted.example') AS rebuilt \gset
+SELECT api.current_visitors('planted.example') AS current_visitors \gset
+SELECT count(*) AS exported_events FROM api.export_events('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) \gset
+SELECT count(*) AS exported_report FROM api.export_report('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz, 'stats') \gset
 -- A worker started and stopped; the pending events of the other tests are locked by this
 -- transaction, so the worker (SKIP LOCKED) processes none of them while it runs.
 SELECT count(*) AS locked_pending FROM (SELECT 1 FROM raw.site_tracking_events_r
@@ -118,7 +121,8 @@ SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 's
        (:'enriched'::jsonb) ->> 'page_host' AS enriched_host, (:'erased_visitor'::jsonb) ->> 'total' AS erased_visitor,
        :'normalised_domain' AS normalised_domain, (:'stats'::jsonb) ? 'pageviews' AS stats,
        (:'breakdown'::jsonb) IS NOT NULL AS breakdown, (:'series'::jsonb) IS NOT NULL AS series,
-       (:'rebuilt'::jsonb) ->> 'sites' AS rebuilt_sites,
+       (:'rebuilt'::jsonb) ->> 'sites' AS rebuilt_sites, (:'current_visitors'::jsonb) ? 'visitors' AS current_visitors,
+       :exported_events > 1 AS exported_events, :exported_report > 1 AS exported_report,
        :'workers' AS workers, :workers_stopped AS workers_stopped;
 COMMIT;
 
