@@ -982,9 +982,11 @@ END
 $rollup_loaded_events$;
 
 -- Closes up to p_limit open buckets that ended over five minutes ago (clients may be up to five
--- minutes ahead), oldest first: counts each one's visitors exactly from the vault into its rows.
--- A late event opens its bucket again (rollup_loaded_events). Answers the number closed.
--- Concurrent closers skip each other's buckets.
+-- minutes ahead): counts each one's visitors exactly from the vault into its rows. A late event
+-- opens its bucket again (rollup_loaded_events). Answers the number closed. A closer takes the
+-- site's turn (the lock rollup_loaded_events takes) before the bucket's row, in the same key
+-- order, so closers and loads of one site never deadlock (a bucket row locked first and the
+-- site's turn second did, measured with two workers); a bucket another closer holds is skipped.
 CREATE FUNCTION onevault_tracking.close_rollup_buckets(p_limit integer DEFAULT 100)
 RETURNS integer
 LANGUAGE plpgsql
@@ -999,16 +1001,25 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Close up to p_limit buckets per call, e.g. 100.';
     END IF;
     FOR b IN
-        SELECT t.tenant_hk, t.site_hk, t.granularity, t.bucket,
-               t.bucket + CASE t.granularity WHEN 'h' THEN interval '1 hour' ELSE interval '24 hours' END AS bucket_end
-          FROM business.site_traffic_bucket AS t
-         WHERE t.closed_at IS NULL
-           AND t.bucket + CASE t.granularity WHEN 'h' THEN interval '1 hour' ELSE interval '24 hours' END
-               + interval '5 minutes' <= now()
-         ORDER BY t.bucket, t.granularity DESC
-         LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
+        SELECT c.* FROM (
+            SELECT t.tenant_hk, t.site_hk, t.granularity, t.bucket,
+                   t.bucket + CASE t.granularity WHEN 'h' THEN interval '1 hour' ELSE interval '24 hours' END AS bucket_end,
+                   ('x' || encode(substr(t.site_hk, 1, 8), 'hex'))::bit(64)::bigint # 7016996765293437281 AS lock_key
+              FROM business.site_traffic_bucket AS t
+             WHERE t.closed_at IS NULL
+               AND t.bucket + CASE t.granularity WHEN 'h' THEN interval '1 hour' ELSE interval '24 hours' END
+                   + interval '5 minutes' <= now()
+             ORDER BY t.bucket, t.granularity DESC
+             LIMIT p_limit) AS c
+         ORDER BY c.lock_key, c.bucket, c.granularity DESC
     LOOP
+        PERFORM pg_catalog.pg_advisory_xact_lock(b.lock_key);
+        -- Still open, and not another closer's (it holds the row until its commit).
+        PERFORM FROM business.site_traffic_bucket AS t
+          WHERE t.tenant_hk = b.tenant_hk AND t.site_hk = b.site_hk
+            AND t.granularity = b.granularity AND t.bucket = b.bucket AND t.closed_at IS NULL
+            FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
         WITH counted AS (
             SELECT c.bots, c.page_filter, c.dimension, coalesce('v' || c.value, 'n') AS value_key,
                    count(DISTINCT c.visitor_hash) AS visitors

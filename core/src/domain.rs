@@ -49,7 +49,8 @@ pub fn display_form(ascii: &str) -> String {
 /// Whether a normalised host is a domain a site can be tracked on: `localhost`, or at least two
 /// labels (a bare intranet name would merge unrelated sites) of letters, digits and inner
 /// hyphens (punycode labels included), each 1 to 63 bytes, at most [`DOMAIN_MAX_BYTES`] in all,
-/// the last not all digits.
+/// the last not all digits, and its own normalised form (a punycode label that does not decode,
+/// such as `xn--0`, is no host: found by the fuzzer).
 pub fn is_site_host(host: &str) -> bool {
     if host == "localhost" {
         return true;
@@ -66,6 +67,7 @@ pub fn is_site_host(host: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
+        && normalize_host(host).as_deref() == Some(host)
 }
 
 /// A site domain as `api.register_site` accepts it: normalised, without `www.`, and a domain a

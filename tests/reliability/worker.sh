@@ -98,7 +98,9 @@ wait $manual
 tracked=$(awk -F': ' '/number of transactions actually processed/ {print $2 + 0}' "$DIR/worker_pgbench.log")
 check "two clients tracked for 5 s ($tracked calls), none failed" \
   test "${tracked:-0}" -gt 50 -a -z "$(grep -e aborted -e ERROR "$DIR/worker_pgbench.log")"
-check "the workers and the manual drain processed everything" drained 30
+# (90 s: with the report rollups kept by every load, and loads of one site taking turns for it,
+# the three drains of this one site are slower; a CI run needed over 30 s for 4,009 events.)
+check "the workers and the manual drain processed everything" drained 90
 check "every event exactly once (workers beside a manual drain)" exactly_once
 
 # 3b. One visit stays one session when its events are in batches two workers process at once.
