@@ -1233,8 +1233,12 @@ LANGUAGE plpgsql
 STABLE
 SECURITY INVOKER
 -- A plan for the call's own ranges: a generic plan cached after a long hourly series reads every
--- bucket of the dimension for a one-day range (30x slower, measured in bench/README.md).
+-- bucket of the dimension for a one-day range (30x slower). Without JIT: the set-returning
+-- functions' default estimates put these queries above jit_above_cost, and compiling them cost
+-- 40 ms of a 1-day hourly series' 88 and most of a 30-day one's 660 (bench/README.md, "Reports
+-- at scale"); the reports over the vault run without it too.
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $report_metrics$
 DECLARE
     page text := coalesce(p_filters ->> 'page', '');
@@ -1328,10 +1332,14 @@ BEGIN
                                                     r.range_to - interval '1 microsecond',
                                                     interval '24 hours') AS d (day)) AS f
     ),
+    -- A whole hour or day is read from the rollups unless its bucket is open; a bucket without
+    -- a row had no event loaded (every load opens the buckets of its events), so it counts no
+    -- visitor and needs no look at the vault (a month by the hour has many such hours).
     counted AS (
-        SELECT d.*, EXISTS (SELECT FROM business.site_traffic_bucket AS t
-                             WHERE t.tenant_hk = p_tenant AND t.site_hk = p_site AND t.granularity = d.granularity
-                               AND t.bucket = d.piece_from AND t.closed_at IS NOT NULL) AS closed
+        SELECT d.*, d.granularity IS NOT NULL
+                    AND NOT EXISTS (SELECT FROM business.site_traffic_bucket AS t
+                                     WHERE t.tenant_hk = p_tenant AND t.site_hk = p_site AND t.granularity = d.granularity
+                                       AND t.bucket = d.piece_from AND t.closed_at IS NULL) AS closed
           FROM day_pieces AS d
     ),
     visitor_parts AS (
