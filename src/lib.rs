@@ -89,11 +89,17 @@ pgrx::extension_sql_file!(
     name = "export",
     requires = ["reports", "integration"]
 );
+// What a shard of a scaled-out deployment needs (tenant provisioning, event id ranges, site moves).
+pgrx::extension_sql_file!(
+    "../sql/shard.sql",
+    name = "shard",
+    requires = ["reports", "integration", "platform_callers"]
+);
 // Dump marks and the DROP guard, once every table exists.
 pgrx::extension_sql_file!(
     "../sql/lifecycle.sql",
     name = "lifecycle",
-    requires = ["reports", "security", "platform_callers", "worker"]
+    requires = ["reports", "security", "platform_callers", "worker", "shard"]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", finalize);
 
