@@ -311,9 +311,13 @@ DECLARE
     step jsonb;
     processed bigint := 0;
 BEGIN
-    WHILE EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a
-                   WHERE a.datname = current_database() AND a.backend_type = 'client backend'
-                     AND a.pid <> pg_backend_pid() AND a.xact_start < started) LOOP
+    -- pg_stat_activity is read once per transaction unless its snapshot is cleared: each look
+    -- clears it (without this, the loop saw the first look's backends for ever).
+    LOOP
+        PERFORM pg_catalog.pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a
+                               WHERE a.datname = current_database() AND a.backend_type = 'client backend'
+                                 AND a.pid <> pg_backend_pid() AND a.xact_start < started);
         IF clock_timestamp() > started + make_interval(secs => p_timeout_seconds) THEN
             RAISE EXCEPTION 'transactions older than the switch are still running after % s', p_timeout_seconds
                 USING ERRCODE = '57014',

@@ -439,8 +439,9 @@ $$;
 -- Cluster and tenants ------------------------------------------------------------------------------
 
 -- Adds shards (libpq connection strings, in order) to the cluster, creating it the first time
--- (PL/Proxy's SQL/MED server onevault_tracking_shards, modulo mapping so any count works, and a
--- user mapping for PUBLIC: add per-role mappings for other remote users). Shards are only ever
+-- (PL/Proxy's SQL/MED server onevault_tracking_shards, modulo mapping so any count works, a
+-- query timeout of 15 minutes so that no lost answer holds a caller for ever, and a user mapping
+-- for PUBLIC: add per-role mappings for other remote users). Shards are only ever
 -- appended: a shard's number is where its events' ids come from and where sites are placed.
 -- Each new shard takes its range of event ids (onevault_tracking.claim_shard_event_ids).
 CREATE FUNCTION onevault_tracking_proxy.add_shards(p_connection_strings text[])
@@ -470,7 +471,7 @@ BEGIN
       FROM unnest(p_connection_strings) WITH ORDINALITY AS c (connection_string, position);
     IF existing = 0 THEN
         EXECUTE 'CREATE SERVER onevault_tracking_shards FOREIGN DATA WRAPPER plproxy '
-                'OPTIONS (modular_mapping ''1'', connection_lifetime ''1800'', ' || partitions || ')';
+                'OPTIONS (modular_mapping ''1'', connection_lifetime ''1800'', query_timeout ''900'', ' || partitions || ')';
         EXECUTE 'CREATE USER MAPPING FOR PUBLIC SERVER onevault_tracking_shards';
         EXECUTE 'GRANT USAGE ON FOREIGN SERVER onevault_tracking_shards '
                 'TO onevault_tracking_ingest, onevault_tracking_admin, onevault_tracking_reader';
