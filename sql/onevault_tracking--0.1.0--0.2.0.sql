@@ -2250,8 +2250,8 @@ VOLATILE
 SECURITY DEFINER
 AS $claim_shard_event_ids$
 DECLARE
-    range_start constant bigint := p_shard::bigint * 281474976710656 + 1;
-    range_end constant bigint := (p_shard::bigint + 1) * 281474976710656;
+    range_start bigint;
+    range_end bigint;
     highest bigint;
     next_id bigint;
 BEGIN
@@ -2259,6 +2259,8 @@ BEGIN
         RAISE EXCEPTION 'p_shard must be 0 to 32766'
             USING ERRCODE = '22023', HINT = 'The shard number is its position in the proxy''s server options (p0, p1, ...).';
     END IF;
+    range_start := p_shard::bigint * 281474976710656 + 1;
+    range_end := (p_shard::bigint + 1) * 281474976710656;
     SELECT max(raw_event_id) INTO highest FROM raw.site_tracking_events_r;
     IF highest IS NOT NULL AND highest NOT BETWEEN range_start AND range_end THEN
         -- Moved-in events keep their ids: only ids above the range mean another numbering.
@@ -2267,10 +2269,16 @@ BEGIN
                 USING ERRCODE = '55000', HINT = 'A database numbered as another shard cannot take this number.';
         END IF;
     END IF;
+    -- The next id: the sequence's own when it is in the range already (ids of rolled-back
+    -- inserts are never reused), else the first free one of the range.
     SELECT max(raw_event_id) INTO highest FROM raw.site_tracking_events_r
      WHERE raw_event_id BETWEEN range_start AND range_end;
-    next_id := coalesce(highest + 1, range_start);
-    EXECUTE format('ALTER TABLE raw.site_tracking_events_r ALTER COLUMN raw_event_id RESTART WITH %s', next_id);
+    next_id := coalesce(pg_catalog.pg_sequence_last_value(
+                   pg_catalog.pg_get_serial_sequence('raw.site_tracking_events_r', 'raw_event_id')::regclass) + 1, 1);
+    IF next_id NOT BETWEEN range_start AND range_end OR next_id <= highest THEN
+        next_id := coalesce(highest + 1, range_start);
+        EXECUTE format('ALTER TABLE raw.site_tracking_events_r ALTER COLUMN raw_event_id RESTART WITH %s', next_id);
+    END IF;
     RETURN jsonb_build_object('success', true, 'shard', p_shard, 'first_id', range_start,
                               'last_id', range_end, 'next_id', next_id);
 END
@@ -2300,7 +2308,7 @@ DECLARE
     next_cursor text;
 BEGIN
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 100000 THEN
-        RAISE EXCEPTION 'p_limit must be 1 to 100000' USING ERRCODE = '22023';
+        RAISE EXCEPTION 'p_limit must be 1 to 100000' USING ERRCODE = '22023', HINT = 'The rows of one batch travel as one jsonb value.';
     END IF;
     SELECT h.site_hk INTO site FROM business.site_h AS h WHERE h.tenant_hk = p_tenant_hk AND h.site_bk = domain;
     IF site IS NULL THEN
@@ -2320,50 +2328,42 @@ BEGIN
                    'business.site_api_key_l', (SELECT jsonb_agg(to_jsonb(k)) FROM keys AS k))
           INTO batch_rows;
     WHEN 'events' THEN
-        CREATE TEMPORARY TABLE IF NOT EXISTS site_transfer_events (LIKE business.tracking_event_l) ON COMMIT DROP;
-        TRUNCATE site_transfer_events;
-        INSERT INTO site_transfer_events
-        SELECT l.* FROM business.tracking_event_l AS l
-         WHERE l.site_hk = site AND (p_after IS NULL OR l.tracking_event_hk > decode(p_after, 'hex'))
-         ORDER BY l.tracking_event_hk
-         LIMIT p_limit;
+        WITH events AS MATERIALIZED (
+            SELECT l.* FROM business.tracking_event_l AS l
+             WHERE l.site_hk = site AND (p_after IS NULL OR l.tracking_event_hk > decode(p_after, 'hex'))
+             ORDER BY l.tracking_event_hk
+             LIMIT p_limit)
         SELECT jsonb_build_object(
                    'business.page_h', (SELECT jsonb_agg(to_jsonb(h)) FROM business.page_h AS h
-                                        WHERE h.page_hk IN (SELECT e.page_hk FROM site_transfer_events AS e)),
+                                        WHERE h.page_hk IN (SELECT e.page_hk FROM events AS e)),
                    'business.page_details_s', (SELECT jsonb_agg(to_jsonb(s)) FROM business.page_details_s AS s
-                                                WHERE s.page_hk IN (SELECT e.page_hk FROM site_transfer_events AS e)),
+                                                WHERE s.page_hk IN (SELECT e.page_hk FROM events AS e)),
                    'business.page_site_l', (SELECT jsonb_agg(to_jsonb(l)) FROM business.page_site_l AS l
-                                             WHERE l.site_hk = site
-                                               AND l.page_hk IN (SELECT e.page_hk FROM site_transfer_events AS e)),
+                                             WHERE l.site_hk = site AND l.page_hk IN (SELECT e.page_hk FROM events AS e)),
                    'business.session_h', (SELECT jsonb_agg(to_jsonb(h)) FROM business.session_h AS h
-                                           WHERE h.session_hk IN (SELECT e.session_hk FROM site_transfer_events AS e)),
+                                           WHERE h.session_hk IN (SELECT e.session_hk FROM events AS e)),
                    'business.session_details_s', (SELECT jsonb_agg(to_jsonb(s)) FROM business.session_details_s AS s
-                                                   WHERE s.session_hk IN (SELECT e.session_hk FROM site_transfer_events AS e)),
+                                                   WHERE s.session_hk IN (SELECT e.session_hk FROM events AS e)),
                    'business.session_site_l', (SELECT jsonb_agg(to_jsonb(l)) FROM business.session_site_l AS l
-                                                WHERE l.site_hk = site
-                                                  AND l.session_hk IN (SELECT e.session_hk FROM site_transfer_events AS e)),
-                   'business.tracking_event_l', (SELECT jsonb_agg(to_jsonb(e)) FROM site_transfer_events AS e),
+                                                WHERE l.site_hk = site AND l.session_hk IN (SELECT e.session_hk FROM events AS e)),
+                   'business.tracking_event_l', (SELECT jsonb_agg(to_jsonb(e)) FROM events AS e),
                    'business.tracking_event_details_s', (SELECT jsonb_agg(to_jsonb(s)) FROM business.tracking_event_details_s AS s
-                                                          WHERE s.tracking_event_hk IN (SELECT e.tracking_event_hk FROM site_transfer_events AS e))),
-               CASE WHEN count(*) = p_limit THEN max(encode(e.tracking_event_hk, 'hex')) END
-          INTO batch_rows, next_cursor
-          FROM site_transfer_events AS e;
+                                                          WHERE s.tracking_event_hk IN (SELECT e.tracking_event_hk FROM events AS e))),
+               (SELECT CASE WHEN count(*) = p_limit THEN max(encode(e.tracking_event_hk, 'hex')) END FROM events AS e)
+          INTO batch_rows, next_cursor;
     WHEN 'staging' THEN
-        CREATE TEMPORARY TABLE IF NOT EXISTS site_transfer_staged (LIKE staging.site_tracking_events_s) ON COMMIT DROP;
-        TRUNCATE site_transfer_staged;
-        INSERT INTO site_transfer_staged
-        SELECT s.* FROM staging.site_tracking_events_s AS s
-         WHERE s.tenant_hk = p_tenant_hk AND s.site_domain = domain
-           AND (p_after IS NULL OR s.raw_event_id > p_after::bigint)
-         ORDER BY s.raw_event_id
-         LIMIT p_limit;
+        WITH staged AS MATERIALIZED (
+            SELECT s.* FROM staging.site_tracking_events_s AS s
+             WHERE s.tenant_hk = p_tenant_hk AND s.site_domain = domain
+               AND (p_after IS NULL OR s.raw_event_id > p_after::bigint)
+             ORDER BY s.raw_event_id
+             LIMIT p_limit)
         SELECT jsonb_build_object(
                    'raw.site_tracking_events_r', (SELECT jsonb_agg(to_jsonb(r)) FROM raw.site_tracking_events_r AS r
-                                                   WHERE r.raw_event_id IN (SELECT s.raw_event_id FROM site_transfer_staged AS s)),
-                   'staging.site_tracking_events_s', jsonb_agg(to_jsonb(s) - 'staging_event_id')),
-               CASE WHEN count(*) = p_limit THEN max(s.raw_event_id)::text END
-          INTO batch_rows, next_cursor
-          FROM site_transfer_staged AS s;
+                                                   WHERE r.raw_event_id IN (SELECT s.raw_event_id FROM staged AS s)),
+                   'staging.site_tracking_events_s', (SELECT jsonb_agg(to_jsonb(s) - 'staging_event_id') FROM staged AS s)),
+               (SELECT CASE WHEN count(*) = p_limit THEN max(s.raw_event_id)::text END FROM staged AS s)
+          INTO batch_rows, next_cursor;
     ELSE
         RAISE EXCEPTION 'unknown phase "%"', p_phase
             USING ERRCODE = '22023', HINT = 'The phases are site, events and staging, in that order.';

@@ -94,6 +94,17 @@ SELECT onevault_tracking.rebuild_rollups(onevault_tracking.current_tenant_hk(), 
 SELECT api.current_visitors('planted.example') AS current_visitors \gset
 SELECT count(*) AS exported_events FROM api.export_events('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) \gset
 SELECT count(*) AS exported_report FROM api.export_report('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz, 'stats') \gset
+-- The shard functions (sql/shard.sql), on a site of its own that is read out, loaded back,
+-- counted and deleted.
+SELECT onevault_tracking.provision_tenant(onevault_tracking.hash_binary('Planted Shard'), 'Planted Shard') AS provisioned \gset
+SELECT onevault_tracking.claim_shard_event_ids(0) AS claimed \gset
+SELECT api.register_site(:'tenant', 'planted-gone.example', 'Gone') AS gone_site \gset
+SELECT onevault_tracking.settle_before_move(5) AS settled \gset
+SELECT onevault_tracking.site_transfer_load(onevault_tracking.site_transfer_batch(:'tenant', 'planted-gone.example', 'site'))
+       || onevault_tracking.site_transfer_load(onevault_tracking.site_transfer_batch(:'tenant', 'planted.example', 'events'))
+       || onevault_tracking.site_transfer_load(onevault_tracking.site_transfer_batch(:'tenant', 'planted.example', 'staging')) AS transferred \gset
+SELECT onevault_tracking.site_transfer_counts(:'tenant', 'planted.example') AS transfer_counts \gset
+SELECT onevault_tracking.delete_site_data(:'tenant', 'planted-gone.example') AS gone \gset
 -- A worker started and stopped; the pending events of the other tests are locked by this
 -- transaction, so the worker (SKIP LOCKED) processes none of them while it runs.
 SELECT count(*) AS locked_pending FROM (SELECT 1 FROM raw.site_tracking_events_r
@@ -123,7 +134,10 @@ SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 's
        (:'breakdown'::jsonb) IS NOT NULL AS breakdown, (:'series'::jsonb) IS NOT NULL AS series,
        (:'rebuilt'::jsonb) ->> 'sites' AS rebuilt_sites, (:'current_visitors'::jsonb) ? 'visitors' AS current_visitors,
        :exported_events > 1 AS exported_events, :exported_report > 1 AS exported_report,
-       :'workers' AS workers, :workers_stopped AS workers_stopped;
+       :'workers' AS workers, :workers_stopped AS workers_stopped,
+       (:'provisioned'::jsonb) ->> 'created' AS provisioned, (:'claimed'::jsonb) ->> 'first_id' AS claimed_first_id,
+       (:'transferred'::jsonb) IS NOT NULL AS transferred, (:'transfer_counts'::jsonb) ->> 'sites' AS transfer_sites,
+       (:'gone'::jsonb) -> 'deleted' ->> 'api_keys' AS gone_keys, (:'settled'::jsonb) ? 'processed' AS settled;
 COMMIT;
 
 SELECT (:'site'::jsonb) ->> 'success' AS site, (:'page_view'::jsonb) ->> 'status' AS page_view,
