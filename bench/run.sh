@@ -65,6 +65,15 @@
 #                       With --quick: 10,000 then 100,000 events, parts of 5,000.
 #                       BENCH_ONLY=reports_scale runs only R (with the setup and the results);
 #                       BENCH_SCALE_SMALL / BENCH_SCALE_LARGE / BENCH_SCALE_PART override its sizes.
+#   X  proxy_c4         scale-out (before R): api.track_page_view through the proxy package
+#      single_c4        (onevault_tracking_proxy, PL/Proxy) to three shards, four more clusters beside
+#                       this one ($ONEVAULT_BENCH_DIR/scaleout, ports +1 to +4), against the same calls
+#                       on the single node (the benchmark database): the same 12 sites of the tenant
+#                       with a key each on both sides, one call per transaction to a random site,
+#                       pgbench, 4 clients, one processing worker per database; every call accepted,
+#                       staged and loaded, each shard holding only its own sites' events;
+#                       proxy_vs_single_c4. BENCH_ONLY=scaleout runs only X (with the setup and the
+#                       results).
 #
 # N is 100,000 (10,000 with --quick). D, E and F run first, on empty tables (process_sql then on
 # top of F's events); A, B and C then run on top of the events they left (realistic table sizes and planner statistics), each run of B and C
@@ -129,8 +138,8 @@ else
 fi
 BENCH_ONLY=${BENCH_ONLY:-}
 case $BENCH_ONLY in
-  '' | reports_scale) ;;
-  *) echo "run.sh: BENCH_ONLY takes reports_scale (or nothing: every stage), got '$BENCH_ONLY'" >&2; exit 2 ;;
+  '' | reports_scale | scaleout) ;;
+  *) echo "run.sh: BENCH_ONLY takes reports_scale or scaleout (or nothing: every stage), got '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 for size in "$SCALE_SMALL" "$SCALE_LARGE" "$SCALE_PART"; do
   [[ $size =~ ^[1-9][0-9]{3,7}$ ]] || { echo "run.sh: BENCH_SCALE_* take 1000 to 99999999 events, got '$size'" >&2; exit 2; }
@@ -142,8 +151,9 @@ case $BENCH_DIR in
   /?*) BENCH_DIR=${BENCH_DIR%/} ;;
   *) echo "run.sh: ONEVAULT_BENCH_DIR must be an absolute path, got '$BENCH_DIR'" >&2; exit 2 ;;
 esac
-if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1024 || PORT > 65535)); then
-  echo "run.sh: ONEVAULT_BENCH_PORT must be a port number from 1024 to 65535, got '$PORT'" >&2
+# X's proxy and shards listen on the next four ports.
+if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1024 || PORT > 65531)); then
+  echo "run.sh: ONEVAULT_BENCH_PORT must be a port number from 1024 to 65531, got '$PORT'" >&2
   exit 2
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -156,6 +166,18 @@ source "$REPO/scripts/cluster.sh"
 PGBENCH=$PG_BIN/pgbench
 WORK="$BENCH_DIR/work"
 COPY_FILE="$BENCH_DIR/raw_rows.copy"
+# X, scale-out: three shard clusters and the proxy's cluster beside the benchmark's, on the next
+# four ports (unix sockets in their own directories, as the benchmark's).
+SCALEOUT_DIR="$BENCH_DIR/scaleout"
+SCALEOUT_SHARDS=(0 1 2)
+PROXY_PORT=$((PORT + 4))
+shard_dir() { echo "$SCALEOUT_DIR/shard$1"; }
+shard_port() { echo $((PORT + 1 + $1)); }
+scaleout_stop() {
+  local n
+  for n in "${SCALEOUT_SHARDS[@]}"; do cluster_stop "$(shard_dir "$n")"; done
+  cluster_stop "$SCALEOUT_DIR/proxy"
+}
 STARTED=$(date +%s)
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
@@ -164,10 +186,13 @@ step() { STEP=$*; printf '\n== %s ==\n' "$*"; }
 set -o errtrace
 trap 'echo "run.sh: failed in step \"$STEP\"; see the error above (PostgreSQL log: $BENCH_DIR/postgres.log)" >&2' ERR
 CLUSTER_UP=false
+SCALEOUT_UP=false
 SUCCEEDED=false
 # The cluster is stopped whatever happens; after a successful run its data (about 2 GB after a full
 # run) is deleted too, and the logs stay (postgres.log, work/: the pgbench scripts and logs).
+# X's clusters are stopped (and deleted) by X itself; after a failure in X, here, data kept.
 cleanup() {
+  if $SCALEOUT_UP; then scaleout_stop; fi
   if $KEEP && $CLUSTER_UP; then
     echo "kept: the cluster runs on $BENCH_DIR port $PORT, database $DB (stop: pg_ctl -D $BENCH_DIR/data stop as postgres)"
   elif $CLUSTER_UP; then
@@ -254,11 +279,12 @@ if [ -e "$BENCH_DIR" ]; then
   for entry in "$BENCH_DIR"/* "$BENCH_DIR"/.[!.]*; do
     [ -e "$entry" ] || continue
     case ${entry##*/} in
-      data | work | postgres.log | initdb.log | raw_rows.copy | .s.PGSQL.*) ;;
+      data | work | postgres.log | initdb.log | raw_rows.copy | scaleout | .s.PGSQL.*) ;;
       *) fail "$BENCH_DIR holds ${entry##*/}, which the benchmark did not create; not deleting it" ;;
     esac
   done
   cluster_stop "$BENCH_DIR"
+  scaleout_stop
   rm -rf -- "$BENCH_DIR"
 fi
 CLUSTER_UP=true
@@ -293,9 +319,10 @@ echo "tenant $TENANT_HK, site $SITE, key ${API_KEY:0:12}..., $N bulk events in $
 # their placeholders filled in: the workload's lists and the client address of a call, one of
 # CLIENT_IPS in a range of 1,048,576 addresses of its own for each run (pgbench -D run).
 CLIENT_IP="'10.0.0.0'::inet + (:run * 1048576 + (:ip * 7919) % 1048576)"
-# pgbench_script TEMPLATE OUT [IMPL]
+# pgbench_script TEMPLATE OUT [IMPL [NAME=VALUE...]]: NAME=VALUE fills in a template's own
+# placeholders @NAME@ (X's sites and keys).
 pgbench_script() {
-  local text
+  local text pair
   text=$(<"$REPO/bench/pgbench/$1")
   # Quoted replacements: bash 5.2 would otherwise read the & of the campaigns as the match.
   text=${text//@USER_AGENTS@/"$UA_ARRAY"}
@@ -303,6 +330,7 @@ pgbench_script() {
   text=${text//@CAMPAIGNS@/"$CAMPAIGN_ARRAY"}
   text=${text//@CLIENT_IP@/"$CLIENT_IP"}
   text=${text//@IMPL@/"${3:-}"}
+  for pair in "${@:4}"; do text=${text//"@${pair%%=*}@"/"${pair#*=}"}; done
   { cat "$REPO/bench/pgbench/variables.sql"; printf '%s\n' "$text"; } >"$2"
 }
 pgbench_script insert_raw.sql "$WORK/insert_raw.sql"
@@ -310,14 +338,18 @@ for impl in api bench_plpgsql; do pgbench_script track.sql "$WORK/track_$impl.sq
 PGBENCH_VARS=(-D "api_key=$API_KEY" -D "site=$SITE" -D "tenant_hk=\\x$TENANT_HK" -D "api_key_hk=\\x$API_KEY_HK"
   -D "visitor_hash=\\x$(printf 'bench visitor' | sha256sum | cut -c1-64)"
   -D "user_agents=${#UAS[@]}" -D "referrers=${#REFERRERS[@]}" -D "campaigns=${#CAMPAIGNS[@]}" -D "client_ips=$CLIENT_IPS")
+# The run number of the client addresses and session ids (pgbench -D run): the tracking stages
+# (B, C, S, X) count it up, so no run finds another's visitors, sessions or rate-limit windows.
+RUN_ID=0
 
 # run_pgbench LABEL SCRIPT CLIENTS SECONDS: sets TPS (mean per-second rate after the first second)
 # and TX (transactions processed); fails on any client error. PGBENCH_OPTIONS, when set, is the
-# connections' PGOPTIONS (settings of pgbench's sessions).
+# connections' PGOPTIONS (settings of pgbench's sessions); PGBENCH_HOST, PGBENCH_PORT and
+# PGBENCH_DB, when set, point it at another cluster than the benchmark's (X's proxy).
 run_pgbench() {
   local label=$1 script=$2 clients=$3 seconds=$4 log="$WORK/pgbench-$1.log"
-  if ! PGOPTIONS="${PGBENCH_OPTIONS:-}" "$PGBENCH" -h "$BENCH_DIR" -p "$PORT" -U postgres -n -M prepared -c "$clients" -j "$clients" \
-    -T "$seconds" -P 1 -f "$script" "${PGBENCH_VARS[@]}" -D "run=$RUN_ID" "$DB" >"$log" 2>&1; then
+  if ! PGOPTIONS="${PGBENCH_OPTIONS:-}" "$PGBENCH" -h "${PGBENCH_HOST:-$BENCH_DIR}" -p "${PGBENCH_PORT:-$PORT}" -U postgres -n -M prepared \
+    -c "$clients" -j "$clients" -T "$seconds" -P 1 -f "$script" "${PGBENCH_VARS[@]}" -D "run=$RUN_ID" "${PGBENCH_DB:-$DB}" >"$log" 2>&1; then
     tail -20 "$log" >&2
     fail "pgbench $label failed (log: $log)"
   fi
@@ -515,7 +547,6 @@ step "A: bare INSERT of raw-shaped rows (pgbench, one row per transaction)"
 # A, B and C run on top of the N events of D, E and F (tables of a realistic size, with planner
 # statistics), never on empty tables whose plans would not be the ones production gets.
 bpsql_do -c "VACUUM ANALYZE"
-RUN_ID=0
 for clients in 1 2; do
   measure_writes "insert-c$clients" "$WORK/insert_raw.sql" "$clients" "SELECT count(*) FROM bench.raw_like"
   bpsql_do -c "SELECT bench.record('insert_c$clients', 'rows/s', $TPS,

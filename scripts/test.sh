@@ -2,7 +2,8 @@
 # Runs every test and check, from a fresh Debian machine (as root) or a warm one:
 #   prerequisites, formatting, clippy (warnings denied) for PostgreSQL 15 and 17, the pure core's
 #   unit and property tests and a bounded fuzz run, then for each PostgreSQL version the
-#   #[pg_test]s inside a real PostgreSQL and the pg_regress, isolation and shell suites.
+#   #[pg_test]s inside a real PostgreSQL and the pg_regress, isolation and shell suites, and with
+#   PostgreSQL 15 the scale-out suite (a PL/Proxy proxy and three shards, tests/scaleout/run.sh).
 # ONEVAULT_TEST_PG="15 17" (the default) chooses the versions.
 #
 # A failing step does not stop the ones after it. Every step counts: its tests one by one where
@@ -80,6 +81,11 @@ for version in "${VERSIONS[@]}"; do
   run_step "install_$version" "install the build into PostgreSQL $version" install_for "$version"
   run_step "suites_$version" "SQL contract, concurrency, lifecycle and reliability suites in PostgreSQL $version" \
     env ONEVAULT_PG="$version" bash scripts/regress.sh
+  # PL/Proxy is packaged for PostgreSQL 15 only here (README, "Scaling out").
+  if [ "$version" = 15 ]; then
+    run_step "scaleout_$version" "scale-out: a proxy and three shards with PL/Proxy in PostgreSQL $version" \
+      env ONEVAULT_PG="$version" bash tests/scaleout/run.sh
+  fi
 done
 
 echo
@@ -91,7 +97,7 @@ for entry in "${STEPS[@]}"; do
     "$id" "$passed" "$failed" "$skipped" "$seconds" "$status"
   total_passed=$((total_passed + passed)) total_failed=$((total_failed + failed))
   version=${id##*_}
-  if [[ $id =~ ^(pg_test|install|suites)_ ]]; then
+  if [[ $id =~ ^(pg_test|install|suites|scaleout)_ ]]; then
     version_passed[$version]=$((${version_passed[$version]:-0} + passed))
     version_failed[$version]=$((${version_failed[$version]:-0} + failed))
     version_skipped[$version]=$((${version_skipped[$version]:-0} + skipped))

@@ -65,6 +65,22 @@ check "the proxy maps allowed and www. domains to their site" \
   "$(proxy -c "SELECT string_agg(domain || '>' || site_domain, ' ' ORDER BY domain) FROM onevault_tracking_proxy.domains WHERE domain <> site_domain")" \
   "alpha-shop.example>alpha.example charlie-blog.example>charlie.example"
 
+# Bad input through the proxy: clear errors with SQLSTATEs, nothing placed.
+sqlstate_of() { proxy -v VERBOSITY=verbose -c "$1" 2>&1 | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\):.*/\1/p' | head -1; }
+check "a site of a tenant the proxy does not know is refused (23503)" \
+  "$(sqlstate_of "SELECT api.register_site(sha256('nobody'), 'nobody.example', 'Nobody')")" 23503
+check "a key for a site that is not placed is refused (P0002)" \
+  "$(sqlstate_of "SELECT api.create_api_key(sha256(convert_to('Scale Corp', 'UTF8')), 'unplaced.example', 'k')")" P0002
+check "revoking a key the proxy did not create is refused (P0002)" \
+  "$(sqlstate_of "SELECT api.revoke_api_key(sha256(convert_to('Scale Corp', 'UTF8')), 'ovt_00000000')")" P0002
+check "a domain the shard refuses is refused with the shard's error (22023)" \
+  "$(sqlstate_of "SELECT api.register_site(sha256(convert_to('Scale Corp', 'UTF8')), 'not a domain', 'Bad')")" 22023
+check "moving a site to a shard that does not exist is refused (22023)" \
+  "$(sqlstate_of "CALL onevault_tracking_proxy.move_site(sha256(convert_to('Scale Corp', 'UTF8')), 'alpha.example', 7)")" 22023
+check "adding no shard is refused (22023)" "$(sqlstate_of "SELECT onevault_tracking_proxy.add_shards('{}')")" 22023
+check "nothing was placed by the refused calls" \
+  "$(proxy -c "SELECT count(*) FROM onevault_tracking_proxy.sites") $(proxy -c "SELECT count(*) FROM onevault_tracking_proxy.api_keys")" "9 9"
+
 # Tracking through the proxy, then every shard processes what it received.
 proxy -v sites="$BASE/sites.csv" -f "$HERE/track.sql" >"$BASE/expected.csv"
 check "every tracking call through the proxy was accepted" "$(awk -F, '{ s += $3 } END { print s + 0 }' "$BASE/expected.csv")" 0
