@@ -465,6 +465,178 @@ reports_scale() {
                  WHERE metric IN ('report_speedup_1m', 'report_growth_100k_to_1m', 'rollup_upkeep_cost') ORDER BY ord"
 }
 
+# ---------------------------------------------------------------------------------------------
+# X: scale-out (bench/scaleout_*.sql, bench/pgbench/track_scaleout.sql; bench/README.md,
+# "Scale-out through the proxy"): api.track_page_view through the proxy package, routed with
+# PL/Proxy to the shard that holds the site, against the same calls on the single node (the
+# benchmark database). Both sides have the same SCALEOUT_SITES sites of the benchmark's tenant,
+# a key each; pgbench draws a site and its key per call, 4 clients, SECONDS_PER_RUN after a
+# warm-up, the single node first, then the proxy (the other side idle meanwhile).
+# Workers: one processing worker per database on both sides (start_workers(1) on the single
+# node, and on each shard), as each database would run deployed. Without one, track_page_view
+# would process the whole pipeline in the call; with one, the calls take the fast path on both
+# sides and the workers' CPU is in the run (three workers on the proxy's side, one on the single
+# node's). The backlog a run leaves is drained after it and not counted, as in B.
+SCALEOUT_SITES=12
+# Set by scaleout: all sites (an SQL array), the sites the proxy placed on each shard (SQL arrays).
+SCALEOUT_SITE_ARRAY=
+SHARD_SITES=()
+
+# scaleout_each SIDE PSQL-ARGS...: psql in every database that stores SIDE's events (single: the
+# benchmark database; proxy: each shard's), their outputs one after the other.
+scaleout_each() {
+  local side=$1 n
+  shift
+  if [ "$side" = single ]; then
+    bpsql "$@"
+    return
+  fi
+  for n in "${SCALEOUT_SHARDS[@]}"; do
+    cluster_psql "$(shard_dir "$n")" "$(shard_port "$n")" -d onevault -P pager=off "$@"
+  done
+}
+
+# scaleout_drained SIDE: waits until SIDE's workers drained the backlog, at most DRAIN_TIMEOUT s
+# (the shards' workers drain at once, so waiting for one after the other waits for the slowest);
+# sets DRAINED, the seconds.
+scaleout_drained() {
+  local started=$EPOCHREALTIME n
+  if [ "$1" = single ]; then
+    drained
+    return
+  fi
+  for n in "${SCALEOUT_SHARDS[@]}"; do
+    cluster_wait_for "$(shard_dir "$n")" "$(shard_port "$n")" onevault "$DRAIN_TIMEOUT" \
+      "SELECT NOT EXISTS (SELECT FROM raw.site_tracking_events_r WHERE processing_status IN ('PENDING', 'ERROR'))" \
+      || fail "scale-out: shard $n's worker did not drain its backlog within $DRAIN_TIMEOUT s"
+  done
+  DRAINED=$(awk -v from="$started" -v to="$EPOCHREALTIME" 'BEGIN { printf "%.2f", to - from }')
+}
+
+# scaleout_counts SIDE: sets COUNTS to the first seven counts of bench/scaleout_counts.sql over
+# SIDE's databases (added up over the shards) and SHARD_EVENTS to each shard's vault events of its
+# sites; fails when a shard holds a site, a raw row or a vault event of a site placed elsewhere.
+scaleout_counts() {
+  local n i line c=() sums=(0 0 0 0 0 0 0)
+  if [ "$1" = single ]; then
+    line=$(bpsql -At -F ' ' -v sites="$SCALEOUT_SITE_ARRAY" -f "$REPO/bench/scaleout_counts.sql")
+    read -r -a c <<<"$line"
+    COUNTS=("${c[@]:0:7}")
+    return
+  fi
+  SHARD_EVENTS=()
+  for n in "${SCALEOUT_SHARDS[@]}"; do
+    line=$(cluster_psql "$(shard_dir "$n")" "$(shard_port "$n")" -d onevault -At -F ' ' -v sites="${SHARD_SITES[n]}" \
+      -f "$REPO/bench/scaleout_counts.sql")
+    read -r -a c <<<"$line"
+    ((c[7] == 0 && c[8] == 0 && c[9] == 0)) \
+      || fail "scale-out: shard $n holds ${c[7]} sites, ${c[8]} raw rows and ${c[9]} vault events of sites placed elsewhere"
+    for i in "${!sums[@]}"; do sums[i]=$((sums[i] + c[i])); done
+    SHARD_EVENTS+=("${c[2]}")
+  done
+  COUNTS=("${sums[@]}")
+}
+
+# scaleout_measure SIDE METRIC WHAT: as measure_track, on SIDE (single or proxy): its workers
+# started, a CHECKPOINT, a warm-up run, its backlog drained, ANALYZE (so that neither side's plans
+# wait for autovacuum), the measured run, the backlog drained; every call must have been accepted,
+# landed, staged VALID and loaded once (and on the proxy's side, on its site's shard); recorded.
+scaleout_measure() {
+  local side=$1 metric=$2 what=$3 before=() after=() shards_before=() i backlog shard_note=''
+  local labels=('raw rows' 'staged and loaded' 'vault events' 'accepted attempts')
+  # run_pgbench's target: the benchmark database, or the proxy.
+  local PGBENCH_HOST=$BENCH_DIR PGBENCH_PORT=$PORT PGBENCH_DB=$DB
+  if [ "$side" = proxy ]; then PGBENCH_HOST=$SCALEOUT_DIR/proxy PGBENCH_PORT=$PROXY_PORT PGBENCH_DB=proxy; fi
+  RUN_ID=$((RUN_ID + 1))
+  scaleout_each "$side" -q -c "SELECT count(*) FROM onevault_tracking.start_workers(1)" -c "CHECKPOINT" >/dev/null
+  run_pgbench "$metric-warmup" "$WORK/track_scaleout_$side.sql" 4 "$WARMUP_SECONDS"
+  scaleout_drained "$side"
+  scaleout_each "$side" -q -c "ANALYZE" >/dev/null
+  scaleout_counts "$side"
+  before=("${COUNTS[@]}") shards_before=("${SHARD_EVENTS[@]}")
+  run_pgbench "$metric" "$WORK/track_scaleout_$side.sql" 4 "$SECONDS_PER_RUN"
+  backlog=$(scaleout_each "$side" -At -c "SELECT count(*) FROM raw.site_tracking_events_r WHERE processing_status IN ('PENDING', 'ERROR')" \
+    | awk '{ sum += $1 } END { print sum + 0 }')
+  scaleout_drained "$side"
+  scaleout_counts "$side"
+  after=("${COUNTS[@]}")
+  scaleout_each "$side" -q -c "SELECT onevault_tracking.stop_workers()" >/dev/null
+  for i in "${!labels[@]}"; do
+    ((after[i] - before[i] == TX)) \
+      || fail "$metric: $TX calls but $((after[i] - before[i])) ${labels[i]} (refused attempts: $((after[4] - before[4])))"
+  done
+  ((after[4] == before[4])) || fail "$metric: $((after[4] - before[4])) calls were refused"
+  ((after[5] == 0 && after[6] == 0)) || fail "$metric: ${after[5]} events left to process, ${after[6]} failed worker batches"
+  if [ "$side" = proxy ]; then
+    for i in "${!SHARD_EVENTS[@]}"; do
+      shard_note+="${shard_note:+, }shard $i: $((SHARD_EVENTS[i] - shards_before[i]))"
+    done
+    shard_note="; events per shard: $shard_note"
+  fi
+  bpsql_do -c "SELECT bench.record('$metric', 'calls/s', $TPS, '$what, one call per transaction to a random one of $SCALEOUT_SITES sites, 4 clients',
+    '$TX calls in $SECONDS_PER_RUN s, all accepted, staged and loaded; $backlog events pending at the end, drained in $DRAINED s$shard_note')"
+  printf '  %-10s 4 clients: %s calls/s (%s calls, all accepted, staged, loaded; %s pending at the end, drained in %s s%s)\n' \
+    "$metric" "$TPS" "$TX" "$backlog" "$DRAINED" "$shard_note"
+}
+
+scaleout() {
+  local n line conn=() site_domains=() proxy_keys=() single_keys=() here=() placed=''
+  step "X: scale-out: api.track_page_view through a proxy to ${#SCALEOUT_SHARDS[@]} shards vs the single node (pgbench, 4 clients)"
+  rm -rf -- "$SCALEOUT_DIR"
+  mkdir -p "$SCALEOUT_DIR"
+  SCALEOUT_UP=true
+  for n in "${SCALEOUT_SHARDS[@]}"; do
+    cluster_start "$(shard_dir "$n")" "$(shard_port "$n")"
+    cluster_fresh_db "$(shard_dir "$n")" "$(shard_port "$n")" onevault
+    conn+=(-v "s$n=host=$(shard_dir "$n") port=$(shard_port "$n") dbname=onevault user=postgres")
+  done
+  cluster_start "$SCALEOUT_DIR/proxy" "$PROXY_PORT"
+  cluster_psql "$SCALEOUT_DIR/proxy" "$PROXY_PORT" -d postgres -c "CREATE DATABASE proxy"
+  line=$(cluster_psql "$SCALEOUT_DIR/proxy" "$PROXY_PORT" -d proxy -At "${conn[@]}" -v tenant_hk="\\x$TENANT_HK" \
+    -v tenant_bk="$TENANT_BK" -f "$REPO/bench/scaleout_proxy.sql" | paste -sd' ')
+  [ "$line" = "${#SCALEOUT_SHARDS[@]} true" ] || fail "scale-out: the proxy's setup answered '$line' (shards, tenant registered)"
+  echo "  proxy on port $PROXY_PORT, shards on ports $(shard_port 0) to $(shard_port "${SCALEOUT_SHARDS[-1]}") (in $SCALEOUT_DIR)"
+
+  # The same sites on both sides, a key each; the proxy answers where it placed them.
+  cluster_psql "$SCALEOUT_DIR/proxy" "$PROXY_PORT" -d proxy -v tenant_hk="\\x$TENANT_HK" -v sites="$SCALEOUT_SITES" \
+    -f "$REPO/bench/scaleout_sites.sql" >"$WORK/scaleout-sites-proxy.csv"
+  bpsql -v tenant_hk="\\x$TENANT_HK" -v sites="$SCALEOUT_SITES" -f "$REPO/bench/scaleout_sites.sql" >"$WORK/scaleout-sites-single.csv"
+  mapfile -t site_domains < <(cut -d, -f1 "$WORK/scaleout-sites-proxy.csv")
+  mapfile -t proxy_keys < <(cut -d, -f2 "$WORK/scaleout-sites-proxy.csv")
+  mapfile -t single_keys < <(cut -d, -f2 "$WORK/scaleout-sites-single.csv")
+  ((${#site_domains[@]} == SCALEOUT_SITES)) || fail "scale-out: the proxy registered ${#site_domains[@]} of $SCALEOUT_SITES sites"
+  [ "$(cut -d, -f1 "$WORK/scaleout-sites-single.csv")" = "$(cut -d, -f1 "$WORK/scaleout-sites-proxy.csv")" ] \
+    || fail "scale-out: the single node registered other sites than the proxy (see $WORK/scaleout-sites-*.csv)"
+  for line in "${proxy_keys[@]}" "${single_keys[@]}"; do
+    [[ $line =~ ^ovt_[0-9a-f]{8}_[0-9a-f]{64}$ ]] || fail "scale-out: api.create_api_key answered '$line', not a key"
+  done
+  # Each shard must hold several sites, so that the calls spread over all of them.
+  for n in "${SCALEOUT_SHARDS[@]}"; do
+    mapfile -t here < <(awk -F, -v n="$n" '$3 == n { print $1 }' "$WORK/scaleout-sites-proxy.csv")
+    ((${#here[@]} >= 2)) || fail "scale-out: the proxy placed ${#here[@]} of the $SCALEOUT_SITES sites on shard $n"
+    SHARD_SITES[n]=$(sql_array "${here[@]}")
+    placed+="${placed:+, }shard $n: ${#here[@]}"
+  done
+  [ "$(awk -F, '$3 ~ /^[0-9]+$/' "$WORK/scaleout-sites-proxy.csv" | wc -l)" -eq "$SCALEOUT_SITES" ] \
+    || fail "scale-out: the proxy placed sites on shards it does not have (see $WORK/scaleout-sites-proxy.csv)"
+  echo "  $SCALEOUT_SITES sites with a key each, through the proxy ($placed) and on the single node"
+
+  SCALEOUT_SITE_ARRAY=$(sql_array "${site_domains[@]}")
+  pgbench_script track_scaleout.sql "$WORK/track_scaleout_single.sql" api "SITES=$SCALEOUT_SITE_ARRAY" \
+    "KEYS=$(sql_array "${single_keys[@]}")" "SITE_COUNT=$SCALEOUT_SITES"
+  pgbench_script track_scaleout.sql "$WORK/track_scaleout_proxy.sql" api "SITES=$SCALEOUT_SITE_ARRAY" \
+    "KEYS=$(sql_array "${proxy_keys[@]}")" "SITE_COUNT=$SCALEOUT_SITES"
+  scaleout_measure single single_c4 'X: api.track_page_view on the single node (the benchmark database), 1 processing worker'
+  scaleout_measure proxy proxy_c4 \
+    "X: api.track_page_view through the proxy (onevault_tracking_proxy, PL/Proxy) to ${#SCALEOUT_SHARDS[@]} shards with 1 processing worker each, all on this machine"
+  bpsql -At -c "SELECT format('  proxy_vs_single_c4 %s', round(p.value / s.value, 3)) FROM bench.results AS p, bench.results AS s
+                 WHERE p.metric = 'proxy_c4' AND s.metric = 'single_c4'"
+  scaleout_stop
+  SCALEOUT_UP=false
+  # Their logs stay in $WORK's CSV files and the clusters' postgres.log only with --keep.
+  if ! $KEEP; then rm -rf -- "$SCALEOUT_DIR"; fi
+}
+
 # finish: results.json and the table (the last step of every run).
 finish() {
   step "results"
@@ -492,11 +664,13 @@ finish() {
   SUCCEEDED=true
 }
 
-if [ "$BENCH_ONLY" = reports_scale ]; then
-  reports_scale
-  finish
-  exit 0
-fi
+case $BENCH_ONLY in
+  reports_scale | scaleout)
+    "$BENCH_ONLY" # the stage's function
+    finish
+    exit 0
+    ;;
+esac
 
 # ---------------------------------------------------------------------------------------------
 step "D: COPY of $N raw-shaped rows"
@@ -706,5 +880,6 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+scaleout
 reports_scale
 finish
