@@ -39,7 +39,8 @@ SELECT onevault_tracking.settle_before_move(10) ->> 'processed' IS NOT NULL AS s
 SELECT onevault_tracking.site_transfer_counts(:'tenant', 'moving.example') AS counts \gset
 SELECT :'counts'::jsonb - 'unprocessed' AS counts;
 
--- Read out in batches of 5: the cursors walk every row once.
+-- Read out in batches of 5: the cursors walk every event once (a session or page of events in
+-- two batches comes with both).
 CREATE TEMPORARY TABLE batches (phase text, batch jsonb);
 SELECT set_config('regress.tenant', :'tenant', false) IS NOT NULL AS tenant_set;
 DO $read$
@@ -59,9 +60,12 @@ BEGIN
     END LOOP;
 END
 $read$;
-SELECT b.phase, count(DISTINCT b.batch) AS batches, t.key AS table_name, sum(jsonb_array_length(t.value)) AS rows
-  FROM batches AS b, jsonb_each(b.batch -> 'rows') AS t
+SELECT b.phase, count(DISTINCT b.batch) AS batches, t.key AS table_name, count(DISTINCT r.value) AS distinct_rows
+  FROM batches AS b, jsonb_each(b.batch -> 'rows') AS t, jsonb_array_elements(t.value) AS r
  GROUP BY 1, 3 ORDER BY 1, 3;
+SELECT count(*) AS events_in_two_batches FROM (
+    SELECT r.value FROM batches AS b, jsonb_array_elements(b.batch -> 'rows' -> 'business.tracking_event_l') AS r
+     GROUP BY 1 HAVING count(*) > 1) AS twice;
 -- Loaded into the database they came from: every row is there already, nothing is added, and
 -- the satellites' histories stay as they were (one current row per key).
 SELECT string_agg(DISTINCT l.key || '=' || l.value, ', ') AS loaded
