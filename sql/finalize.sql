@@ -127,6 +127,7 @@ GRANT EXECUTE ON FUNCTION
     onevault_tracking.report_site(text, timestamptz, timestamptz, boolean),
     onevault_tracking.report_events(bytea, bytea, timestamptz, timestamptz, boolean),
     api.current_visitors(text, boolean),
+    api.tenant_site_stats(timestamptz, timestamptz, boolean),
     api.export_events(text, timestamptz, timestamptz, integer),
     api.export_report(text, timestamptz, timestamptz, text, jsonb, integer, boolean),
     onevault_tracking.csv_line(text[]),

@@ -466,6 +466,43 @@ BEGIN
 END
 $site_stats$;
 
+-- Every site of the reader's tenant with its totals over [p_from, p_to): api.site_stats' counts
+-- (bounces and the total visit duration instead of the rates, which do not add up), one row per
+-- site by domain. A visitor hash is made per site, so the rows add up to the tenant's totals
+-- exactly; the proxy of a scaled-out deployment answers with every shard's rows (README,
+-- "Scaling out").
+CREATE FUNCTION api.tenant_site_stats(p_from timestamptz, p_to timestamptz, p_include_bots boolean DEFAULT false)
+RETURNS TABLE (site_domain text, visitors bigint, visits bigint, pageviews bigint, events bigint,
+               bounces bigint, duration_seconds bigint)
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $tenant_site_stats$
+#variable_conflict use_column
+DECLARE
+    tenant constant bytea := onevault_tracking.current_tenant_hk();
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant selected for onevault_tracking reports'
+            USING ERRCODE = '42501',
+                  HINT = 'SET onevault_tracking.tenant_id to the hex of your tenant''s tenant_hk (64 hex digits); a role listed in onevault_tracking.reader_tenants may select only the tenants listed for it.';
+    END IF;
+    IF p_from IS NULL OR p_to IS NULL OR p_include_bots IS NULL OR p_from >= p_to THEN
+        RAISE EXCEPTION 'the range [p_from, p_to) must be given and not empty, and p_include_bots true or false'
+            USING ERRCODE = '22023', HINT = 'p_from is included, p_to is not.';
+    END IF;
+    RETURN QUERY
+    SELECT h.site_bk::text, coalesce(m.visitors, 0), coalesce(m.visits, 0), coalesce(m.pageviews, 0),
+           coalesce(m.events, 0), coalesce(m.bounces, 0), coalesce(round(m.duration_us / 1000000.0), 0)::bigint
+      FROM business.site_h AS h
+      LEFT JOIN LATERAL onevault_tracking.report_metrics(h.tenant_hk, h.site_hk, ARRAY[tstzrange(p_from, p_to, '[)')],
+                                                         p_include_bots, '', '{}') AS m ON true
+     WHERE h.tenant_hk = tenant
+     ORDER BY h.site_bk;
+END
+$tenant_site_stats$;
+
 -- Breakdowns -------------------------------------------------------------------------------------
 
 -- Top values of one dimension, as a JSON array of {value, visitors, visits, pageviews} (events

@@ -378,6 +378,18 @@ LANGUAGE plproxy AS $$
     SELECT * FROM raw.get_ingestion_stats(p_tenant_hk, p_hours_back);
 $$;
 
+-- The setting comes first: the function's argument refers to it.
+CREATE FUNCTION onevault_tracking_proxy.on_all_shards_tenant_site_stats(
+    p_tenant_id text, p_from timestamptz, p_to timestamptz, p_include_bots boolean)
+RETURNS TABLE (site_domain text, visitors bigint, visits bigint, pageviews bigint, events bigint,
+               bounces bigint, duration_seconds bigint)
+LANGUAGE plproxy AS $$
+    CLUSTER 'onevault_tracking_shards'; RUN ON ALL;
+    SELECT s.*
+      FROM (SELECT pg_catalog.set_config('onevault_tracking.tenant_id', p_tenant_id, true)) AS t (tenant),
+           LATERAL api.tenant_site_stats(p_from + make_interval(secs => 0 * length(t.tenant)), p_to, p_include_bots) AS s;
+$$;
+
 CREATE FUNCTION onevault_tracking_proxy.on_all_shards_erase_visitor(p_tenant_hk bytea, p_visitor_hash bytea)
 RETURNS SETOF jsonb LANGUAGE plproxy AS $$
     CLUSTER 'onevault_tracking_shards'; RUN ON ALL;
@@ -866,6 +878,29 @@ AS $get_ingestion_stats$
      ORDER BY s.tenant_hk
 $get_ingestion_stats$;
 
+-- Every site of the reader's tenant on every shard (api.tenant_site_stats of each): the single
+-- node's rows, as a site lives on one shard and a visitor hash is made per site.
+CREATE FUNCTION api.tenant_site_stats(p_from timestamptz, p_to timestamptz, p_include_bots boolean DEFAULT false)
+RETURNS TABLE (site_domain text, visitors bigint, visits bigint, pageviews bigint, events bigint,
+               bounces bigint, duration_seconds bigint)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $tenant_site_stats$
+BEGIN
+    RETURN QUERY
+    SELECT s.* FROM onevault_tracking_proxy.on_all_shards_tenant_site_stats(
+                        coalesce(current_setting('onevault_tracking.tenant_id', true), ''), p_from, p_to, p_include_bots) AS s
+     ORDER BY s.site_domain;
+EXCEPTION WHEN OTHERS THEN
+    IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
+        RAISE EXCEPTION 'a shard cannot be reached: a tenant-wide report needs every shard'
+            USING ERRCODE = '08006', DETAIL = left(SQLERRM, 500), HINT = 'Retry when every shard is back.';
+    END IF;
+    RAISE;
+END
+$tenant_site_stats$;
+
 -- The answers of every shard as one: numbers added up (top level and one level down), success
 -- when every shard succeeded, and each shard's own answer under "shards".
 CREATE FUNCTION onevault_tracking_proxy.combined_answer(p_answers jsonb[])
@@ -1100,7 +1135,8 @@ GRANT EXECUTE ON FUNCTION
     api.site_timeseries(text, timestamptz, timestamptz, text, boolean, jsonb),
     api.current_visitors(text, boolean),
     api.export_events(text, timestamptz, timestamptz, integer),
-    api.export_report(text, timestamptz, timestamptz, text, jsonb, integer, boolean)
+    api.export_report(text, timestamptz, timestamptz, text, jsonb, integer, boolean),
+    api.tenant_site_stats(timestamptz, timestamptz, boolean)
 TO onevault_tracking_reader;
 GRANT onevault_tracking_reader TO onevault_tracking_admin;
 -- Routing runs as the caller: every caller reads the placement and calls the shards (the shard

@@ -24,6 +24,7 @@ shard_conn() { echo "host=$(shard_dir "$1") port=$(shard_port "$1") dbname=oneva
 proxy() { cluster_psql "$BASE/proxy" "$PROXY_PORT" -d proxy -At "$@"; }
 shard() { local n=$1; shift; cluster_psql "$(shard_dir "$n")" "$(shard_port "$n")" -d onevault -At "$@"; }
 
+tenant_of() { awk -F, -v d="$1" '$1 == d { print $4 }' "$BASE/sites.csv"; }
 failures=0
 # check DESCRIPTION ACTUAL EXPECTED
 check() {
@@ -98,6 +99,15 @@ while IFS=, read -r domain site_shard _ tenant; do
   [ "$through_proxy" = "$on_shard" ] && [ -n "$through_proxy" ] && same=$((same + 1))
 done <"$BASE/sites.csv"
 check "stats, breakdowns, filtered breakdown, hourly series and CSV export through the proxy equal the shard's, for every site" "$same" 9
+tenant_sites() { # the tenant-wide report of Scale Corp, one line per site
+  echo "SET onevault_tracking.tenant_id = '$(tenant_of alpha.example)';
+        SELECT concat_ws(' ', site_domain, visitors, visits, pageviews, events, bounces, duration_seconds)
+          FROM api.tenant_site_stats('$from', '$to')"
+}
+check "the tenant-wide report through the proxy (RUN ON ALL) is the union of the shards' rows" \
+  "$(proxy -c "$(tenant_sites)")" "$(for n in "${SHARDS[@]}"; do shard "$n" -c "$(tenant_sites)"; done | sort)"
+check "the tenant-wide report counts every page view of the tenant's six sites" \
+  "$(proxy -c "$(tenant_sites)" | awk '{ s++; p += $4 } END { print s, (p > 0) }')" "6 1"
 tenant_totals() { # the tenant-wide ingestion statistics of Scale Corp: total and processed events
   echo "SELECT coalesce(sum(total_events), 0) || ' ' || coalesce(sum(processed_events), 0)
           FROM raw.get_ingestion_stats(sha256(convert_to('Scale Corp', 'UTF8')))"
@@ -110,7 +120,6 @@ check "tenant-wide ingestion statistics through the proxy (RUN ON ALL) equal the
 # A stopped shard fails its own sites only.
 read -r down_site down_key < <(awk -F, '$2 == 2 { print $1, $3; exit }' "$BASE/sites.csv")
 read -r up_site up_key < <(awk -F, '$2 == 0 { print $1, $3; exit }' "$BASE/sites.csv")
-tenant_of() { awk -F, -v d="$1" '$1 == d { print $4 }' "$BASE/sites.csv"; }
 track_once() { proxy -c "SELECT api.track_page_view('$1', '$2', '/while-shard-2-is-down', 'Mozilla/5.0 Firefox/120.0', '198.51.100.99') ->> '$3'"; }
 cluster_stop "$(shard_dir 2)"
 check "with shard 2 stopped, a page view of its site $down_site answers SHARD_UNAVAILABLE" \

@@ -92,6 +92,7 @@ SELECT api.site_breakdown('planted.example', 'page', (current_date - 1)::timesta
 SELECT api.site_timeseries('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) AS series \gset
 SELECT onevault_tracking.rebuild_rollups(onevault_tracking.current_tenant_hk(), 'planted.example') AS rebuilt \gset
 SELECT api.current_visitors('planted.example') AS current_visitors \gset
+SELECT count(*) AS tenant_sites FROM api.tenant_site_stats((current_date - 1)::timestamptz, (current_date + 2)::timestamptz) \gset
 SELECT count(*) AS exported_events FROM api.export_events('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz) \gset
 SELECT count(*) AS exported_report FROM api.export_report('planted.example', (current_date - 1)::timestamptz, (current_date + 2)::timestamptz, 'stats') \gset
 -- The shard functions (sql/shard.sql), on a site of its own that is read out, loaded back,
@@ -137,7 +138,8 @@ SELECT (:'logged'::jsonb) ->> 'success' AS logged, (:'site_event'::jsonb) ->> 's
        :'workers' AS workers, :workers_stopped AS workers_stopped,
        (:'provisioned'::jsonb) ->> 'created' AS provisioned, (:'claimed'::jsonb) ->> 'first_id' AS claimed_first_id,
        (:'transferred'::jsonb) IS NOT NULL AS transferred, (:'transfer_counts'::jsonb) ->> 'sites' AS transfer_sites,
-       (:'gone'::jsonb) -> 'deleted' ->> 'api_keys' AS gone_keys, (:'settled'::jsonb) ? 'processed' AS settled;
+       (:'gone'::jsonb) -> 'deleted' ->> 'api_keys' AS gone_keys, (:'settled'::jsonb) ? 'processed' AS settled,
+       :tenant_sites > 0 AS tenant_sites;
 COMMIT;
 
 SELECT (:'site'::jsonb) ->> 'success' AS site, (:'page_view'::jsonb) ->> 'status' AS page_view,

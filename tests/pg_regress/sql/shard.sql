@@ -78,6 +78,18 @@ SELECT pg_temp.attempt(format('SELECT onevault_tracking.site_transfer_batch(%L, 
 SELECT pg_temp.attempt(format('SELECT onevault_tracking.site_transfer_batch(%L, %L, %L)', :'tenant', 'elsewhere.example', 'site')) AS unknown_site;
 SELECT pg_temp.attempt(format('SELECT onevault_tracking.site_transfer_batch(%L, %L, %L, NULL, 0)', :'tenant', 'moving.example', 'site')) AS no_rows;
 
+-- The tenant-wide report: one row per site of the reader's tenant, with site_stats' counts.
+SELECT pg_temp.attempt($$SELECT * FROM api.tenant_site_stats(now() - interval '1 day', now())$$) AS without_tenant;
+SELECT set_config('onevault_tracking.tenant_id', encode(:'tenant', 'hex'), false) IS NOT NULL AS reader_tenant_set;
+SELECT t.site_domain, t.pageviews, t.visits, t.bounces,
+       jsonb_build_object('visitors', t.visitors, 'visits', t.visits, 'pageviews', t.pageviews, 'events', t.events)
+       = jsonb_build_object('visitors', s -> 'visitors', 'visits', s -> 'visits', 'pageviews', s -> 'pageviews',
+                            'events', s -> 'events') AS same_as_site_stats
+  FROM api.tenant_site_stats(now() - interval '1 day', now() + interval '1 hour') AS t,
+       LATERAL (SELECT api.site_stats(t.site_domain, now() - interval '1 day', now() + interval '1 hour') AS s) AS x;
+SELECT pg_temp.attempt($$SELECT * FROM api.tenant_site_stats(now(), now() - interval '1 day')$$) AS empty_range;
+RESET onevault_tracking.tenant_id;
+
 -- Counting without a shard's range leaves out the events numbered in it (here: shard 0's, all).
 SELECT onevault_tracking.site_transfer_counts(:'tenant', 'moving.example', 0) ->> 'events' AS events_outside_shard_0;
 
