@@ -53,6 +53,14 @@ CREATE TABLE onevault_tracking_proxy.api_keys (
 );
 CREATE INDEX api_keys_site_idx ON onevault_tracking_proxy.api_keys (tenant_hk, site_domain);
 
+-- The placement is data: pg_dump writes its rows (a backup of the proxy restores its routing).
+-- The cluster's server and user mappings, made by add_shards, are not members and are dumped as
+-- they are.
+SELECT pg_catalog.pg_extension_config_dump('onevault_tracking_proxy.tenants', '');
+SELECT pg_catalog.pg_extension_config_dump('onevault_tracking_proxy.sites', '');
+SELECT pg_catalog.pg_extension_config_dump('onevault_tracking_proxy.domains', '');
+SELECT pg_catalog.pg_extension_config_dump('onevault_tracking_proxy.api_keys', '');
+
 -- The normaliser of the extension's library: one rule for a domain everywhere.
 CREATE FUNCTION onevault_tracking_proxy.site_domain(text)
 RETURNS text

@@ -158,6 +158,18 @@ check "reports of the moved site through the proxy equal shard 1's own" \
   "$(proxy -v tenant="$moving_tenant" -v domain="$moving_site" -v from="$from" -v to="$to" -f "$HERE/reports.sql")" \
   "$(shard 1 -v tenant="$moving_tenant" -v domain="$moving_site" -v from="$from" -v to="$to" -f "$HERE/reports.sql")"
 
+# A backup of the proxy restores with its placement and routes as before.
+"$PG_BIN/pg_dump" -h "$BASE/proxy" -p "$PROXY_PORT" -U postgres -Fc -f "$BASE/proxy.dump" proxy
+cluster_psql "$BASE/proxy" "$PROXY_PORT" -d postgres -c "CREATE DATABASE proxy_restored"
+"$PG_BIN/pg_restore" -h "$BASE/proxy" -p "$PROXY_PORT" -U postgres --exit-on-error -d proxy_restored "$BASE/proxy.dump"
+placement="SELECT string_agg(concat_ws(' ', site_domain, shard, moving_to, allowed_domains, api_keys), '; ' ORDER BY site_domain)
+             FROM onevault_tracking_proxy.placement_overview"
+check "a pg_dump backup of the proxy restores with every site's placement, domains and keys" \
+  "$(cluster_psql "$BASE/proxy" "$PROXY_PORT" -d proxy_restored -At -c "$placement")" "$(proxy -c "$placement")"
+check "the restored proxy routes a page view of $moving_site to shard 1" \
+  "$(cluster_psql "$BASE/proxy" "$PROXY_PORT" -d proxy_restored -At -c "SELECT api.track_page_view('$moving_key', '$moving_site', '/restored', 'Mozilla/5.0 Firefox/120.0', '198.51.100.98') ->> 'success'") $(shard 1 -c "SELECT count(*) FROM raw.site_tracking_events_r WHERE raw_payload ->> 'page_url' LIKE '%/restored'")" \
+  "true 1"
+
 summary=()
 for n in "${SHARDS[@]}"; do
   summary+=("shard $n: $(shard "$n" -c "SELECT (SELECT count(*) FROM business.site_h) || ' sites, ' || (SELECT count(*) FROM business.tracking_event_l) || ' events'")")
