@@ -633,7 +633,8 @@ scaleout() {
                  WHERE p.metric = 'proxy_c4' AND s.metric = 'single_c4'"
   scaleout_stop
   SCALEOUT_UP=false
-  # Their logs stay in $WORK's CSV files and the clusters' postgres.log only with --keep.
+  # The clusters' data and logs stay (stopped) with --keep; the site lists and the pgbench
+  # scripts and logs are in $WORK.
   if ! $KEEP; then rm -rf -- "$SCALEOUT_DIR"; fi
 }
 
