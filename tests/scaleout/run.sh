@@ -89,6 +89,18 @@ for n in "${SHARDS[@]}"; do shard "$n" -f "$HERE/shard_events.sql"; done | sort 
 check "every event is stored on its site's shard and nowhere else" \
   "$(cat "$BASE/stored.csv")" "$(cut -d, -f1,2 "$BASE/expected.csv" | sort)"
 
+# Audit records and rate limits live with the data: each shard audited the calls of its own
+# sites' keys, and only those, and counted their clients.
+for n in "${SHARDS[@]}"; do
+  check "shard $n audited the tracking calls of its own sites' keys and no other" \
+    "$(shard "$n" -c "SELECT coalesce(string_agg(DISTINCT d.new_data ->> 'api_key_prefix', ' ' ORDER BY d.new_data ->> 'api_key_prefix'), '(none)')
+                        FROM audit.audit_detail_s AS d
+                       WHERE d.operation = 'TRACKING_ATTEMPT' AND d.new_data ->> 'api_key_prefix' IS NOT NULL")" \
+    "$(awk -F, -v n="$n" '$2 == n { print substr($3, 1, 12) }' "$BASE/sites.csv" | sort | paste -sd' ')"
+  check "shard $n counted its clients for rate limiting" \
+    "$(shard "$n" -c "SELECT count(*) > 0 FROM auth.ip_tracking_s")" t
+done
+
 # Reports through the proxy equal the shard's own, site by site.
 from=$(date -u -d '-1 day' '+%Y-%m-%d %H:00:00+00')
 to=$(date -u -d '+2 hours' '+%Y-%m-%d %H:00:00+00')
