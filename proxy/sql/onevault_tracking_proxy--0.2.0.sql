@@ -220,19 +220,23 @@ AS $shard_unavailable_answer$
         'detail', left(p_message, 500))
 $shard_unavailable_answer$;
 
--- The ERROR of an administrative or report call whose shard cannot be reached.
-CREATE FUNCTION onevault_tracking_proxy.raise_shard_unavailable(p_shard integer, p_message text)
+-- In the exception handler of an administrative or report call: when the error is a shard that
+-- cannot be reached, the ERROR that says so (08006, naming the shard); else nothing, and the
+-- handler re-raises the error as it came.
+CREATE FUNCTION onevault_tracking_proxy.raise_if_shard_failure(p_shard integer, p_sqlstate text, p_message text)
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-AS $raise_shard_unavailable$
+AS $raise_if_shard_failure$
 BEGIN
-    RAISE EXCEPTION 'shard % cannot be reached', p_shard
-        USING ERRCODE = '08006', DETAIL = left(p_message, 500),
-              HINT = 'Only the sites placed on that shard are affected (onevault_tracking_proxy.placement_overview); retry when it is back.';
+    IF onevault_tracking_proxy.is_shard_failure(p_sqlstate, p_message) THEN
+        RAISE EXCEPTION 'shard % cannot be reached', p_shard
+            USING ERRCODE = '08006', DETAIL = left(p_message, 500),
+                  HINT = 'Only the sites placed on that shard are affected (onevault_tracking_proxy.placement_overview); retry when it is back.';
+    END IF;
 END
-$raise_shard_unavailable$;
+$raise_if_shard_failure$;
 
 -- Calls on one shard (PL/Proxy) ---------------------------------------------------------------------
 -- Each takes the shard number first and runs the same-named function there.
@@ -557,9 +561,7 @@ BEGIN
         answer := onevault_tracking_proxy.on_shard_register_site(shard, p_tenant_hk, p_site_domain, p_site_name,
                                                                  p_allowed_domains, p_timezone, p_settings);
     EXCEPTION WHEN OTHERS THEN
-        IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-            PERFORM onevault_tracking_proxy.raise_shard_unavailable(shard, SQLERRM);
-        END IF;
+        PERFORM onevault_tracking_proxy.raise_if_shard_failure(shard, SQLSTATE, SQLERRM);
         RAISE;
     END;
     INSERT INTO onevault_tracking_proxy.sites (tenant_hk, site_domain, shard)
@@ -595,9 +597,7 @@ BEGIN
         answer := onevault_tracking_proxy.on_shard_create_api_key(site.shard, p_tenant_hk, site.site_domain, p_key_name,
                                                                   p_scopes, p_expires_at, p_rate_limit_per_minute);
     EXCEPTION WHEN OTHERS THEN
-        IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-            PERFORM onevault_tracking_proxy.raise_shard_unavailable(site.shard, SQLERRM);
-        END IF;
+        PERFORM onevault_tracking_proxy.raise_if_shard_failure(site.shard, SQLSTATE, SQLERRM);
         RAISE;
     END;
     INSERT INTO onevault_tracking_proxy.api_keys (key_prefix, api_key_hk, tenant_hk, site_domain)
@@ -625,9 +625,7 @@ BEGIN
     END IF;
     RETURN onevault_tracking_proxy.on_shard_revoke_api_key(shard, p_tenant_hk, p_key_prefix);
 EXCEPTION WHEN OTHERS THEN
-    IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-        PERFORM onevault_tracking_proxy.raise_shard_unavailable(shard, SQLERRM);
-    END IF;
+    PERFORM onevault_tracking_proxy.raise_if_shard_failure(shard, SQLSTATE, SQLERRM);
     RAISE;
 END
 $revoke_api_key$;
@@ -740,9 +738,7 @@ BEGIN
     RETURN onevault_tracking_proxy.on_shard_ingest(shard, p_tenant_hk, p_api_key_hk, p_client_ip, p_user_agent,
                                                    p_event_data);
 EXCEPTION WHEN OTHERS THEN
-    IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-        PERFORM onevault_tracking_proxy.raise_shard_unavailable(shard, SQLERRM);
-    END IF;
+    PERFORM onevault_tracking_proxy.raise_if_shard_failure(shard, SQLSTATE, SQLERRM);
     RAISE;
 END
 $ingest$;
@@ -764,9 +760,7 @@ BEGIN
         shard, coalesce(current_setting('onevault_tracking.tenant_id', true), ''),
         p_site_domain, p_from, p_to, p_include_bots, p_filters, p_compare);
 EXCEPTION WHEN OTHERS THEN
-    IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-        PERFORM onevault_tracking_proxy.raise_shard_unavailable(shard, SQLERRM);
-    END IF;
+    PERFORM onevault_tracking_proxy.raise_if_shard_failure(shard, SQLSTATE, SQLERRM);
     RAISE;
 END
 $site_stats$;
@@ -786,9 +780,7 @@ BEGIN
         shard, coalesce(current_setting('onevault_tracking.tenant_id', true), ''),
         p_site_domain, p_dimension, p_from, p_to, p_limit, p_include_bots, p_filters);
 EXCEPTION WHEN OTHERS THEN
-    IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-        PERFORM onevault_tracking_proxy.raise_shard_unavailable(shard, SQLERRM);
-    END IF;
+    PERFORM onevault_tracking_proxy.raise_if_shard_failure(shard, SQLSTATE, SQLERRM);
     RAISE;
 END
 $site_breakdown$;
@@ -808,9 +800,7 @@ BEGIN
         shard, coalesce(current_setting('onevault_tracking.tenant_id', true), ''),
         p_site_domain, p_from, p_to, p_interval, p_include_bots, p_filters);
 EXCEPTION WHEN OTHERS THEN
-    IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-        PERFORM onevault_tracking_proxy.raise_shard_unavailable(shard, SQLERRM);
-    END IF;
+    PERFORM onevault_tracking_proxy.raise_if_shard_failure(shard, SQLSTATE, SQLERRM);
     RAISE;
 END
 $site_timeseries$;
@@ -827,9 +817,7 @@ BEGIN
     RETURN onevault_tracking_proxy.on_shard_current_visitors(
         shard, coalesce(current_setting('onevault_tracking.tenant_id', true), ''), p_site_domain, p_include_bots);
 EXCEPTION WHEN OTHERS THEN
-    IF onevault_tracking_proxy.is_shard_failure(SQLSTATE, SQLERRM) THEN
-        PERFORM onevault_tracking_proxy.raise_shard_unavailable(shard, SQLERRM);
-    END IF;
+    PERFORM onevault_tracking_proxy.raise_if_shard_failure(shard, SQLSTATE, SQLERRM);
     RAISE;
 END
 $current_visitors$;
