@@ -960,6 +960,36 @@ $purge_expired_data$;
 
 -- Moving a site between shards -------------------------------------------------------------------
 
+-- One copy of a site from shard to shard, phase after phase (site, events, staging), batch after
+-- batch: answers the rows loaded per table (rows the new shard had already count 0).
+CREATE FUNCTION onevault_tracking_proxy.copy_site(
+    p_from_shard integer, p_to_shard integer, p_tenant_hk bytea, p_site_domain text, p_batch_size integer)
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $copy_site$
+DECLARE
+    phase text;
+    cursor_at text;
+    batch jsonb;
+    loaded jsonb := '{}';
+BEGIN
+    FOREACH phase IN ARRAY ARRAY['site', 'events', 'staging'] LOOP
+        cursor_at := NULL;
+        LOOP
+            batch := onevault_tracking_proxy.on_shard_site_transfer_batch(
+                p_from_shard, p_tenant_hk, p_site_domain, phase, cursor_at, p_batch_size);
+            loaded := onevault_tracking_proxy.combined_answer(
+                ARRAY[loaded, onevault_tracking_proxy.on_shard_site_transfer_load(p_to_shard, batch)]) - 'shards' - 'success';
+            cursor_at := batch ->> 'next';
+            EXIT WHEN cursor_at IS NULL;
+        END LOOP;
+    END LOOP;
+    RETURN loaded;
+END
+$copy_site$;
+
 -- CALL onevault_tracking_proxy.move_site(tenant_hk, domain, to_shard): moves a site with all
 -- its keys, events, sessions and pages, and commits between steps, so a failed move resumes
 -- where it stopped when called again:
@@ -982,12 +1012,8 @@ DECLARE
     site onevault_tracking_proxy.sites := onevault_tracking_proxy.placed_site(p_tenant_hk, p_site_domain);
     from_shard integer;
     tenant_bk text;
-    phase text;
-    cursor_at text;
-    batch jsonb;
-    copied bigint;
-    first_copy jsonb := '{}';
-    second_copy jsonb := '{}';
+    first_copy jsonb;
+    second_copy jsonb;
     settled jsonb;
     rebuilt jsonb;
     old_counts jsonb;
@@ -1029,19 +1055,7 @@ BEGIN
         COMMIT;
         PERFORM onevault_tracking_proxy.on_shard_provision_tenant(p_to_shard, p_tenant_hk, tenant_bk);
         -- 1. The first copy, while the old shard keeps tracking.
-        FOREACH phase IN ARRAY ARRAY['site', 'events', 'staging'] LOOP
-            cursor_at := NULL;
-            LOOP
-                batch := onevault_tracking_proxy.on_shard_site_transfer_batch(
-                    from_shard, p_tenant_hk, site.site_domain, phase, cursor_at, p_batch_size);
-                first_copy := first_copy || jsonb_build_object(phase,
-                    coalesce((first_copy ->> phase)::bigint, 0)
-                    + (SELECT coalesce(sum(jsonb_array_length(v.value)), 0) FROM jsonb_each(batch -> 'rows') AS v));
-                PERFORM onevault_tracking_proxy.on_shard_site_transfer_load(p_to_shard, batch);
-                cursor_at := batch ->> 'next';
-                EXIT WHEN cursor_at IS NULL;
-            END LOOP;
-        END LOOP;
+        first_copy := onevault_tracking_proxy.copy_site(from_shard, p_to_shard, p_tenant_hk, site.site_domain, p_batch_size);
         -- 2. The switch.
         UPDATE onevault_tracking_proxy.sites AS s SET shard = p_to_shard, moving_to = from_shard
          WHERE s.tenant_hk = site.tenant_hk AND s.site_domain = site.site_domain;
@@ -1054,17 +1068,7 @@ BEGIN
     -- 3. The old shard settles.
     settled := onevault_tracking_proxy.on_shard_settle_before_move(from_shard, 60);
     -- 4. The second copy.
-    FOREACH phase IN ARRAY ARRAY['site', 'events', 'staging'] LOOP
-        cursor_at := NULL;
-        LOOP
-            batch := onevault_tracking_proxy.on_shard_site_transfer_batch(
-                from_shard, p_tenant_hk, site.site_domain, phase, cursor_at, p_batch_size);
-            second_copy := second_copy || onevault_tracking_proxy.combined_answer(
-                ARRAY[second_copy, onevault_tracking_proxy.on_shard_site_transfer_load(p_to_shard, batch)]) - 'shards' - 'success';
-            cursor_at := batch ->> 'next';
-            EXIT WHEN cursor_at IS NULL;
-        END LOOP;
-    END LOOP;
+    second_copy := onevault_tracking_proxy.copy_site(from_shard, p_to_shard, p_tenant_hk, site.site_domain, p_batch_size);
     -- 5. Rollups from the moved events.
     rebuilt := onevault_tracking_proxy.on_shard_rebuild_rollups(p_to_shard, p_tenant_hk, site.site_domain);
     -- 6. Verification.
@@ -1137,7 +1141,7 @@ TO onevault_tracking_reader;
 GRANT onevault_tracking_reader TO onevault_tracking_admin;
 -- Routing runs as the caller: every caller reads the placement and calls the shards (the shard
 -- calls need USAGE on the server, granted by add_shards), and administrators keep the placement.
--- add_shards, register_tenant and move_site stay the owner's (a superuser's: servers).
+-- add_shards, register_tenant, copy_site and move_site stay the owner's (a superuser's: servers).
 GRANT SELECT ON ALL TABLES IN SCHEMA onevault_tracking_proxy
     TO onevault_tracking_ingest, onevault_tracking_admin, onevault_tracking_reader;
 GRANT INSERT, UPDATE, DELETE ON onevault_tracking_proxy.sites, onevault_tracking_proxy.domains,
@@ -1145,5 +1149,8 @@ GRANT INSERT, UPDATE, DELETE ON onevault_tracking_proxy.sites, onevault_tracking
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA onevault_tracking_proxy
     TO onevault_tracking_ingest, onevault_tracking_admin, onevault_tracking_reader;
 REVOKE EXECUTE ON FUNCTION onevault_tracking_proxy.add_shards(text[]),
-    onevault_tracking_proxy.register_tenant(bytea, text)
+    onevault_tracking_proxy.register_tenant(bytea, text),
+    onevault_tracking_proxy.copy_site(integer, integer, bytea, text, integer)
+    FROM onevault_tracking_ingest, onevault_tracking_admin, onevault_tracking_reader;
+REVOKE EXECUTE ON PROCEDURE onevault_tracking_proxy.move_site(bytea, text, integer, integer, jsonb)
     FROM onevault_tracking_ingest, onevault_tracking_admin, onevault_tracking_reader;

@@ -78,6 +78,9 @@ check "a domain the shard refuses is refused with the shard's error (22023)" \
   "$(sqlstate_of "SELECT api.register_site(sha256(convert_to('Scale Corp', 'UTF8')), 'not a domain', 'Bad')")" 22023
 check "moving a site to a shard that does not exist is refused (22023)" \
   "$(sqlstate_of "CALL onevault_tracking_proxy.move_site(sha256(convert_to('Scale Corp', 'UTF8')), 'alpha.example', 7)")" 22023
+check "an administrator role cannot move sites or add shards: that is the owner's (42501)" \
+  "$(sqlstate_of "SET ROLE onevault_tracking_admin; CALL onevault_tracking_proxy.move_site(sha256(convert_to('Scale Corp', 'UTF8')), 'alpha.example', 0)") $(sqlstate_of "SET ROLE onevault_tracking_admin; SELECT onevault_tracking_proxy.add_shards('{x}')")" \
+  "42501 42501"
 check "adding no shard is refused (22023)" "$(sqlstate_of "SELECT onevault_tracking_proxy.add_shards('{}')")" 22023
 check "nothing was placed by the refused calls" \
   "$(proxy -c "SELECT count(*) FROM onevault_tracking_proxy.sites") $(proxy -c "SELECT count(*) FROM onevault_tracking_proxy.api_keys")" "9 9"
